@@ -1,0 +1,111 @@
+"""Small commands: presets, init, schema, version, doctor."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from dmr.cli._common import echo_json
+from dmr.cli.main import cli
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def presets(as_json: bool) -> None:
+    """List the domain presets (use with --preset or Router.from_preset)."""
+    from dmr.presets import list_presets, load_preset
+
+    rows = []
+    for name in list_presets():
+        preset = load_preset(name)
+        rows.append({"name": name, "description": preset.description,
+                     "pii_patterns": sorted(preset.pii_patterns), "pii_policy": preset.pii_policy})
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<12} {row['description']}")
+        click.echo(f"{'':<12} PII: {', '.join(row['pii_patterns'])}; policy {row['pii_policy']}")
+
+
+@cli.command()
+@click.option("--path", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("dmr.yaml"),
+              show_default=True, help="Where to write the file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented dmr.yaml to start from."""
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+    template = (resources.files("dmr") / "data" / "dmr.template.yaml").read_text(encoding="utf-8")
+    path.write_text(template, encoding="utf-8")
+    click.echo(f"wrote {path}; load it with Router.from_yaml({str(path)!r})")
+
+
+@cli.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+def schema(output: Path | None) -> None:
+    """Print the JSON schema of dmr.yaml."""
+    import json
+
+    from dmr.config import yaml_schema
+
+    text = json.dumps(yaml_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in ("dynamic-model-router", "pydantic", "PyYAML", "click", "httpx", "platformdirs", "tqdm",
+                 "tiktoken", "numpy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def version(as_json: bool) -> None:
+    """Print dmr's version, Python's and the dependencies'."""
+    import dmr
+
+    info = {"dmr": dmr.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "dependencies": _versions()}
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"dmr {info['dmr']} on Python {info['python']} ({info['platform']})")
+    for name, ver in info["dependencies"].items():
+        click.echo(f"  {name:<22} {ver or 'not installed'}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also validate this dmr.yaml (default: $DMR_CONFIG or ./dmr.yaml if present).")
+def doctor(as_json: bool, config_path: Path | None) -> None:
+    """Check the installation and configuration. Exit 1 if any check FAILs (usable in CI)."""
+    from dmr.doctor import run_checks
+
+    checks = run_checks(config_path)
+    if as_json:
+        echo_json([{"status": c.status, "name": c.name, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        for check in checks:
+            line = f"[{check.status}] {check.name}: {check.detail}"
+            click.echo(line + (f" — {check.fix}" if check.fix else ""))
+        fails = sum(c.status == "FAIL" for c in checks)
+        warns = sum(c.status == "WARN" for c in checks)
+        click.echo(f"{len(checks)} checks: {fails} failed, {warns} warnings")
+    if any(c.status == "FAIL" for c in checks):
+        sys.exit(1)

@@ -1,0 +1,264 @@
+"""One typed configuration for a Router, shared by ``Router(**options)`` and ``dmr.yaml``.
+
+Every option is validated here, in one place, and every problem is reported at once with the path
+of the bad key. Environment variables are read in :func:`env` only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from dmr.errors import ConfigError, NotAvailableError
+
+__all__ = ["ENV_VARS", "RouterConfig", "env", "load_yaml_options", "validate_options", "yaml_schema"]
+
+# Every environment variable dmr reads, with what it does (listed in the README).
+ENV_VARS: Mapping[str, str] = {
+    "DMR_REGISTRY": "path or https URL of a registry YAML used instead of the bundled one",
+    "DMR_NO_DEFAULT_REGISTRY": "1 to start from an empty registry instead of the bundled snapshot",
+    "DMR_CONFIG_DIR": "directory for user state (persisted registry); default: the platform's config dir",
+    "DMR_CONFIG": "path of a dmr.yaml that `dmr` commands load when --config is not given",
+}
+
+
+def env() -> dict[str, str]:
+    """The dmr environment variables that are set (the only place dmr reads its environment)."""
+    return {name: os.environ[name] for name in ENV_VARS if os.environ.get(name, "") != ""}
+
+
+class RouterConfig(BaseModel):
+    """Every Router option. YAML-representable values only are allowed in ``dmr.yaml``; objects
+    (callables, packs, backends) are accepted from Python."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    # Routing target
+    provider: Optional[str] = None
+    providers: Optional[list[str]] = None
+    tier_matrix: Optional[dict[str, dict[str, str]]] = None
+    default_tier: str = "medium"
+    quality_target: Optional[float] = Field(None, gt=0, le=1)
+    # Registry
+    model_registry: Any = None
+    registry: Optional[str] = None
+    tokenizer: Any = None
+    # Layer 1
+    layer1_enabled: bool = True
+    escalation_threshold: float = Field(0.7, ge=0, le=1)
+    l1_weights: Optional[dict[str, float]] = None
+    extra_keyword_packs: list[Any] = Field(default_factory=list)
+    preset: Optional[str] = None
+    # Layer 3
+    layer3_enabled: Optional[bool] = None
+    layer3_threshold: Optional[float] = Field(None, ge=0, le=1)
+    layer3_embedding_model: Optional[str] = None
+    # Layer 2
+    layer2_enabled: Optional[bool] = None
+    layer2_provider: Optional[str] = None
+    layer2_model: Optional[str] = None
+    layer2_prompt_template: Optional[str] = None
+    l2_retry_policy: Optional[dict[str, float]] = None
+    l2_circuit_breaker: Optional[dict[str, float]] = None
+    budget_usd: Optional[float] = Field(None, gt=0)
+    # Runtime
+    cache_enabled: Optional[bool] = None
+    cache_backend: Any = None
+    decision_logger: Any = None
+    custom_classifier: Optional[Union[Callable[..., Any], str]] = None
+    pre_classify_hooks: list[Union[Callable[..., Any], str]] = Field(default_factory=list)
+    post_classify_hooks: list[Union[Callable[..., Any], str]] = Field(default_factory=list)
+    on_error_hooks: list[Union[Callable[..., Any], str]] = Field(default_factory=list)
+    # Policies
+    pii_policy: Optional[dict[str, Any]] = None
+    extra_pii_patterns: Optional[Union[dict[str, str], list[str]]] = None
+    latency_budget_ms: Optional[float] = Field(None, gt=0)
+    residency: Optional[str] = None
+    # Behaviour
+    strict: bool = False
+    max_analysis_chars: int = Field(16_000, ge=1_000, le=10_000_000)
+
+    @field_validator("pii_policy")
+    @classmethod
+    def _pii_policy(cls, value: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        if value is None:
+            return value
+        unknown = set(value) - {"min_tier", "block"}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)} (known: min_tier, block)")
+        if "block" in value and not isinstance(value["block"], bool):
+            raise ValueError("block must be true or false")
+        return value
+
+
+# Options that name a capability this release does not have yet. Setting one raises a clear
+# NotAvailableError instead of silently doing nothing. The value is what the option belongs to.
+_NOT_YET: Mapping[str, str] = {
+    "layer3_threshold": "Layer 3 (the embedded ML classifier)",
+    "layer3_embedding_model": "Layer 3 (the embedded ML classifier)",
+    "layer2_provider": "Layer 2 (the LLM fallback)",
+    "layer2_model": "Layer 2 (the LLM fallback)",
+    "layer2_prompt_template": "Layer 2 (the LLM fallback)",
+    "l2_retry_policy": "Layer 2 (the LLM fallback)",
+    "l2_circuit_breaker": "Layer 2 (the LLM fallback)",
+    "budget_usd": "budget tracking (Layer 2 spend)",
+    "cache_backend": "decision caching",
+    "decision_logger": "decision logging",
+    "latency_budget_ms": "latency SLA policies",
+    "quality_target": "quality targets (cost against quality)",
+}
+_NOT_YET_TRUE: Mapping[str, str] = {
+    "layer2_enabled": "Layer 2 (the LLM fallback)",
+    "layer3_enabled": "Layer 3 (the embedded ML classifier)",
+    "cache_enabled": "decision caching",
+}
+
+
+def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> RouterConfig:
+    """Validate Router options, raising one ConfigError that lists every problem with its path."""
+    try:
+        config = RouterConfig.model_validate(dict(options))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path = ".".join(str(part) for part in error["loc"]) or "<root>"
+            message = "unknown option" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append((path, message))
+        raise ConfigError(
+            f"invalid {source} configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n"
+            + "\n".join(f"  {path}: {message}" for path, message in problems),
+            problems,
+        ) from None
+    missing = [(k, v) for k, v in _NOT_YET.items() if getattr(config, k) is not None]
+    missing += [(k, v) for k, v in _NOT_YET_TRUE.items() if getattr(config, k) is True]
+    if missing:
+        raise NotAvailableError(
+            "not available yet in this version of dmr:\n"
+            + "\n".join(f"  {key}: needs {what}" for key, what in missing),
+            [(key, f"needs {what}, not available yet") for key, what in missing],
+        )
+    return config
+
+
+# In YAML, objects are named instead of passed: hooks and classifiers as "module:function",
+# keyword packs as file paths or inline mappings, the registry as a path, URL or inline mapping.
+_YAML_TYPES: Mapping[str, Any] = {
+    "model_registry": Optional[Union[str, dict[str, Any]]],
+    "tokenizer": Optional[str],
+    "extra_keyword_packs": list[Union[str, dict[str, Any]]],
+    "custom_classifier": Optional[str],
+    "pre_classify_hooks": list[str],
+    "post_classify_hooks": list[str],
+    "on_error_hooks": list[str],
+    "cache_backend": Optional[dict[str, Any]],
+    "decision_logger": Optional[dict[str, Any]],
+}
+
+
+def yaml_schema() -> dict[str, Any]:
+    """JSON schema of ``dmr.yaml`` (the YAML-representable form of RouterConfig)."""
+    fields: dict[str, Any] = {}
+    for name, info in RouterConfig.model_fields.items():
+        annotation = _YAML_TYPES.get(name, info.annotation)
+        fields[name] = (annotation, info)
+    model = create_model("DmrYaml", __config__=ConfigDict(extra="forbid"), **fields)
+    schema = model.model_json_schema()
+    # `version` is the file format's, not a Router option (load_yaml_options removes it).
+    schema["properties"] = {"version": {"const": 1, "default": 1, "title": "Version",
+                                        "description": "Format version of this file"},
+                            **schema["properties"]}
+    schema["title"] = "dmr.yaml"
+    schema["description"] = "Configuration of a dmr Router; every key is the Router option of the same name."
+    return schema
+
+
+
+def _import_object(spec: str, path: str, problems: list[tuple[str, str]]) -> Any:
+    """Resolve ``"package.module:attribute"`` (how dmr.yaml names hooks and classifiers)."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        problems.append((path, f"{spec!r}: expected 'module:attribute'"))
+        return None
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        problems.append((path, f"cannot import {spec!r}: {exc}"))
+        return None
+    return target
+
+
+def load_yaml_options(path: Any) -> dict[str, Any]:
+    """Read a ``dmr.yaml`` into Router options: relative paths are taken from the file's folder,
+    ``module:attribute`` strings become the objects they name. All problems are reported at once."""
+    from pathlib import Path
+
+    import yaml
+
+    from dmr.packs import KeywordPack, load_pack_file
+    from dmr.packs import _Loader as WordLoader
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+        if isinstance(data, dict) and data.get("extra_keyword_packs"):
+            # Inline packs are word lists, where `no`/`yes` are words, not booleans.
+            data["extra_keyword_packs"] = yaml.load(text, Loader=WordLoader)["extra_keyword_packs"]
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of Router options")
+    version = data.pop("version", 1)
+    problems: list[tuple[str, str]] = []
+    if version != 1:
+        problems.append(("version", f"unsupported dmr.yaml version {version!r} (this dmr reads version 1)"))
+    base = file.resolve().parent
+
+    def local(value: str) -> str:
+        if "://" in value:
+            return value
+        candidate = Path(value).expanduser()
+        return str(candidate if candidate.is_absolute() else base / candidate)
+
+    for key in ("registry", "model_registry"):
+        if isinstance(data.get(key), str):
+            data[key] = local(data[key])
+    packs = []
+    for i, item in enumerate(data.get("extra_keyword_packs") or []):
+        try:
+            packs.append(load_pack_file(local(item)) if isinstance(item, str)
+                         else KeywordPack.from_dict(item, source=f"extra_keyword_packs.{i}"))
+        except ConfigError as exc:
+            problems.append((f"extra_keyword_packs.{i}", str(exc)))
+    if "extra_keyword_packs" in data:
+        data["extra_keyword_packs"] = packs
+    for key in ("pre_classify_hooks", "post_classify_hooks", "on_error_hooks"):
+        hooks = data.get(key)
+        if isinstance(hooks, list):
+            resolved = [_import_object(h, f"{key}.{i}", problems) if isinstance(h, str) else h
+                        for i, h in enumerate(hooks)]
+            data[key] = [h for h in resolved if h is not None]
+    if isinstance(data.get("custom_classifier"), str):
+        data["custom_classifier"] = _import_object(data["custom_classifier"], "custom_classifier", problems)
+        if data["custom_classifier"] is None:
+            del data["custom_classifier"]
+    try:
+        validate_options(data, source=file.name)
+    except NotAvailableError:
+        if not problems:
+            raise
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(
+            f"invalid {file.name}:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems
+        )
+    return data

@@ -1,0 +1,378 @@
+"""Layer 1: keyword heuristics, in microseconds.
+
+The task is tokenised once; single-word terms are found with one C-level set intersection,
+phrases only when their first word occurs, and CJK terms (no spaces to split on) by substring
+only when the text has CJK characters. Everything a Router can vary (packs, weights) is compiled
+into a :class:`KeywordLayer` instance; nothing is module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from dmr.errors import ConfigError
+from dmr.layers.base import Context
+from dmr.packs import KeywordPack
+from dmr.types import TaskComplexity, TaskType, Verdict
+
+__all__ = ["DEFAULT_WEIGHTS", "KeywordLayer", "complexity_for", "difficulty_for"]
+
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "primary": 3.0,      # a term that names the task type
+    "secondary": 1.0,    # a term that hints at it
+    "escalator": 1.0,    # multiplier on escalator weights (complexity up)
+    "deescalator": 1.0,  # multiplier on de-escalator weights (complexity down)
+    "constraint": 0.35,  # per constraint cue ("must", "at least", "without using")
+    "multistep": 0.4,    # per multi-step cue ("then", "step by step")
+    "structure": 1.0,    # multiplier on list items, code blocks, several questions
+    "length": 1.0,       # multiplier on the length term
+}
+
+# Complexity-score boundaries: simple < 1.0 <= standard < 2.3 <= complex < 3.8 <= research.
+_BOUNDS = (1.0, 2.3, 3.8)
+_LEVELS = ("simple", "standard", "complex", "research")
+# Some kinds of work are harder than others at the same surface signals.
+_TYPE_PRIOR = {
+    "code_creation": 0.7, "math": 0.5, "reasoning": 0.5, "analyzing": 0.3, "thinking": 0.1,
+    "multimodal": 0.3, "doc_creation": 0.0, "translation": -0.3, "conversation": -0.6,
+}
+
+_LIST_ITEM = re.compile(r"(?m)^\s*(?:\d{1,2}[.)]|[-*•])\s+\S")
+_ARITHMETIC = re.compile(r"\d\s*[-+*/^×÷=]\s*\(?\d|\d\s*%|√\d")
+# Full dates ("12/05/2024", "2024-05-01") are not sums; they are blanked before the arithmetic test.
+_DATE = re.compile(r"\b\d{1,2}([/.-])\d{1,2}\1(?:\d{4}|\d{2})\b|\b\d{4}([/.-])\d{1,2}\2\d{1,2}\b")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_PUNCT = frozenset(".,;:!?()")
+
+
+(_PRIMARY, _SECONDARY, _ESC, _DEESC, _CONSTRAINT, _MULTISTEP, _NEGATION) = range(7)
+
+
+def _inflect(term: str) -> set[str]:
+    """Cheap English inflections so that packs can list lemmas ("design" → "designing")."""
+    if " " in term or len(term) < 4 or not term.isalpha():
+        return {term}
+    forms = {term, term + "s", term + "es", term + "ed", term + "ing", term + "er", term + "ers"}
+    if term.endswith("e"):
+        stem = term[:-1]
+        forms |= {term + "d", stem + "ing", stem + "ion", stem + "ions", stem + "ation", term + "r"}
+    if term.endswith("y"):
+        forms |= {term[:-1] + "ies", term[:-1] + "ied"}
+    if term.endswith("ize"):
+        forms |= {term[:-3] + "ise", term[:-3] + "ised", term[:-3] + "ising", term[:-3] + "isation"}
+    return forms
+
+
+def _tokens(low: str) -> list[str]:
+    """Split lower-cased text into words and clause punctuation. Chained ``str.replace`` calls
+    run in C and are several times faster than a tokenising regex on this hot path."""
+    s = (low.replace(",", " , ").replace(";", " ; ").replace(":", " : ").replace("!", " ! ")
+         .replace("?", " ? ").replace("(", " ( ").replace(")", " ) ").replace(". ", " . ")
+         .replace(".\n", " . ").replace('"', " "))
+    if not s.isascii():
+        s = (s.replace("。", " . ").replace("，", " , ").replace("、", " , ").replace("？", " ? ")
+             .replace("！", " ! ").replace("：", " : ").replace("；", " ; ").replace("“", " ").replace("”", " ")
+             .replace("«", " ").replace("»", " ").replace("¿", " ").replace("¡", " "))
+    if s.endswith("."):
+        s = s[:-1] + " ."
+    return s.split()
+
+
+def _is_cjk(term: str) -> bool:
+    return bool(_CJK.search(term))
+
+
+def complexity_for(score: float) -> TaskComplexity:
+    """The complexity whose score band contains ``score``."""
+    for bound, level in zip(_BOUNDS, _LEVELS):
+        if score < bound:
+            return TaskComplexity(level)
+    return TaskComplexity.RESEARCH
+
+
+def difficulty_for(score: float) -> float:
+    """A 0..1 difficulty from the complexity score: logistic, 0.5 at the standard/complex bound."""
+    return 1.0 / (1.0 + math.exp(-(score - _BOUNDS[1]) / 0.9))
+
+
+class _Signals(NamedTuple):
+    """What Layer 1 saw, for the layers after it (and for debugging)."""
+
+    score: float
+    escalators: tuple[str, ...]
+    negated: tuple[str, ...]
+    deescalation: float
+    constraints: float
+    multistep: float
+    list_items: int
+    has_code: bool
+    words: float
+    trivial: bool
+    type_scores: dict[TaskType, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    kind: int
+    key: Any
+    weight: float
+
+
+class KeywordLayer:
+    """Layer 1. ``classify`` returns a verdict for every non-empty task; the router compares its
+    confidence with ``escalation_threshold``."""
+
+    name = "layer1"
+
+    def __init__(self, packs: Iterable[KeywordPack], weights: Mapping[str, float] | None = None) -> None:
+        self.packs = tuple(packs)
+        self.weights = dict(DEFAULT_WEIGHTS)
+        problems: list[tuple[str, str]] = []
+        for key, value in (weights or {}).items():
+            if key not in DEFAULT_WEIGHTS:
+                problems.append((f"l1_weights.{key}", f"unknown weight (known: {', '.join(DEFAULT_WEIGHTS)})"))
+            elif (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or value < 0):
+                problems.append((f"l1_weights.{key}", f"must be a finite number >= 0, got {value!r}"))
+            else:
+                self.weights[key] = float(value)
+        if problems:
+            raise ConfigError("invalid l1_weights:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
+        self._compile()
+
+    # -- compilation -------------------------------------------------------------------------
+    def _compile(self) -> None:
+        words: dict[str, list[_Entry]] = {}
+        phrases: dict[str, list[tuple[str, list[_Entry]]]] = {}
+        cjk: dict[str, list[tuple[str, list[_Entry]]]] = {}
+        trivial: set[str] = set()
+        w = self.weights
+
+        def put(term: str, entry: _Entry, english: bool) -> None:
+            if _is_cjk(term):
+                bucket = cjk.setdefault(term[0], [])
+                for existing, entries in bucket:
+                    if existing == term:
+                        entries.append(entry)
+                        break
+                else:
+                    bucket.append((term, [entry]))
+                return
+            toks = _tokens(term)
+            if not toks:
+                return
+            if len(toks) == 1:
+                for form in (_inflect(toks[0]) if english else {toks[0]}):
+                    words.setdefault(form, []).append(entry)
+                return
+            phrase = " ".join(toks)
+            bucket = phrases.setdefault(toks[0], [])
+            for existing, entries in bucket:
+                if existing == phrase:
+                    entries.append(entry)
+                    break
+            else:
+                bucket.append((phrase, [entry]))
+
+        for pack in self.packs:
+            english = pack.language in ("", "en")
+            for task_type, terms in pack.primary.items():
+                for term in terms:
+                    put(term, _Entry(_PRIMARY, task_type, w["primary"]), english)
+            for task_type, terms in pack.secondary.items():
+                for term in terms:
+                    put(term, _Entry(_SECONDARY, task_type, w["secondary"]), english)
+            for term, weight in pack.escalators.items():
+                put(term, _Entry(_ESC, term, weight * w["escalator"]), english)
+            for term, weight in pack.deescalators.items():
+                put(term, _Entry(_DEESC, term, weight * w["deescalator"]), english)
+            for term in pack.constraints:
+                put(term, _Entry(_CONSTRAINT, term, w["constraint"]), False)
+            for term in pack.multistep:
+                put(term, _Entry(_MULTISTEP, term, w["multistep"]), False)
+            for term in pack.negations:
+                put(term, _Entry(_NEGATION, term, 0.0), False)
+            for term in pack.trivial:
+                trivial.add(" ".join(t for t in _tokens(term) if t not in _PUNCT) if not _is_cjk(term) else term)
+
+        self._words = {k: tuple(v) for k, v in words.items()}
+        self._word_keys = frozenset(self._words)
+        self._phrases = {k: tuple((p, tuple(e)) for p, e in v) for k, v in phrases.items()}
+        self._phrase_keys = frozenset(self._phrases)
+        self._cjk = {k: tuple((t, tuple(e)) for t, e in v) for k, v in cjk.items()}
+        self._cjk_keys = frozenset(self._cjk)
+        self._trivial = frozenset(trivial)
+        self._cjk_negations = tuple(t for bucket in self._cjk.values() for t, e in bucket
+                                    if any(x.kind == _NEGATION for x in e))
+
+    # -- classification ----------------------------------------------------------------------
+    def classify(self, task: str, ctx: Context) -> Verdict:
+        low = task.lower()
+        toks = _tokens(low)
+        tokset = set(toks)
+        hits: dict[str, tuple[_Entry, ...]] = {t: self._words[t] for t in tokset & self._word_keys}
+        joined = None
+        firsts = tokset & self._phrase_keys
+        if firsts:
+            joined = " " + " ".join(toks) + " "
+            for first in firsts:
+                for phrase, entries in self._phrases[first]:
+                    if f" {phrase} " in joined:
+                        hits[phrase] = entries
+        cjk_chars = 0
+        if not low.isascii() and _CJK.search(low):
+            cjk_chars = len(_CJK.findall(low))
+            for ch in set(low) & self._cjk_keys:
+                for term, entries in self._cjk[ch]:
+                    if term in low:
+                        hits[term] = entries
+
+        type_scores: dict[TaskType, float] = {}
+        type_terms: dict[TaskType, list[str]] = {}
+        escalators: dict[str, float] = {}
+        deesc = constraints = multistep = 0.0
+        negations: list[str] = []
+        for term, entries in hits.items():
+            for entry in entries:
+                kind = entry.kind
+                if kind <= _SECONDARY:
+                    type_scores[entry.key] = type_scores.get(entry.key, 0.0) + entry.weight
+                    type_terms.setdefault(entry.key, []).append(term)
+                elif kind == _ESC:
+                    escalators[term] = max(escalators.get(term, 0.0), entry.weight)
+                elif kind == _DEESC:
+                    deesc += entry.weight
+                elif kind == _CONSTRAINT:
+                    constraints += entry.weight
+                elif kind == _MULTISTEP:
+                    multistep += entry.weight
+                else:
+                    negations.append(term)
+
+        negated: list[str] = []
+        if negations and escalators:
+            cues = frozenset(n.split(" ", 1)[0] for n in negations)
+            negated = self._negated(toks, low, escalators, cues)
+            for term in negated:
+                deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
+
+        n_tokens = len(toks)
+        eff_words = n_tokens + cjk_chars / 1.6
+        structure = 0.0
+        items = 0
+        if "\n" in task:
+            items = len(_LIST_ITEM.findall(task))
+            if items >= 2:
+                structure += 0.25 * (items if items < 6 else 6)
+        has_code = "```" in task or (low.count(";") + low.count("{") + low.count("def ") + low.count("=>")) >= 3
+        if has_code:
+            structure += 0.4
+            type_scores[TaskType.CODE_CREATION] = type_scores.get(TaskType.CODE_CREATION, 0.0) + 0.8
+        questions = low.count("?") + low.count("？")
+        if questions >= 2:
+            structure += 0.2 * (questions - 1 if questions < 4 else 3)
+        structure *= self.weights["structure"]
+        if (("+" in low or "*" in low or "/" in low or "=" in low or "^" in low or "%" in low
+                or "×" in low or "÷" in low) and _ARITHMETIC.search(_DATE.sub(" ", low[:4000]))):
+            type_scores[TaskType.MATH] = type_scores.get(TaskType.MATH, 0.0) + 2.0
+
+        # Type: the best-scored type, with a confidence from its margin over the runner-up.
+        trivial = n_tokens <= 8 and (
+            " ".join(t for t in toks if t not in _PUNCT) in self._trivial
+            or low.strip(" .!?。！？~") in self._trivial)
+        if trivial:
+            task_type, type_conf = TaskType.CONVERSATION, 0.95
+        elif type_scores:
+            task_type = max(type_scores, key=type_scores.__getitem__)
+            top = type_scores[task_type]
+            second = max((v for k, v in type_scores.items() if k is not task_type), default=0.0)
+            type_conf = min(0.97, (top - second + 0.5) / (top + 1.5))
+        elif eff_words <= 6 and not escalators:
+            task_type, type_conf = TaskType.CONVERSATION, 0.45
+        else:
+            task_type, type_conf = TaskType.REASONING, 0.25
+
+        esc_total = sum(escalators.values())
+        length_term = 0.55 * math.log2(1.0 + eff_words / 12.0)
+        score = (
+            (length_term if length_term < 1.6 else 1.6) * self.weights["length"]
+            + _TYPE_PRIOR.get(task_type, 0.0)
+            + 0.85 * (esc_total if esc_total < 5.0 else 5.0)
+            - (deesc if deesc < 2.5 else 2.5)
+            + (constraints if constraints < 1.2 else 1.2)
+            + (multistep if multistep < 1.2 else 1.2)
+            + structure
+        )
+        if trivial:
+            score = min(score, 0.0)
+        if score < -1.0:
+            score = -1.0
+        b0, b1, b2 = _BOUNDS
+        if score < b0:
+            complexity, margin = TaskComplexity.SIMPLE, b0 - score
+        elif score < b1:
+            complexity, margin = TaskComplexity.STANDARD, min(score - b0, b1 - score)
+        elif score < b2:
+            complexity, margin = TaskComplexity.COMPLEX, min(score - b1, b2 - score)
+        else:
+            complexity, margin = TaskComplexity.RESEARCH, score - b2
+        complexity_conf = 0.95 if trivial else 0.55 + 0.45 * (margin / 0.8 if margin < 0.8 else 1.0)
+        # Little evidence of any kind means a guess, whatever the margin says.
+        if not hits and not items and not has_code and not trivial and eff_words > 6 and complexity_conf > 0.5:
+            complexity_conf = 0.5
+        confidence = round(type_conf if type_conf < complexity_conf else complexity_conf, 4)
+
+        ctx.signals["l1"] = _Signals(score, tuple(escalators), tuple(negated), deesc, constraints,
+                                     multistep, items, has_code, eff_words, trivial, type_scores)
+        return Verdict(
+            task_type, complexity, confidence, difficulty_for(score), self.name,
+            self._explain(task_type, complexity, type_terms, escalators, negated, trivial, eff_words),
+        )
+
+    def _negated(self, toks: list[str], low: str, escalators: Mapping[str, float],
+                 neg: frozenset[str]) -> list[str]:
+        """Escalators within six tokens after a negation cue, in the same clause."""
+        negated: list[str] = []
+        window_end = -1
+        for tok in toks:
+            if tok in _PUNCT:
+                window_end = -1
+                continue
+            if tok in neg:
+                window_end = 6
+                continue
+            if window_end > 0:
+                window_end -= 1
+                if tok in escalators and tok not in negated:
+                    negated.append(tok)
+        for term in escalators:
+            if term in negated:
+                continue
+            if " " in term and any(f"{n} " in low for n in neg):
+                idx = low.find(term)
+                before = low[max(0, idx - 40):idx]
+                if any(n in before.split() for n in neg) and not any(p in before[-30:] for p in ".;!?"):
+                    negated.append(term)
+            elif _is_cjk(term) and self._cjk_negations:
+                idx = low.find(term)
+                before = low[max(0, idx - 8):idx]
+                if any(n in before for n in self._cjk_negations):
+                    negated.append(term)
+        return negated
+
+    @staticmethod
+    def _explain(task_type: TaskType, complexity: TaskComplexity, type_terms: Mapping[TaskType, list[str]],
+                 escalators: Mapping[str, float], negated: list[str], trivial: bool, words: float) -> str:
+        if trivial:
+            return "Layer 1: a greeting or acknowledgement: conversation, simple"
+        cues = type_terms.get(task_type)
+        why = "keywords " + ", ".join(cues[:4]) if cues else "no type keywords"
+        text = f"Layer 1: {task_type} ({why}); {complexity} ({int(words)} words"
+        if escalators:
+            text += ", escalators " + ", ".join(list(escalators)[:4])
+        if negated:
+            text += ", negated " + ", ".join(negated[:3])
+        return text + ")"

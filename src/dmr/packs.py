@@ -1,0 +1,240 @@
+"""Keyword packs: the data Layer 1 scores with.
+
+A pack is plain data (``dmr/data/keywords/<lang>.yaml`` for the bundled languages, or built with
+:meth:`KeywordPack.builder`): per task type *primary* and *secondary* terms, complexity
+*escalators* and *de-escalators* with weights, *constraint* and *multi-step* cues, *negation* cues
+that cancel a nearby escalator ("no need for a full design, just …") and *trivial* whole inputs
+("hi", "thanks"). Packs are immutable; a Router compiles the packs it was given and shares nothing
+mutable with other Routers.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from dmr.errors import ConfigError
+from dmr.types import TaskType
+
+__all__ = ["KeywordPack", "KeywordPackBuilder", "bundled_packs", "load_pack_file"]
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """YAML 1.1 reads ``no``/``yes``/``on`` as booleans; in a word list they are words."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+BUNDLED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh", "ja")
+
+
+def _terms(values: Iterable[Any], where: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    elif not isinstance(values, Iterable) or isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a list of keyword terms, got {type(values).__name__}")
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: keyword terms must be non-empty strings, got {value!r}")
+        out.append(" ".join(value.lower().split()))
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class KeywordPack:
+    """An immutable set of Layer 1 keywords. Build one with :meth:`builder` or :meth:`from_dict`."""
+
+    name: str
+    language: str = ""
+    primary: Mapping[TaskType, tuple[str, ...]] = field(default_factory=dict)
+    secondary: Mapping[TaskType, tuple[str, ...]] = field(default_factory=dict)
+    escalators: Mapping[str, float] = field(default_factory=dict)
+    deescalators: Mapping[str, float] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()
+    multistep: tuple[str, ...] = ()
+    negations: tuple[str, ...] = ()
+    trivial: tuple[str, ...] = ()
+
+    @staticmethod
+    def builder(name: str) -> KeywordPackBuilder:
+        return KeywordPackBuilder(name)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> KeywordPack:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: a keyword pack must be a mapping")
+        known = {"name", "language", "task_types", "escalators", "deescalators", "constraints",
+                 "multistep", "negations", "trivial", "note"}
+        problems = [(f"{source}.{k}", "unknown key") for k in data if k not in known]
+        builder = cls.builder(str(data.get("name") or Path(source).stem))
+        builder._language = str(data.get("language", ""))
+
+        def collect(path: str, step: Any, *args: Any, **kwargs: Any) -> None:
+            # Every problem is reported at once, so a builder error is noted and reading goes on.
+            try:
+                step(*args, **kwargs)
+            except ConfigError as exc:
+                problems.append((path, str(exc)))
+
+        def mapping(key: str) -> Mapping[str, Any]:
+            value = data.get(key) or {}
+            if not isinstance(value, Mapping):
+                problems.append((f"{source}.{key}", f"must be a mapping, got {type(value).__name__}"))
+                return {}
+            return value
+
+        for type_name, spec in mapping("task_types").items():
+            where = f"{source}.task_types.{type_name}"
+            try:
+                task_type = TaskType(type_name)
+            except ValueError as exc:
+                problems.append((where, str(exc)))
+                continue
+            if isinstance(spec, (list, tuple, str)):
+                spec = {"primary": spec}
+            if not isinstance(spec, Mapping):
+                problems.append((where, "must be a list of terms or a mapping with primary/secondary"))
+                continue
+            for kind in spec:
+                if kind not in ("primary", "secondary"):
+                    problems.append((f"{where}.{kind}", "unknown key"))
+            collect(f"{where}.primary", builder.add, task_type, spec.get("primary") or [])
+            collect(f"{where}.secondary", builder.add, task_type, spec.get("secondary") or [], kind="secondary")
+        for term, weight in mapping("escalators").items():
+            collect(f"{source}.escalators.{term}", builder.escalator, term, weight=weight)
+        for term, weight in mapping("deescalators").items():
+            collect(f"{source}.deescalators.{term}", builder.deescalator, term, weight=weight)
+        for key, add in (("constraints", builder.constraint), ("multistep", builder.multistep),
+                         ("negations", builder.negation), ("trivial", builder.trivial)):
+            collect(f"{source}.{key}", add, data.get(key) or [])
+        if problems:
+            raise ConfigError(
+                "invalid keyword pack:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems
+            )
+        return builder.build()
+
+    def to_dict(self) -> dict[str, Any]:
+        types = {}
+        for task_type in dict.fromkeys([*self.primary, *self.secondary]):
+            types[str(task_type)] = {
+                "primary": list(self.primary.get(task_type, ())),
+                "secondary": list(self.secondary.get(task_type, ())),
+            }
+        return {
+            "name": self.name, "language": self.language, "task_types": types,
+            "escalators": dict(self.escalators), "deescalators": dict(self.deescalators),
+            "constraints": list(self.constraints), "multistep": list(self.multistep),
+            "negations": list(self.negations), "trivial": list(self.trivial),
+        }
+
+
+class KeywordPackBuilder:
+    """Fluent builder: ``KeywordPack.builder("legal").add(TaskType.REASONING, [...]).build()``."""
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("a keyword pack needs a non-empty name")
+        self._name = name.strip()
+        self._language = ""
+        self._primary: dict[TaskType, list[str]] = {}
+        self._secondary: dict[TaskType, list[str]] = {}
+        self._escalators: dict[str, float] = {}
+        self._deescalators: dict[str, float] = {}
+        self._lists: dict[str, list[str]] = {k: [] for k in ("constraints", "multistep", "negations", "trivial")}
+
+    def language(self, code: str) -> KeywordPackBuilder:
+        self._language = code
+        return self
+
+    def add(self, task_type: TaskType | str, terms: Iterable[str] | str, *, kind: str = "primary") -> KeywordPackBuilder:
+        """Add terms that point to ``task_type``. ``kind`` is ``"primary"`` or ``"secondary"``."""
+        if kind not in ("primary", "secondary"):
+            raise ConfigError(f"keyword kind must be 'primary' or 'secondary', not {kind!r}")
+        try:
+            task_type = TaskType(task_type)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        target = self._primary if kind == "primary" else self._secondary
+        found = _terms(terms, f"{self._name}.{task_type}")
+        if found:  # no empty rows: a pack read back from to_dict() equals the original
+            target.setdefault(task_type, []).extend(found)
+        return self
+
+    def escalator(self, term: str, *, weight: float = 1.0) -> KeywordPackBuilder:
+        """A term that makes the task harder (``weight`` > 0 adds to the complexity score)."""
+        self._escalators[_terms([term], self._name)[0]] = self._weight(term, weight)
+        return self
+
+    def deescalator(self, term: str, *, weight: float = 1.0) -> KeywordPackBuilder:
+        """A term that makes the task easier ("quick", "briefly", "one line")."""
+        self._deescalators[_terms([term], self._name)[0]] = self._weight(term, weight)
+        return self
+
+    def constraint(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        self._lists["constraints"].extend(_terms(terms, self._name))
+        return self
+
+    def multistep(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        self._lists["multistep"].extend(_terms(terms, self._name))
+        return self
+
+    def negation(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        self._lists["negations"].extend(_terms(terms, self._name))
+        return self
+
+    def trivial(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        self._lists["trivial"].extend(_terms(terms, self._name))
+        return self
+
+    def _weight(self, term: str, weight: Any) -> float:
+        if isinstance(weight, bool):
+            raise ConfigError(f"{self._name}: weight of {term!r} must be a number, got {weight!r}")
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{self._name}: weight of {term!r} must be a number, got {weight!r}") from None
+        if not 0 < value <= 10:
+            raise ConfigError(f"{self._name}: weight of {term!r} must be in (0, 10], got {value}")
+        return value
+
+    def build(self) -> KeywordPack:
+        freeze = lambda d: {k: tuple(dict.fromkeys(v)) for k, v in d.items()}  # noqa: E731
+        return KeywordPack(
+            name=self._name, language=self._language,
+            primary=freeze(self._primary), secondary=freeze(self._secondary),
+            escalators=dict(self._escalators), deescalators=dict(self._deescalators),
+            **{k: tuple(dict.fromkeys(v)) for k, v in self._lists.items()},
+        )
+
+
+def load_pack_file(path: str | Path) -> KeywordPack:
+    """Load a keyword pack from a YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read keyword pack {path}: {exc}") from None
+    return KeywordPack.from_dict(data or {}, source=path.name)
+
+
+@functools.lru_cache(maxsize=None)
+def bundled_packs() -> tuple[KeywordPack, ...]:
+    """The language packs shipped in ``dmr/data/keywords`` (parsed once; immutable)."""
+    root = resources.files("dmr") / "data" / "keywords"
+    packs = []
+    for lang in BUNDLED_LANGUAGES:
+        entry = root / f"{lang}.yaml"
+        if entry.is_file():
+            data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader)
+            packs.append(KeywordPack.from_dict(data or {}, source=f"{lang}.yaml"))
+    return tuple(packs)

@@ -1,0 +1,228 @@
+"""Layer 1 (keyword heuristics) on English: what raises or lowers complexity, and what decides the type."""
+
+from __future__ import annotations
+
+import pytest
+
+from dmr.errors import ConfigError
+from dmr.layers.base import Context
+from dmr.layers.keywords import DEFAULT_WEIGHTS, KeywordLayer, complexity_for, difficulty_for
+from dmr.packs import KeywordPack, bundled_packs
+from dmr.router import Router
+from dmr.types import TaskComplexity, TaskType
+
+
+@pytest.fixture(scope="module")
+def layer() -> KeywordLayer:
+    return KeywordLayer(bundled_packs())
+
+
+def run(layer: KeywordLayer, task: str):
+    """The verdict and the signals Layer 1 left in the context."""
+    ctx = Context(text=task, length=len(task))
+    verdict = layer.classify(task, ctx)
+    return verdict, ctx.signals["l1"]
+
+
+# -- trivial inputs ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task", ["hi", "thanks!", "ok", "Hi", "OK.", "thank you so much", "good morning!"])
+def test_greetings_and_acknowledgements_are_simple_conversation(layer, task):
+    verdict, signals = run(layer, task)
+    assert signals.trivial is True
+    assert (verdict.task_type, verdict.complexity) == (TaskType.CONVERSATION, TaskComplexity.SIMPLE)
+    assert verdict.confidence >= 0.9
+    assert verdict.layer == "layer1"
+    assert "greeting or acknowledgement" in verdict.reasoning
+
+
+def test_the_trivial_guard_needs_the_whole_input(layer):
+    verdict, signals = run(layer, "ok, now design a fault-tolerant distributed architecture for payments")
+    assert signals.trivial is False
+    assert verdict.complexity.rank >= TaskComplexity.COMPLEX.rank
+
+
+# -- escalators, negation and de-escalators -------------------------------------------------------
+
+def test_escalators_raise_complexity(layer):
+    plain, plain_signals = run(layer, "Write an article about databases")
+    hard, hard_signals = run(layer, "Write a comprehensive, in-depth article about scalable distributed databases")
+    assert plain_signals.escalators == ()
+    assert {"comprehensive", "in-depth", "scalable", "distributed"} <= set(hard_signals.escalators)
+    assert hard_signals.score > plain_signals.score
+    assert hard.complexity.rank > plain.complexity.rank
+    assert hard.difficulty > plain.difficulty
+
+
+def test_seed_design_task_is_research_grade(layer):
+    verdict, signals = run(layer, "Design a CQRS architecture for a distributed order system with event sourcing")
+    assert verdict.complexity is TaskComplexity.RESEARCH
+    assert {"design", "cqrs", "architecture", "distributed", "event sourcing"} <= set(signals.escalators)
+    assert "escalators" in verdict.reasoning
+
+
+def test_a_negated_escalator_does_not_make_the_task_complex(layer):
+    verdict, signals = run(layer, "No need for a full design, just give me the command to list files")
+    assert signals.negated == ("design",)
+    assert "design" not in signals.escalators
+    assert verdict.complexity is TaskComplexity.SIMPLE
+    assert "negated design" in verdict.reasoning
+    # The same escalator without the negation counts.
+    _, plain = run(layer, "Give me a full design for the command to list files")
+    assert plain.escalators == ("design",) and plain.score > signals.score
+
+
+def test_negation_stops_at_the_end_of_the_clause(layer):
+    _, signals = run(layer, "No rush. Design a scalable system for the shop")
+    assert signals.negated == ()
+    assert {"design", "scalable"} <= set(signals.escalators)
+
+
+def test_deescalators_lower_complexity(layer):
+    plain, plain_signals = run(layer, "Explain the design of this system")
+    quick, quick_signals = run(layer, "Briefly explain the design of this system, quickly")
+    assert plain_signals.deescalation == 0 and quick_signals.deescalation > 0
+    assert quick_signals.score < plain_signals.score
+    assert quick.complexity.rank < plain.complexity.rank
+
+
+# -- structure ---------------------------------------------------------------------------------
+
+def test_a_code_block_raises_complexity_and_points_to_code(layer):
+    task = "Write a Python function that parses the log file and returns the errors"
+    plain, plain_signals = run(layer, task)
+    block, block_signals = run(layer, task + ":\n```python\ndef parse(path):\n    return []\n```")
+    assert plain_signals.has_code is False and block_signals.has_code is True
+    assert block_signals.score > plain_signals.score
+    assert block.difficulty > plain.difficulty
+    assert block.task_type is TaskType.CODE_CREATION
+
+
+def test_code_without_a_fence_is_recognised(layer):
+    _, signals = run(layer, "Fix this: const x = 1; let y = 2; function f() { return x + y; }")
+    assert signals.has_code is True
+
+
+def test_a_numbered_multi_step_ask_raises_complexity(layer):
+    inline, inline_signals = run(
+        layer, "Build the app: set up the database, write the API, add the tests, deploy to production")
+    numbered, numbered_signals = run(
+        layer, "Build the app:\n1. Set up the database\n2. Write the API\n3. Add the tests\n4. Deploy to production")
+    assert inline_signals.list_items == 0 and numbered_signals.list_items == 4
+    assert numbered.complexity.rank > inline.complexity.rank
+
+
+# -- task type -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task", ["What is 2+2?", "What is 17 * 23?", "How much is 12 + 30", "Compute 3^4",
+                                  "What is 15% of 80?"])
+def test_arithmetic_is_math(layer, task):
+    verdict, _ = run(layer, task)
+    assert verdict.task_type is TaskType.MATH
+    assert verdict.complexity is TaskComplexity.SIMPLE
+
+
+@pytest.mark.parametrize("task", ["Book a table for two on 12/05/2024", "Meet me at 10:30 on 2024-05-01",
+                                  "Which Python 3.12.1 features matter?"])
+def test_dates_times_and_versions_are_not_arithmetic(layer, task):
+    verdict, signals = run(layer, task)
+    assert verdict.task_type is not TaskType.MATH
+    assert TaskType.MATH not in signals.type_scores
+
+
+@pytest.mark.parametrize("task, expected", [
+    ("Translate this paragraph into Spanish", TaskType.TRANSLATION),
+    ("Write a Python function to reverse a linked list", TaskType.CODE_CREATION),
+    ("Summarize the key points of this report", TaskType.ANALYZING),
+    ("Write a cover letter for a nursing job", TaskType.DOC_CREATION),
+    ("Brainstorm ideas for a team offsite", TaskType.THINKING),
+    ("Describe this image of a cat", TaskType.MULTIMODAL),
+])
+def test_type_keywords_decide_the_type(layer, task, expected):
+    verdict, signals = run(layer, task)
+    assert verdict.task_type is expected
+    assert max(signals.type_scores, key=signals.type_scores.__getitem__) is expected
+
+
+def test_signals_describe_what_layer1_saw(layer):
+    verdict, signals = run(layer, "Prove rigorously that the sum of two even numbers is even, step by step")
+    assert verdict.difficulty == pytest.approx(difficulty_for(signals.score))
+    assert verdict.complexity is complexity_for(signals.score)
+    assert {"prove", "rigorously"} <= set(signals.escalators)
+    assert signals.multistep > 0 and signals.words > 10
+    assert signals.type_scores[TaskType.MATH] > 0
+
+
+# -- weights ---------------------------------------------------------------------------------
+
+def test_a_larger_escalator_weight_raises_the_score_of_a_task_with_escalators(layer):
+    heavy = KeywordLayer(bundled_packs(), {"escalator": 3.0})
+    task = "Explain the design of this system"
+    base, base_signals = run(layer, task)
+    more, more_signals = run(heavy, task)
+    assert more_signals.score > base_signals.score
+    assert more.complexity.rank > base.complexity.rank
+    # A task without escalators is untouched.
+    assert run(heavy, "Give me the command to list files")[1].score == run(layer, "Give me the command to list files")[1].score
+
+
+def test_a_zero_structure_weight_ignores_list_items(layer):
+    flat = KeywordLayer(bundled_packs(), {"structure": 0})
+    task = "Build the app:\n1. Set up the database\n2. Write the API\n3. Add the tests\n4. Deploy to production"
+    assert run(flat, task)[1].score < run(layer, task)[1].score
+
+
+def test_weights_default_to_the_documented_values(layer):
+    assert layer.weights == dict(DEFAULT_WEIGHTS)
+
+
+def test_l1_weights_problems_are_all_reported_with_their_paths():
+    with pytest.raises(ConfigError) as caught:
+        KeywordLayer(bundled_packs(), {"bogus": 1.0, "escalator": -1.0, "primary": float("nan"),
+                                       "length": float("inf"), "structure": True, "secondary": 2.0})
+    assert [p for p, _ in caught.value.problems] == [
+        "l1_weights.bogus", "l1_weights.escalator", "l1_weights.primary", "l1_weights.length",
+        "l1_weights.structure"]
+
+
+def test_router_validates_l1_weights():
+    with pytest.raises(ConfigError, match="l1_weights.bogus"):
+        Router(l1_weights={"bogus": 1.0})
+    with pytest.raises(ConfigError, match="l1_weights.escalator"):
+        Router(l1_weights={"escalator": "heavy"})
+
+
+# -- packs -----------------------------------------------------------------------------------
+
+def test_an_extra_keyword_pack_changes_the_type_of_a_domain_term():
+    legal = KeywordPack.builder("legal").add(TaskType.REASONING, ["tort"]).build()
+    task = "What do you think about the tort here?"
+    assert Router().classify(task).task_type is not TaskType.REASONING
+    assert Router(extra_keyword_packs=[legal]).classify(task).task_type is TaskType.REASONING
+
+
+def test_an_extra_pack_escalator_raises_complexity():
+    pack = KeywordPack.builder("bio").add(TaskType.REASONING, ["crispr"]).escalator("genome-wide", weight=2).build()
+    task = "Plan a genome-wide CRISPR screen"
+    base, base_signals = run(KeywordLayer(bundled_packs()), task)
+    more, more_signals = run(KeywordLayer([*bundled_packs(), pack]), task)
+    assert "genome-wide" in more_signals.escalators and "genome-wide" not in base_signals.escalators
+    assert more.complexity.rank > base.complexity.rank
+
+
+def test_single_english_words_match_their_inflections(layer):
+    _, signals = run(layer, "We are redesigning and designing things")
+    assert {"redesigning", "designing"} <= set(signals.escalators)
+
+
+# -- score mapping -----------------------------------------------------------------------------
+
+def test_complexity_and_difficulty_follow_the_score():
+    assert [complexity_for(s) for s in (-1.0, 0.99, 1.0, 2.29, 2.3, 3.79, 3.8, 9.0)] == [
+        TaskComplexity.SIMPLE, TaskComplexity.SIMPLE, TaskComplexity.STANDARD, TaskComplexity.STANDARD,
+        TaskComplexity.COMPLEX, TaskComplexity.COMPLEX, TaskComplexity.RESEARCH, TaskComplexity.RESEARCH]
+    scores = [-1.0, 0.0, 1.0, 2.3, 3.8, 6.0]
+    difficulties = [difficulty_for(s) for s in scores]
+    assert difficulties == sorted(difficulties) and len(set(difficulties)) == len(scores)
+    assert difficulty_for(2.3) == pytest.approx(0.5)
+    assert all(0 < d < 1 for d in difficulties)
