@@ -116,6 +116,11 @@ _NOT_YET_TRUE: Mapping[str, str] = {
 }
 
 
+def _not_yet(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    missing = [(k, v) for k, v in _NOT_YET.items() if options.get(k) is not None]
+    return missing + [(k, v) for k, v in _NOT_YET_TRUE.items() if options.get(k) is True]
+
+
 def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> RouterConfig:
     """Validate Router options, raising one ConfigError that lists every problem with its path."""
     try:
@@ -126,13 +131,15 @@ def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> R
             path = ".".join(str(part) for part in error["loc"]) or "<root>"
             message = "unknown option" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append((path, message))
+        reported = {path for path, _ in problems}
+        problems += [(key, f"needs {what}, not available yet") for key, what in _not_yet(options)
+                     if key not in reported]
         raise ConfigError(
             f"invalid {source} configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n"
             + "\n".join(f"  {path}: {message}" for path, message in problems),
             problems,
         ) from None
-    missing = [(k, v) for k, v in _NOT_YET.items() if getattr(config, k) is not None]
-    missing += [(k, v) for k, v in _NOT_YET_TRUE.items() if getattr(config, k) is True]
+    missing = _not_yet(config.model_dump(include=set(_NOT_YET) | set(_NOT_YET_TRUE)))
     if missing:
         raise NotAvailableError(
             "not available yet in this version of dmr:\n"
@@ -232,7 +239,11 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
         if isinstance(data.get(key), str):
             data[key] = local(data[key])
     packs = []
-    for i, item in enumerate(data.get("extra_keyword_packs") or []):
+    listed = data.get("extra_keyword_packs") or []
+    if not isinstance(listed, list):
+        problems.append(("extra_keyword_packs", "must be a list of pack file paths or inline packs"))
+        listed = []
+    for i, item in enumerate(listed):
         try:
             packs.append(load_pack_file(local(item)) if isinstance(item, str)
                          else KeywordPack.from_dict(item, source=f"extra_keyword_packs.{i}"))
@@ -252,10 +263,9 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
             del data["custom_classifier"]
     try:
         validate_options(data, source=file.name)
-    except NotAvailableError:
-        if not problems:
-            raise
     except ConfigError as exc:
+        if isinstance(exc, NotAvailableError) and not problems:
+            raise
         problems.extend(exc.problems)
     if problems:
         raise ConfigError(

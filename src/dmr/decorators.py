@@ -44,6 +44,9 @@ def route_model(provider: str | None = None, *, router: Any = None, task_param: 
             bound = signature.bind_partial(*args, **kwargs)
             if model_param in bound.arguments:
                 return kwargs
+            bound.apply_defaults()
+            if task_param not in bound.arguments:
+                raise TypeError(f"{fn.__name__}() missing required argument: {task_param!r}")
             decision = get_router().classify(bound.arguments[task_param])
             return {**kwargs, model_param: decision.model_name}
 

@@ -352,10 +352,25 @@ class Router:
 
     # -- tenants -------------------------------------------------------------------------------
     def _check_tenant(self, tenant: Mapping[str, Any]) -> None:
-        unknown = set(tenant) - _TENANT_KEYS
-        if unknown:
-            raise ConfigError(f"tenant_config: unknown keys {sorted(unknown)} (known: {', '.join(sorted(_TENANT_KEYS))})",
-                              [(f"tenant_config.{k}", "unknown key") for k in sorted(unknown)])
+        problems = [(f"tenant_config.{k}", f"unknown key (known: {', '.join(sorted(_TENANT_KEYS))})")
+                    for k in sorted(set(tenant) - _TENANT_KEYS)]
+        provider, providers = tenant.get("provider"), tenant.get("providers")
+        if provider is not None and not isinstance(provider, str):
+            problems.append(("tenant_config.provider", "must be a provider name"))
+        if providers is not None and (isinstance(providers, str) or not isinstance(providers, (list, tuple))
+                                      or not all(isinstance(p, str) for p in providers)):
+            problems.append(("tenant_config.providers", "must be a list of provider names"))
+        ranks = {}
+        for key in ("min_tier", "max_tier"):
+            if tenant.get(key) is not None:
+                try:
+                    ranks[key] = ModelTier(tenant[key]).rank
+                except ValueError as exc:
+                    problems.append((f"tenant_config.{key}", str(exc)))
+        if len(ranks) == 2 and ranks["min_tier"] > ranks["max_tier"]:
+            problems.append(("tenant_config.min_tier", "is above max_tier"))
+        if problems:
+            raise ConfigError("invalid tenant_config:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
 
     def _apply_tenant(self, tenant: Mapping[str, Any], tier: ModelTier, provider: str | None,
                       policies: list[str], reasons: list[str]) -> tuple[ModelTier, str | None]:

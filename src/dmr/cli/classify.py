@@ -92,8 +92,11 @@ def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | 
     if text is None or text == "-":
         if sys.stdin is None or (sys.stdin.isatty() and text is None):
             raise click.UsageError("give the task as an argument, or pipe it on stdin")
-        text = sys.stdin.buffer.read().decode("utf-8", errors="replace") if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-    decision = router.classify(text)
+        # Bytes go to the router as they are: it decodes them and notes input that is not UTF-8.
+        task: str | bytes = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    else:
+        task = text
+    decision = router.classify(task)
     if as_json:
         echo_json(decision.to_dict())
     else:

@@ -1,0 +1,162 @@
+"""The small commands: presets, init, schema, version and doctor."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import dmr
+import dmr.cli.misc  # noqa: F401  # attaches the commands to `cli`
+from dmr.cli.main import cli
+from dmr.config import yaml_schema
+from dmr.router import Router
+
+CHECK_LINE = re.compile(r"^\[(OK|WARN|FAIL)\] ([a-z ]+): ")
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so that no ./dmr.yaml is picked up or overwritten."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+# -- presets -----------------------------------------------------------------------------------
+
+def test_presets_lists_each_preset_with_its_pii_kinds():
+    result = run("presets")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[::2]] == ["fintech", "healthcare", "legal"]
+    assert "PII: date_of_birth, health_plan_id, medical_record_number, npi" in lines[3]
+
+
+def test_presets_json():
+    result = run("presets", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["name"] for row in rows] == ["fintech", "healthcare", "legal"]
+    healthcare = rows[1]
+    assert healthcare["pii_policy"] == {"min_tier": "high", "block": False}
+    assert "medical_record_number" in healthcare["pii_patterns"] and healthcare["description"]
+
+
+# -- init --------------------------------------------------------------------------------------
+
+def test_init_writes_a_loadable_dmr_yaml(in_tmp):
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert "wrote dmr.yaml" in result.stdout
+    assert Router.from_yaml(in_tmp / "dmr.yaml").config.provider == "google"
+
+
+def test_init_refuses_to_overwrite_without_force(in_tmp):
+    path = in_tmp / "dmr.yaml"
+    path.write_text("provider: openai\n", encoding="utf-8")
+    result = run("init")
+    assert result.exit_code == 1
+    assert "dmr.yaml exists; use --force to overwrite it" in result.stderr
+    assert path.read_text(encoding="utf-8") == "provider: openai\n"
+    forced = run("init", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert path.read_text(encoding="utf-8").startswith("# dmr.yaml")
+
+
+def test_init_to_another_path(in_tmp):
+    result = run("init", "--path", "conf.yaml")
+    assert result.exit_code == 0, result.output
+    assert (in_tmp / "conf.yaml").is_file() and not (in_tmp / "dmr.yaml").exists()
+
+
+# -- schema and version ------------------------------------------------------------------------
+
+def test_schema_prints_the_dmr_yaml_schema():
+    result = run("schema")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == yaml_schema()
+
+
+def test_schema_to_a_file(in_tmp):
+    result = run("schema", "--output", "schema.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((in_tmp / "schema.json").read_text(encoding="utf-8")) == yaml_schema()
+
+
+def test_version_json():
+    result = run("version", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["dmr"] == dmr.__version__
+    assert re.fullmatch(r"3\.\d+\.\d+.*", info["python"])
+    assert info["dependencies"]["pydantic"] and "tiktoken" in info["dependencies"]
+
+
+def test_version_text():
+    result = run("version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"dmr {dmr.__version__} on Python ")
+    assert re.search(r"^  pydantic\s+\d", result.stdout, re.M)
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+def check_lines(output: str) -> dict[str, str]:
+    """{check name: status} from the doctor's output."""
+    found = {}
+    for line in output.splitlines():
+        match = CHECK_LINE.match(line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+def test_doctor_passes_on_a_working_install():
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    checks = check_lines(result.stdout)
+    assert {"python", "keyword packs", "presets", "model registry", "config", "classify"} <= set(checks)
+    assert "FAIL" not in checks.values()
+    assert checks["config"] == "OK" and checks["classify"] == "OK"
+    assert re.search(r"^\d+ checks: 0 failed, \d+ warnings$", result.stdout, re.M)
+
+
+def test_doctor_warns_about_unset_provider_keys(monkeypatch):
+    for name in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = run("doctor")
+    assert result.exit_code == 0
+    assert check_lines(result.stdout)["provider keys"] == "WARN"
+    assert "not set: google (GOOGLE_API_KEY)" in result.stdout
+
+
+def test_doctor_fails_on_a_broken_config(in_tmp):
+    (in_tmp / "broken.yaml").write_text("bogus: 1\nescalation_threshold: 5\n", encoding="utf-8")
+    result = run("doctor", "--config", "broken.yaml")
+    assert result.exit_code == 1
+    checks = check_lines(result.stdout)
+    assert checks["config"] == "FAIL" and checks["python"] == "OK"
+    assert "bogus: unknown option" in result.stdout
+    assert re.search(r"^\d+ checks: 1 failed, \d+ warnings$", result.stdout, re.M)
+
+
+def test_doctor_json(in_tmp):
+    (in_tmp / "broken.yaml").write_text("version: 7\n", encoding="utf-8")
+    result = run("doctor", "--json", "--config", "broken.yaml")
+    assert result.exit_code == 1
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["config"]["status"] == "FAIL" and "unsupported dmr.yaml version 7" in checks["config"]["detail"]
+    assert all(c["status"] in ("OK", "WARN", "FAIL") for c in checks.values())
+
+
+def test_doctor_checks_a_dmr_yaml_in_the_current_folder(in_tmp):
+    (in_tmp / "dmr.yaml").write_text("provider: anthropic\n", encoding="utf-8")
+    result = run("doctor")
+    assert result.exit_code == 0
+    assert "[OK] config: dmr.yaml is valid" in result.stdout
