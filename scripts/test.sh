@@ -12,7 +12,7 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 # Services used by the tests are started by the test fixtures themselves; scripts/services.sh
-# installs the system packages they need (none yet).
+# installs what they need (Redis, PostgreSQL, a Kafka-protocol broker, moto_server).
 if [ -x scripts/services.sh ]; then
   scripts/services.sh
 fi

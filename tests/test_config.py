@@ -27,7 +27,8 @@ from dmr.errors import ConfigError, NotAvailableError
 from dmr.router import Router
 from dmr.types import ModelTier, TaskType
 
-# A value each not-yet-available option would accept once it exists.
+# A value each option that may still be "not available yet" accepts; the tables shrink as
+# capabilities land, so the tests below follow whatever they list today.
 NOT_YET_VALUES = {
     "layer3_threshold": 0.8,
     "layer3_embedding_model": "all-MiniLM-L6-v2",
@@ -39,7 +40,6 @@ NOT_YET_VALUES = {
     "budget_usd": 10.0,
     "cache_backend": {"kind": "memory"},
     "decision_logger": {"path": "decisions.jsonl"},
-    "latency_budget_ms": 50.0,
     "quality_target": 0.9,
 }
 
@@ -100,7 +100,7 @@ def test_an_unknown_option_is_named():
 
 
 def test_the_not_yet_available_table_is_covered_here():
-    assert set(NOT_YET_VALUES) == set(_NOT_YET)
+    assert set(_NOT_YET) <= set(NOT_YET_VALUES)
 
 
 @pytest.mark.parametrize("option", sorted(_NOT_YET))
@@ -118,10 +118,13 @@ def test_a_not_yet_available_switch_raises_only_when_turned_on(option):
     assert Router(**{option: False}).classify("hi").tier is ModelTier.LOW
 
 
+@pytest.mark.skipif(not _NOT_YET, reason="every option is available")
 def test_not_available_options_are_listed_with_the_other_problems():
+    option = sorted(_NOT_YET)[0]
     with pytest.raises(ConfigError) as caught:
-        Router(bogus=1, layer2_model="gpt-4o-mini", cache_enabled=True)
-    assert [p for p, _ in caught.value.problems] == ["bogus", "layer2_model", "cache_enabled"]
+        Router(bogus=1, **{option: NOT_YET_VALUES[option]})
+    assert not isinstance(caught.value, NotAvailableError)
+    assert caught.value.problems == [("bogus", "unknown option"), (option, f"needs {_NOT_YET[option]}, not available yet")]
 
 
 def test_validate_options_returns_a_frozen_config():
@@ -170,6 +173,7 @@ def test_a_dmr_yaml_with_hooks_a_classifier_and_packs(tmp_path, hooks_module):
     config = write(tmp_path / "dmr.yaml", f"""\
         version: 1
         provider: anthropic
+        layer3_enabled: false
         pre_classify_hooks: ["{hooks_module}:make_hard"]
         post_classify_hooks: ["{hooks_module}:tag"]
         on_error_hooks: ["{hooks_module}:remember"]
@@ -230,22 +234,22 @@ def test_keyword_arguments_override_the_file(tmp_path):
 
 
 def test_a_bad_dmr_yaml_reports_every_bad_key_at_once(tmp_path, hooks_module):
-    config = write(tmp_path / "dmr.yaml", f"""\
+    not_yet = {key: NOT_YET_VALUES[key] for key in sorted(_NOT_YET)[:1]}  # one, while any is left
+    config = write(tmp_path / "dmr.yaml", textwrap.dedent(f"""\
         version: 2
         bogus: 1
         escalation_threshold: 3
         pre_classify_hooks: ["no_such_module_xyz:fn", "{hooks_module}:missing", "no-colon"]
         custom_classifier: "no_such_module_xyz:classify"
         extra_keyword_packs: [missing.yaml, {{name: x, weird: 1}}]
-        layer2_model: gpt-4o-mini
-    """)
+    """) + (yaml.safe_dump(not_yet) if not_yet else ""))
     with pytest.raises(ConfigError) as caught:
         Router.from_yaml(config)
     paths = [path for path, _ in caught.value.problems]
     assert sorted(paths) == sorted([
         "version", "bogus", "escalation_threshold",
         "pre_classify_hooks.0", "pre_classify_hooks.1", "pre_classify_hooks.2",
-        "custom_classifier", "extra_keyword_packs.0", "extra_keyword_packs.1", "layer2_model",
+        "custom_classifier", "extra_keyword_packs.0", "extra_keyword_packs.1", *not_yet,
     ])
     message = str(caught.value)
     assert message.startswith("invalid dmr.yaml:")
@@ -259,9 +263,11 @@ def test_extra_keyword_packs_must_be_a_list(tmp_path):
     assert caught.value.problems == [("extra_keyword_packs", "must be a list of pack file paths or inline packs")]
 
 
+@pytest.mark.skipif(not _NOT_YET, reason="every option is available")
 def test_a_not_available_option_alone_in_dmr_yaml_is_a_not_available_error(tmp_path):
-    config = write(tmp_path / "dmr.yaml", "budget_usd: 5\n")
-    with pytest.raises(NotAvailableError, match="budget_usd"):
+    option = sorted(_NOT_YET)[0]
+    config = write(tmp_path / "dmr.yaml", yaml.safe_dump({option: NOT_YET_VALUES[option]}))
+    with pytest.raises(NotAvailableError, match=option):
         Router.from_yaml(config)
 
 

@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 import dmr
-import dmr.errors as errors
+from dmr import errors
 from dmr.errors import (
     ConfigError,
     DmrError,

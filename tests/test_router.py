@@ -88,12 +88,12 @@ def test_the_module_level_classify_uses_a_shared_default_router():
 
 
 def test_without_layers_the_default_tier_applies():
-    decision = Router(layer1_enabled=False).classify(HARD)
+    decision = Router(layer3_enabled=False, layer1_enabled=False).classify(HARD)
     assert (decision.tier, decision.layer, decision.confidence) == (ModelTier.MEDIUM, "default", 0.0)
     assert "default tier medium" in decision.reasoning
     assert decision.trace == ()
-    assert Router(layer1_enabled=False, default_tier="high").classify(EASY).tier is ModelTier.HIGH
-    assert Router(layer1_enabled=False).layers == ()
+    assert Router(layer3_enabled=False, layer1_enabled=False, default_tier="high").classify(EASY).tier is ModelTier.HIGH
+    assert Router(layer3_enabled=False, layer1_enabled=False).layers == ()
 
 
 def test_an_unknown_default_tier_is_a_config_error():
@@ -103,8 +103,8 @@ def test_an_unknown_default_tier_is_a_config_error():
 
 def test_escalation_threshold_decides_whether_layer1_is_confident():
     task = "Explain the design of this system"  # Layer 1 confidence 0.6
-    sure = Router(escalation_threshold=0.5).classify(task)
-    unsure = Router(escalation_threshold=0.9).classify(task)
+    sure = Router(layer3_enabled=False, escalation_threshold=0.5).classify(task)
+    unsure = Router(layer3_enabled=False, escalation_threshold=0.9).classify(task)
     assert [s.outcome for s in sure.trace] == ["decided"]
     assert [s.outcome for s in unsure.trace] == ["unsure"]
     assert "no layer was confident" in unsure.reasoning and "no layer was confident" not in sure.reasoning
@@ -227,7 +227,7 @@ def test_a_custom_classifier_returning_something_else_is_a_config_error():
 
 def test_a_layer_registered_first_decides_before_layer1(plugin):
     layer = plugin(FixedLayer("oracle", verdict(TaskType.TRANSLATION, TaskComplexity.COMPLEX, layer="oracle")), "first")
-    router = Router()
+    router = Router(layer3_enabled=False)
     assert router.layers == ("oracle", "layer1")
     decision = router.classify(EASY)
     assert (decision.layer, decision.task_type, decision.tier) == ("oracle", TaskType.TRANSLATION, ModelTier.MEDIUM)
@@ -236,10 +236,10 @@ def test_a_layer_registered_first_decides_before_layer1(plugin):
 
 def test_a_layer_after_layer1_runs_only_when_layer1_is_unsure(plugin):
     layer = plugin(FixedLayer("second", verdict(layer="second")), "after:layer1")
-    assert Router().layers == ("layer1", "second")
-    assert Router(escalation_threshold=0.1).classify(EASY).layer == "layer1"
+    assert Router(layer3_enabled=False).layers == ("layer1", "second")
+    assert Router(layer3_enabled=False, escalation_threshold=0.1).classify(EASY).layer == "layer1"
     assert layer.seen == []
-    decision = Router(escalation_threshold=1.0).classify(EASY)
+    decision = Router(layer3_enabled=False, escalation_threshold=1.0).classify(EASY)
     assert decision.layer == "second"
     assert [s.outcome for s in decision.trace] == ["unsure", "decided"]
 
@@ -250,15 +250,15 @@ def test_a_layer_after_layer1_runs_only_when_layer1_is_unsure(plugin):
 ])
 def test_layer_positions(plugin, position, order):
     plugin(FixedLayer("idx"), position)
-    assert Router().layers == order
+    assert Router(layer3_enabled=False).layers == order
 
 
 def test_a_router_keeps_the_cascade_it_was_built_with(plugin):
-    before = Router()
+    before = Router(layer3_enabled=False)
     plugin(FixedLayer("late"), "first")
-    assert before.layers == ("layer1",) and Router().layers == ("late", "layer1")
+    assert before.layers == ("layer1",) and Router(layer3_enabled=False).layers == ("late", "layer1")
     unregister_layer("late")
-    assert Router().layers == ("layer1",)
+    assert Router(layer3_enabled=False).layers == ("layer1",)
 
 
 def test_a_layer_that_passes_is_traced(plugin):
@@ -348,8 +348,9 @@ def test_any_text_or_bytes_gives_a_decision_or_an_input_error(task):
     try:
         decision = router_for_fuzzing.classify(task)
     except InputError:
-        return
-    assert isinstance(decision, Decision) and 0 <= decision.difficulty < 1
+        assert not (task.decode("utf-8", "replace") if isinstance(task, bytes) else task).strip()
+    else:
+        assert isinstance(decision, Decision) and 0 <= decision.difficulty < 1
 
 
 # -- threads -----------------------------------------------------------------------------------

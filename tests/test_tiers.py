@@ -186,3 +186,20 @@ def test_difficulty_is_monotone_with_tier_over_five_tiers(five_tiers):
     check()
     assert decide(router, Verdict(TaskType.MATH, TaskComplexity.RESEARCH, 1, 1, "custom")).tier is ModelTier.FRONTIER
     assert decide(router, Verdict(TaskType.MATH, TaskComplexity.SIMPLE, 1, 0, "custom")).tier is ModelTier.NANO
+
+
+def test_difficulty_stays_monotone_with_tier_after_pii_floors_and_tenant_limits():
+    router = router_driven_by(pii_policy={"min_tier": "high"})
+    tiers = st.sampled_from(["low", "medium", "high"])
+    limits = st.fixed_dictionaries({}, optional={"min_tier": tiers, "max_tier": tiers}).filter(
+        lambda t: ModelTier(t.get("min_tier", "low")) <= ModelTier(t.get("max_tier", "high")))
+    calls = st.tuples(verdicts, st.sampled_from(["no personal data", "mail jane@example.com"]), limits)
+
+    @given(calls, calls)
+    def check(c1, c2):
+        (v1, task1, tenant1), (v2, task2, tenant2) = c1, c2
+        d1 = router.classify(task1, history=[v1], tenant_config=tenant1)
+        d2 = router.classify(task2, history=[v2], tenant_config=tenant2)
+        assert_monotone(d1, d2)
+
+    check()

@@ -32,15 +32,14 @@ def default_levels():
 
 
 def make_decision(**changes) -> Decision:
-    fields = dict(
-        tier=ModelTier.MEDIUM, model_name="m-1", provider="acme", task_type=TaskType.MATH,
-        complexity=TaskComplexity.STANDARD, confidence=0.8, difficulty=0.45, layer="layer1",
-        reasoning="because", latency_ms=0.1, estimated_cost_usd=0.002, decision_id="abc",
-        policies_applied=("pii_detected:email",),
-        trace=(LayerStep("layer1", "decided", 0.8, 0.05),),
-    )
-    fields.update(changes)
-    return Decision(**fields)
+    fields = {
+        "tier": ModelTier.MEDIUM, "model_name": "m-1", "provider": "acme", "task_type": TaskType.MATH,
+        "complexity": TaskComplexity.STANDARD, "confidence": 0.8, "difficulty": 0.45, "layer": "layer1",
+        "reasoning": "because", "latency_ms": 0.1, "estimated_cost_usd": 0.002, "decision_id": "abc",
+        "policies_applied": ("pii_detected:email",),
+        "trace": (LayerStep("layer1", "decided", 0.8, 0.05),),
+    }
+    return Decision(**{**fields, **changes})
 
 
 # -- open enumerations -----------------------------------------------------------------------
@@ -145,7 +144,7 @@ def test_set_tier_levels_can_drop_a_tier_whose_rank_then_fails(default_levels):
     set_tier_levels(["small", "large"])
     assert ModelTier.SMALL < ModelTier.LARGE
     with pytest.raises(ValueError, match="not among the tier levels in force"):
-        ModelTier.MEDIUM.rank
+        _ = ModelTier.MEDIUM.rank
 
 
 @pytest.mark.parametrize("levels, message", [

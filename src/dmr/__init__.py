@@ -37,6 +37,7 @@ from dmr.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ABTest",
     "BudgetExceededError",
     "ConfigError",
     "Decision",
@@ -50,10 +51,12 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "Router",
+    "ShadowMode",
     "TaskComplexity",
     "TaskType",
     "Verdict",
     "classify",
+    "register_l3_strategy",
     "register_layer",
     "register_model_cost",
     "register_provider",
@@ -65,10 +68,13 @@ __all__ = [
 
 # Names loaded on first access (PEP 562), so that `import dmr` stays cheap.
 _LAZY = {
+    "ABTest": "dmr.experiments",
     "KeywordPack": "dmr.packs",
     "ModelRegistry": "dmr.registry",
     "Router": "dmr.router",
+    "ShadowMode": "dmr.experiments",
     "classify": "dmr.router",
+    "register_l3_strategy": "dmr.layers.embedding",
     "register_layer": "dmr.layers",
     "register_model_cost": "dmr.registry",
     "register_provider": "dmr.registry",
@@ -78,7 +84,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from dmr.decorators import route_model
+    from dmr.experiments import ABTest, ShadowMode
     from dmr.layers import register_layer
+    from dmr.layers.embedding import register_l3_strategy
     from dmr.packs import KeywordPack
     from dmr.registry import ModelRegistry, register_model_cost, register_provider
     from dmr.router import Router, classify

@@ -7,7 +7,7 @@ of the bad key. Environment variables are read in :func:`env` only.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -55,6 +55,8 @@ class RouterConfig(BaseModel):
     layer3_enabled: Optional[bool] = None
     layer3_threshold: Optional[float] = Field(None, ge=0, le=1)
     layer3_embedding_model: Optional[str] = None
+    layer3_head: Optional[str] = None
+    layer3_strategy: str = "tier"
     # Layer 2
     layer2_enabled: Optional[bool] = None
     layer2_provider: Optional[str] = None
@@ -62,7 +64,12 @@ class RouterConfig(BaseModel):
     layer2_prompt_template: Optional[str] = None
     l2_retry_policy: Optional[dict[str, float]] = None
     l2_circuit_breaker: Optional[dict[str, float]] = None
+    l2_rate_limit: Optional[dict[str, float]] = None
+    layer2_base_url: Optional[str] = None
+    layer2_timeout: float = Field(5.0, gt=0, le=600)
     budget_usd: Optional[float] = Field(None, gt=0)
+    budget_policy: Optional[dict[str, Any]] = None
+    budget_store: Optional[str] = None
     # Runtime
     cache_enabled: Optional[bool] = None
     cache_backend: Any = None
@@ -74,8 +81,15 @@ class RouterConfig(BaseModel):
     # Policies
     pii_policy: Optional[dict[str, Any]] = None
     extra_pii_patterns: Optional[Union[dict[str, str], list[str]]] = None
+    pii_scrub: bool = False
+    pii_scrub_strict: bool = False
     latency_budget_ms: Optional[float] = Field(None, gt=0)
     residency: Optional[str] = None
+    residency_fallback: Literal["error", "higher_tier", "nearest_tier"] = "error"
+    # Telemetry (off by default; nothing leaves the machine unless an exporter is configured)
+    metrics: Any = None
+    otel: bool = False
+    tracer_provider: Any = None
     # Behaviour
     strict: bool = False
     max_analysis_chars: int = Field(16_000, ge=1_000, le=10_000_000)
@@ -96,23 +110,10 @@ class RouterConfig(BaseModel):
 # Options that name a capability this release does not have yet. Setting one raises a clear
 # NotAvailableError instead of silently doing nothing. The value is what the option belongs to.
 _NOT_YET: Mapping[str, str] = {
-    "layer3_threshold": "Layer 3 (the embedded ML classifier)",
-    "layer3_embedding_model": "Layer 3 (the embedded ML classifier)",
-    "layer2_provider": "Layer 2 (the LLM fallback)",
-    "layer2_model": "Layer 2 (the LLM fallback)",
-    "layer2_prompt_template": "Layer 2 (the LLM fallback)",
-    "l2_retry_policy": "Layer 2 (the LLM fallback)",
-    "l2_circuit_breaker": "Layer 2 (the LLM fallback)",
-    "budget_usd": "budget tracking (Layer 2 spend)",
-    "cache_backend": "decision caching",
-    "decision_logger": "decision logging",
-    "latency_budget_ms": "latency SLA policies",
+    "layer3_embedding_model": "a transformer encoder for Layer 3 (the bundled n-gram head is the one encoder so far)",
     "quality_target": "quality targets (cost against quality)",
 }
 _NOT_YET_TRUE: Mapping[str, str] = {
-    "layer2_enabled": "Layer 2 (the LLM fallback)",
-    "layer3_enabled": "Layer 3 (the embedded ML classifier)",
-    "cache_enabled": "decision caching",
 }
 
 
@@ -159,8 +160,9 @@ _YAML_TYPES: Mapping[str, Any] = {
     "pre_classify_hooks": list[str],
     "post_classify_hooks": list[str],
     "on_error_hooks": list[str],
-    "cache_backend": Optional[dict[str, Any]],
-    "decision_logger": Optional[dict[str, Any]],
+    "cache_backend": Optional[Union[str, dict[str, Any]]],
+    "decision_logger": Optional[Union[str, dict[str, Any]]],
+    "metrics": Optional[bool],
 }
 
 
@@ -235,9 +237,14 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
         candidate = Path(value).expanduser()
         return str(candidate if candidate.is_absolute() else base / candidate)
 
-    for key in ("registry", "model_registry"):
+    for key in ("registry", "model_registry", "layer3_head"):
         if isinstance(data.get(key), str):
             data[key] = local(data[key])
+    log = data.get("decision_logger")  # a log file named in the file is found from the file's folder
+    if isinstance(log, str) and log.lower() not in ("sqlite", "jsonl", "postgres", "kafka", "s3", "webhook"):
+        data["decision_logger"] = local(log)
+    elif isinstance(log, dict) and isinstance(log.get("path"), str):
+        data["decision_logger"] = {**log, "path": local(log["path"])}
     packs = []
     listed = data.get("extra_keyword_packs") or []
     if not isinstance(listed, list):

@@ -113,9 +113,73 @@ def _optional() -> Check:
     return Check("OK", "optional extras", "tiktoken installed")
 
 
+def _decision_log() -> Check:
+    """The default SQLite decision log: how much it holds and whether the logger reported drops."""
+    from dmr.store.sqlite import read_gaps
+    from dmr.store.wiring import default_log_path
+
+    path = default_log_path()
+    if not path.is_file():
+        return Check("OK", "decision log", f"none at {path} (enable with decision_logger='sqlite')")
+    import sqlite3
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as conn:
+        count = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    dropped = read_gaps(path)
+    if dropped:
+        return Check("WARN", "decision log", f"{path}: {count:,} records; the logger dropped {dropped:,}",
+                     "a backend was down longer than the buffer lasted: raise buffer_size or fix the backend")
+    return Check("OK", "decision log", f"{path}: {count:,} records, none dropped")
+
+
+def _layer2(path: Path | None) -> Check:
+    """Whether Layer 2, as configured, can run: its provider's SDK and key (no network call)."""
+    from dmr.config import load_yaml_options
+    from dmr.layers.llm import diagnose
+
+    if path is None:
+        env = os.environ.get("DMR_CONFIG")
+        path = Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+    from dmr.errors import DmrError
+
+    try:
+        status, detail, fix = diagnose(load_yaml_options(path) if path is not None else {})
+    except DmrError:
+        return Check("WARN", "layer 2", "not checked: the configuration does not load (see above)")
+    return Check(status, "layer 2", detail, fix)
+
+
+def _layer3(path: Path | None) -> Check:
+    """Whether Layer 3 can run: numpy installed and its head loads (the configured one, if any)."""
+    from dmr.config import load_yaml_options
+    from dmr.errors import DmrError
+
+    if path is None:
+        env = os.environ.get("DMR_CONFIG")
+        path = Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+    try:
+        options = load_yaml_options(path) if path is not None else {}
+    except DmrError:
+        return Check("WARN", "layer 3", "not checked: the configuration does not load (see above)")
+    if options.get("layer3_enabled") is False:
+        return Check("OK", "layer 3", "off (layer3_enabled: false)")
+    from dmr.layers.embedding import EmbeddingLayer
+
+    layer = EmbeddingLayer(options.get("layer3_head"), options.get("layer3_strategy", "tier"))
+    usable, why = layer.available()
+    if not usable:
+        return Check("FAIL" if options.get("layer3_enabled") or options.get("layer3_head") else "WARN", "layer 3",
+                     f"unavailable: {why}",
+                     "pip install 'dynamic-model-router[ml]', or retrain the head (`dmr train`)")
+    heldout = (layer._head.metadata_.get("heldout") or {})
+    score = f", held-out type macro-F1 {heldout['type_macro_f1']:.2f}" if "type_macro_f1" in heldout else ""
+    return Check("OK", "layer 3", f"{layer.head_path}{score}")
+
+
 def run_checks(config_path: Path | None = None) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         _python, _packs, _presets, _registry, lambda: _config(config_path), _classify, _provider_keys, _optional,
+        _decision_log, lambda: _layer2(config_path), lambda: _layer3(config_path),
     ]
     results: list[Check] = []
     for step in steps:

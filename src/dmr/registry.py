@@ -83,6 +83,8 @@ class ModelRegistry:
         self._providers: dict[str, ProviderSpec] = {}
         self._models: dict[str, ModelSpec] = {}
         self._fingerprint: str | None = None
+        # Bumped on every change, so callers can cache answers cheaply (the Router does).
+        self.revision = 0
         self.source = source  # where the content came from; informational, not part of the fingerprint
 
     # -- construction ---------------------------------------------------------------------------
@@ -269,6 +271,7 @@ class ModelRegistry:
             existing = self._providers.get(name)
             self._providers[name] = merge_provider(existing, spec) if existing else spec
             self._fingerprint = None
+            self.revision += 1
             return self._providers[name]
 
     def register_model_cost(self, model: str, *, input_per_1m: float, output_per_1m: float) -> ModelSpec:
@@ -279,6 +282,7 @@ class ModelRegistry:
             spec = _replace_fields(spec, input_per_1m=cost.input_per_1m, output_per_1m=cost.output_per_1m)
             self._models[model] = spec
             self._fingerprint = None
+            self.revision += 1
             return spec
 
     def merge(self, other: ModelRegistry) -> ModelRegistry:
@@ -296,6 +300,7 @@ class ModelRegistry:
             self._note = theirs.note or self._note
             self.source = f"{self.source} + {theirs.source}"
             self._fingerprint = None
+            self.revision += 1
         return self
 
     def replace(self, other: ModelRegistry) -> ModelRegistry:
@@ -306,6 +311,7 @@ class ModelRegistry:
             self._providers, self._models = theirs.providers, theirs.models
             self.source = theirs.source
             self._fingerprint = None
+            self.revision += 1
         return self
 
     # -- export ---------------------------------------------------------------------------------

@@ -20,17 +20,36 @@ from dmr.config import RouterConfig, load_yaml_options, validate_options
 from dmr.errors import ConfigError, DmrError, InputError, InputTypeError, PIIBlockedError
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
 from dmr.layers.keywords import KeywordLayer
+from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector
+from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
+                          normalise_region)
 from dmr.presets import load_preset
 from dmr.registry import ModelRegistry, default_registry
+from dmr.store.wiring import build_stores
 from dmr.tiers import TierMatrix, band_difficulty
-from dmr.tokens import count_tokens, estimate_output_tokens, get_tokenizer
+from dmr import tokens as _tokens
+from dmr.tokens import estimate_output_tokens, get_tokenizer
 from dmr.types import Decision, LayerStep, ModelTier, TaskComplexity, TaskType, Verdict
 
 __all__ = ["Router", "classify", "default_router"]
 
-_TENANT_KEYS = frozenset({"provider", "providers", "min_tier", "max_tier"})
+# Layer 3's default threshold (dmr.layers.embedding.DEFAULT_THRESHOLD; kept here so that building a
+# Router with Layer 3 off imports no ML code).
+_L3_THRESHOLD = 0.6
+
+class _class_or_instance:
+    """A method that receives the class when called on it and the instance when called on one."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> Callable[..., Any]:
+        import functools
+
+        return functools.partial(self.fn, owner if instance is None else instance)
 
 
 def _arity(fn: Callable[..., Any]) -> int:
@@ -72,8 +91,12 @@ class Router:
             packs.append(pack)
         self.packs: tuple[KeywordPack, ...] = tuple(packs)
         self._l1 = KeywordLayer(packs, cfg.l1_weights) if cfg.layer1_enabled else None
-        self._layers = arrange([self._l1] if self._l1 else [], plugin_layers())
-        self._thresholds = {"layer1": cfg.escalation_threshold}
+        # Spend against budget_usd (dmr.budget), shared by Layer 2 and the budget policy.
+        self.budget = _budget(cfg) if cfg.budget_usd is not None else None
+        self._layers = arrange(self._builtin_layers(cfg), plugin_layers())
+        # A layer's own `threshold` attribute applies unless the router's config names one.
+        self._thresholds = {"layer1": cfg.escalation_threshold,
+                            "layer3": cfg.layer3_threshold if cfg.layer3_threshold is not None else _L3_THRESHOLD}
         self._matrix = TierMatrix(cfg.tier_matrix)
         try:
             self._default_tier = ModelTier(cfg.default_tier)
@@ -116,12 +139,53 @@ class Router:
                 if hook is not None and not callable(hook):
                     raise ConfigError(f"{name}: {hook!r} is not callable", [(name, "not callable")])
         self._max_chars = cfg.max_analysis_chars
+        # Policies and telemetry (dmr.policies, dmr.observability); each is None when not configured,
+        # so a Router without them pays one `if` apiece.
+        self._residency = normalise_region(cfg.residency) if cfg.residency is not None else None
+        self._placer = ResidencyPlanner(cfg.residency_fallback, cfg.provider, cfg.providers)
+        self._tenant_budgets = TenantBudgets(cfg.budget_policy, cfg.budget_store)
+        self._latency = LatencyEstimator(self._layers) if cfg.latency_budget_ms else None
+        self._telemetry: Telemetry | None = build_telemetry(cfg.metrics, cfg.otel, cfg.tracer_provider)
+        self._on_step = fan_out(self._latency.observe if self._latency else None,
+                                self._telemetry.step if self._telemetry else None)
+        if self._telemetry is not None:
+            self._telemetry.watch(self._layers, self.budget)
         # Decision ids: a random per-Router prefix and a counter, unique across processes and
         # replicas without a uuid4 call on the hot path.
         self._id_prefix = os.urandom(8).hex()
+        self._route_stamp: Any = None
+        self._route_cache: dict[tuple[str | None, ModelTier], tuple[Any, ...] | None] = {}
         self._ids = itertools.count(1)
+        # Cache and decision log (dmr.store); None when neither is configured.
+        self._stores = build_stores(self, cfg)
 
     # -- construction helpers ----------------------------------------------------------------
+    def _builtin_layers(self, cfg: RouterConfig) -> list[Any]:
+        """The built-in cascade in order: Layer 1 (keywords), Layer 3 (embedding classifier),
+        Layer 2 (LLM). Each later layer is built by its own module from the config and is left
+        out (None) when disabled."""
+        layers: list[Any] = [self._l1]
+        if cfg.layer3_enabled is not False:
+            from dmr.errors import NotAvailableError
+            from dmr.layers.embedding import EmbeddingLayer
+
+            layer3 = EmbeddingLayer(cfg.layer3_head, cfg.layer3_strategy,
+                                    tier_of=lambda task_type, complexity: self._matrix.tier(task_type, complexity))
+            if cfg.layer3_enabled or cfg.layer3_head is not None:
+                usable, why = layer3.available()
+                if not usable:
+                    raise NotAvailableError(f"layer3: {why}", [("layer3_head" if cfg.layer3_head else "layer3_enabled", why)])
+            layers.append(layer3)
+        from dmr.layers.llm import LLMLayer, layer2_wanted
+
+        # Built (which validates its options, offline) even when off; in the cascade only when asked for.
+        llm = LLMLayer(cfg, registry=lambda: self.registry, budget=self.budget,
+                       tier_of=lambda task_type, complexity: self._matrix.tier(task_type, complexity),
+                       report_error=lambda provider, kind: self._telemetry and self._telemetry.layer2_error(provider, kind))
+        if layer2_wanted(cfg):
+            layers.append(llm)
+        return [layer for layer in layers if layer is not None]
+
     @staticmethod
     def _build_registry(cfg: RouterConfig) -> ModelRegistry | None:
         """The Router's own registry, or None to use the process-wide default (live)."""
@@ -159,17 +223,61 @@ class Router:
     def registry(self) -> ModelRegistry:
         return self._registry if self._registry is not None else default_registry()
 
-    def load_registry(self, path_or_url: str | Path, *, replace: bool = False) -> ModelRegistry:
-        """Merge (or with ``replace=True`` swap in) a registry for this Router only."""
+    @_class_or_instance
+    def load_registry(target: Any, path_or_url: str | Path, *, replace: bool = False) -> ModelRegistry:
+        """Merge (or with ``replace=True`` swap in) a registry read from a path or an https URL.
+
+        ``router.load_registry(...)`` changes that Router only; ``Router.load_registry(...)``
+        changes the process-wide default registry that Routers without their own one use."""
         loaded = ModelRegistry.load(str(path_or_url))
-        with self._registry_lock:
+        if isinstance(target, type):
+            registry = default_registry()
+            return registry.replace(loaded) if replace else registry.merge(loaded)
+        with target._registry_lock:
             if replace:
-                self._registry = loaded
+                target._registry = loaded
             else:
-                own = self.registry.copy()
+                own = target.registry.copy()
                 own.merge(loaded)
-                self._registry = own
-        return self._registry
+                target._registry = own
+        return target._registry
+
+    @property
+    def cache(self) -> Any:
+        """The decision cache (``cache_enabled`` / ``cache_backend``), or None."""
+        return self._stores.cache if self._stores is not None else None
+
+    @property
+    def decision_logger(self) -> Any:
+        """The decision log (``decision_logger``; ``.stats()`` counts written and dropped), or None."""
+        return self._stores.logger if self._stores is not None else None
+
+    def close(self) -> None:
+        """Flush the decision log and release the cache's and the log's connections."""
+        if self._stores is not None:
+            self._stores.close()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def metrics(self) -> Any:
+        """This Router's :class:`~dmr.observability.Metrics` (``.registry``, ``.render()``,
+        ``.serve(port)``), or None without ``metrics=``."""
+        return self._telemetry.metrics if self._telemetry is not None else None
+
+    def tenant_budget(self, tenant_id: str) -> Any:
+        """The :class:`~dmr.budget.Budget` of a tenant that has passed ``budget_usd`` in its
+        ``tenant_config`` (``.record_usd(usd)``, ``.spent_usd``, ``.reset()``)."""
+        return self._tenant_budgets.get(tenant_id)
+
+    @property
+    def telemetry(self) -> Any:
+        """Where parts of this Router report what they measure (see :mod:`dmr.observability`)."""
+        return self._telemetry if self._telemetry is not None else OFF
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -202,13 +310,21 @@ class Router:
     def classify(self, task: Any, *, history: Sequence[Any] | None = None,
                  tenant_config: Mapping[str, Any] | None = None) -> Decision:
         """Decide the tier and model for one task."""
+        if self._telemetry is None:
+            return self._classify(task, history, tenant_config)
+        return self._telemetry.run(self._classify, task, history, tenant_config)
+
+    def _classify(self, task: Any, history: Sequence[Any] | None,
+                  tenant_config: Mapping[str, Any] | None) -> Decision:
         start = time.perf_counter()
         text, notes = self._prepare(task)
         if tenant_config:
-            self._check_tenant(tenant_config)
+            check_tenant(tenant_config, residency=self._residency)
         window, truncated = self._window(text, notes)
         ctx = Context(text=window, length=len(text), truncated=truncated, history=history,
                       tenant_config=tenant_config, notes=notes)
+        if self._latency is not None:
+            ctx.deadline = start + self.config.latency_budget_ms / 1e3
         try:
             for hook, arity in self._pre:
                 replaced = _call(hook, arity, text, ctx)
@@ -217,7 +333,16 @@ class Router:
                     notes.extend(more)
                     ctx.text, ctx.truncated = self._window(text, notes)
                     ctx.length = len(text)
-            decision = self._decide(text, ctx, start)
+            stores = self._stores
+            if stores is not None and stores.cache is not None:
+                key = stores.key(text, ctx)
+                decision = stores.lookup(key, start)
+                if self._telemetry is not None:
+                    self._telemetry.cache_lookup(decision is not None)
+                if decision is None:
+                    decision = stores.remember(key, self._decide(text, ctx, start))
+            else:
+                decision = self._decide(text, ctx, start)
         except Exception as exc:
             for hook, arity in self._on_error:
                 fallback = _call(hook, arity, exc, ctx)
@@ -228,6 +353,8 @@ class Router:
             replaced = _call(hook, arity, decision, ctx)
             if isinstance(replaced, Decision):
                 decision = replaced
+        if self._stores is not None and self._stores.logger is not None:
+            self._stores.record(decision, text, ctx)
         return decision
 
     async def aclassify(self, task: Any, *, history: Sequence[Any] | None = None,
@@ -241,19 +368,43 @@ class Router:
         """Classify many tasks in order. With ``return_exceptions=True`` a bad task yields its
         exception in place instead of stopping the batch."""
         out: list[Any] = []
-        for task in tasks:
-            try:
-                out.append(self.classify(task))
-            except DmrError as exc:
-                if not return_exceptions:
-                    raise
-                out.append(exc)
+        tasks = list(tasks)
+        # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front.
+        batched = [layer for layer in self._layers if callable(getattr(layer, "prime", None))]
+        for layer in batched:
+            layer.prime(tasks)
+        try:
+            for task in tasks:
+                try:
+                    out.append(self.classify(task))
+                except DmrError as exc:
+                    if not return_exceptions:
+                        raise
+                    out.append(exc)
+        finally:
+            for layer in batched:
+                layer.unprime()
         return out
 
+    def train(self, data: str | Path | Iterable[str | Path], output: str | Path = "dmr-l3-head.npz", *,
+              max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+        """Train a Layer 3 head on labelled JSONL (``task, task_type, complexity``), leaving out and
+        scoring the held-out split (sha256 of the task % 5 == 0), and write it to ``output``.
+        This Router is unchanged; ``Router(layer3_head=report["path"])`` uses the new head."""
+        from dmr.ml.train import train_and_save
+
+        return train_and_save(data, output, max_iter=max_iter, progress=progress)
+
     def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
-        trace: list[LayerStep] = []
+        # Observers (metrics, spans, latency estimates) hear each step as the loop records it.
+        trace: list[LayerStep] = [] if self._on_step is None else ObservedTrace(self._on_step)
         best: Verdict | None = None
         for layer in self._layers:
+            if ctx.deadline is not None and self._latency is not None:
+                why = self._latency.skip(layer.name, (ctx.deadline - time.perf_counter()) * 1e3)
+                if why is not None:
+                    trace.append(LayerStep(layer.name, "skipped", None, 0.0, why))
+                    continue
             t0 = time.perf_counter()
             try:
                 verdict = layer.classify(ctx.text, ctx)
@@ -305,11 +456,12 @@ class Router:
                               f"no layer answered; the default tier {tier} applies")
         else:
             tier = self._matrix.tier(verdict.task_type, verdict.complexity)
-        difficulty = band_difficulty(tier, verdict.difficulty)
         reasons = [verdict.reasoning]
         if not confident and verdict.layer != "default":
             reasons.append("no layer was confident, so the most confident answer was used")
         policies: list[str] = []
+        if self.budget is not None:
+            tier = self.budget.apply(tier, policies, reasons)
 
         if self._pii is not None:
             kinds = self._pii.kinds(text)
@@ -325,23 +477,34 @@ class Router:
         provider = self._provider
         tenant = ctx.tenant_config
         if tenant:
-            tier, provider = self._apply_tenant(tenant, tier, provider, policies, reasons)
+            tier, provider = apply_tenant(tenant, tier, provider, policies, reasons)
+            if tenant.get("budget_usd") is not None:
+                tier = self._tenant_budgets.apply(tenant, tier, policies, reasons)
+        if self._latency is not None:
+            policies.extend(f"latency_skip:{step.layer}" for step in trace if step.outcome == "skipped")
+        region = self._residency
+        if region is None and tenant and tenant.get("residency"):
+            region = normalise_region(tenant["residency"])
+        if region is not None:
+            pii = self._pii_floor is not None and any(p.startswith("pii_detected:") for p in policies)
+            provider, _, tier = self._placer.place(self.registry, region, tier, provider, tenant, policies, reasons,
+                                                   floor=self._pii_floor if pii else None)
 
-        registry = self.registry
         model = None
         cost = None
-        if provider is None:
-            names = registry.providers()
-            provider = names[0] if names else None
-        if provider is not None:
-            model, used = registry.resolve(provider, tier)
-            if used != tier:
+        route = self._route(provider, tier)
+        if route is not None:
+            provider, model, used, price_in, price_out, count = route
+            if used is not tier:
                 policies.append(f"tier_substituted:{tier}->{used}")
                 reasons.append(f"{provider} has no {tier} model; used its {used} model")
                 tier = used
-            tokens = self._count_tokens(text) if self._count_tokens else count_tokens(text, model)
-            cost = registry.estimate_cost(model, tokens, estimate_output_tokens(verdict.complexity))
+            if price_in is not None:
+                cost = (count(text) * price_in + estimate_output_tokens(verdict.complexity) * price_out) / 1e6
         reasons.extend(ctx.notes)
+        # Banded in the final tier (after floors, caps and substitution), so that across all of this
+        # Router's decisions a higher difficulty never comes with a cheaper tier.
+        difficulty = band_difficulty(tier, verdict.difficulty)
         return Decision(
             tier=tier, model_name=model, provider=provider, task_type=verdict.task_type,
             complexity=verdict.complexity, confidence=verdict.confidence, difficulty=difficulty,
@@ -350,49 +513,37 @@ class Router:
             decision_id=f"{self._id_prefix}{next(self._ids):016x}", policies_applied=tuple(policies), trace=tuple(trace),
         )
 
-    # -- tenants -------------------------------------------------------------------------------
-    def _check_tenant(self, tenant: Mapping[str, Any]) -> None:
-        problems = [(f"tenant_config.{k}", f"unknown key (known: {', '.join(sorted(_TENANT_KEYS))})")
-                    for k in sorted(set(tenant) - _TENANT_KEYS)]
-        provider, providers = tenant.get("provider"), tenant.get("providers")
-        if provider is not None and not isinstance(provider, str):
-            problems.append(("tenant_config.provider", "must be a provider name"))
-        if providers is not None and (isinstance(providers, str) or not isinstance(providers, (list, tuple))
-                                      or not all(isinstance(p, str) for p in providers)):
-            problems.append(("tenant_config.providers", "must be a list of provider names"))
-        ranks = {}
-        for key in ("min_tier", "max_tier"):
-            if tenant.get(key) is not None:
-                try:
-                    ranks[key] = ModelTier(tenant[key]).rank
-                except ValueError as exc:
-                    problems.append((f"tenant_config.{key}", str(exc)))
-        if len(ranks) == 2 and ranks["min_tier"] > ranks["max_tier"]:
-            problems.append(("tenant_config.min_tier", "is above max_tier"))
-        if problems:
-            raise ConfigError("invalid tenant_config:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
+    def _route(self, provider: str | None, tier: ModelTier) -> tuple[Any, ...] | None:
+        """(provider, model, tier used, input and output price per 1M tokens, token counter) for a
+        provider (None: the registry's first) and tier, memoised until the registry, the tier
+        levels or the registered tokenizers change."""
+        registry = self.registry
+        stamp = (id(registry), registry.revision, ModelTier._levels, _tokens.revision())
+        if self._route_stamp != stamp:
+            self._route_cache = {}
+            self._route_stamp = stamp
+        key = (provider, tier)
+        if key in self._route_cache:
+            return self._route_cache[key]
+        if provider is None:
+            names = registry.providers()
+            provider = names[0] if names else None
+        route = None
+        if provider is not None:
+            model, used = registry.resolve(provider, tier)
+            spec = registry.model(model)
+            priced = spec is not None and spec.priced
+            route = (provider, model, used, spec.input_per_1m if priced else None,
+                     spec.output_per_1m if priced else None,
+                     self._count_tokens or _tokens.tokenizer_for(model))
+        self._route_cache[key] = route
+        return route
 
-    def _apply_tenant(self, tenant: Mapping[str, Any], tier: ModelTier, provider: str | None,
-                      policies: list[str], reasons: list[str]) -> tuple[ModelTier, str | None]:
-        allowed = tenant.get("providers")
-        chosen = tenant.get("provider") or provider
-        if allowed:
-            allowed = list(allowed)
-            if chosen not in allowed:
-                chosen = allowed[0]
-                policies.append(f"tenant_provider:{chosen}")
-        elif tenant.get("provider"):
-            policies.append(f"tenant_provider:{chosen}")
-        low, high = tenant.get("min_tier"), tenant.get("max_tier")
-        if low is not None and tier.rank < ModelTier(low).rank:
-            tier = ModelTier(low)
-            policies.append(f"tenant_min_tier:{tier}")
-            reasons.append(f"tenant requires at least {tier}")
-        if high is not None and tier.rank > ModelTier(high).rank:
-            tier = ModelTier(high)
-            policies.append(f"tenant_max_tier:{tier}")
-            reasons.append(f"tenant caps the tier at {tier}")
-        return tier, chosen
+
+def _budget(cfg: RouterConfig) -> Any:
+    from dmr.budget import Budget
+
+    return Budget(cfg.budget_usd, cfg.budget_policy, cfg.budget_store)
 
 
 _DEFAULT_LOCK = threading.Lock()

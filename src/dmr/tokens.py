@@ -82,6 +82,7 @@ _TIKTOKEN_FILES = {
 _lock = threading.Lock()
 _registered: dict[str, Tokenizer] = {}
 _auto: dict[str | None, Tokenizer] = {}  # resolved steps 2-3 per model; cleared on registration
+_revision = [0]  # bumped on every (un)registration, so callers may cache tokenizer_for()
 
 
 def heuristic_count(text: str) -> int:
@@ -103,13 +104,26 @@ def register_tokenizer(model_name: str, fn: Tokenizer) -> None:
     with _lock:
         _registered[model_name] = fn
         _auto.clear()
+        _revision[0] += 1
 
 
 def unregister_tokenizer(model_name: str) -> bool:
     """Forget the tokenizer registered for ``model_name``; True if there was one."""
     with _lock:
         _auto.clear()
+        _revision[0] += 1
         return _registered.pop(model_name, None) is not None
+
+
+def tokenizer_for(model: str | None) -> Tokenizer:
+    """The counter :func:`count_tokens` would use for ``model`` (valid until the next registration;
+    :func:`revision` tells when that happened)."""
+    fn = _registered.get(model) if model is not None else None
+    return fn if fn is not None else _auto_tokenizer(model)
+
+
+def revision() -> int:
+    return _revision[0]
 
 
 def count_tokens(text: str, model: str | None = None) -> int:
@@ -147,7 +161,8 @@ def get_tokenizer(spec: Any = None, *, model: str | None = None) -> Tokenizer:
 
 def estimate_output_tokens(complexity: TaskComplexity | str) -> int:
     """A rough planning length for the answer to a task of this complexity (for cost estimates)."""
-    return _OUTPUT_TOKENS.get(TaskComplexity(complexity).value, _OUTPUT_TOKENS["standard"])
+    found = _OUTPUT_TOKENS.get(complexity)  # members hash as their string values
+    return found if found is not None else _OUTPUT_TOKENS.get(TaskComplexity(complexity).value, _OUTPUT_TOKENS["standard"])
 
 
 def _auto_tokenizer(model: str | None) -> Tokenizer:

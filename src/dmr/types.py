@@ -174,6 +174,7 @@ class ModelTier(_RankedEnum):
 
     __slots__ = ()
     _levels: ClassVar[tuple[str, ...]] = ()
+    _ranks: ClassVar[dict[str, int]] = {}
     LOW: ClassVar[ModelTier]
     MEDIUM: ClassVar[ModelTier]
     HIGH: ClassVar[ModelTier]
@@ -186,8 +187,8 @@ class ModelTier(_RankedEnum):
     @property
     def rank(self) -> int:
         try:
-            return ModelTier._levels.index(self.value)
-        except ValueError:
+            return ModelTier._ranks[self]
+        except KeyError:
             raise ValueError(
                 f"tier {self.value!r} is not among the tier levels in force {list(ModelTier._levels)}"
             ) from None
@@ -201,6 +202,7 @@ for _name in ("simple", "standard", "complex", "research"):
 for _name in ("low", "medium", "high"):
     ModelTier._add(_name)
 ModelTier._levels = ("low", "medium", "high")
+ModelTier._ranks = {"low": 0, "medium": 1, "high": 2}
 
 
 def register_task_type(name: str) -> TaskType:
@@ -219,6 +221,7 @@ def set_tier_levels(levels: list[str] | tuple[str, ...]) -> tuple[ModelTier, ...
     with _LOCK:
         for name in names:
             ModelTier._add(name)
+        ModelTier._ranks = {name: i for i, name in enumerate(names)}
         ModelTier._levels = tuple(names)
     return ModelTier.levels()
 

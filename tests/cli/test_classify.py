@@ -43,7 +43,7 @@ def test_json_output_parses_into_the_decision():
     result = run("--json", "Design a CQRS architecture for a distributed system with event sourcing")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["tier"] == "high" and data["layer"] == "layer1"
+    assert data["tier"] == "high" and data["layer"] in ("layer1", "layer3")
     assert {"decision_id", "estimated_cost_usd", "trace", "policies_applied"} <= set(data)
 
 

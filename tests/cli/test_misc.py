@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import dmr
-import dmr.cli.misc  # noqa: F401  # attaches the commands to `cli`
+import dmr.cli.misc  # attaches the commands to `cli`
 from dmr.cli.main import cli
 from dmr.config import yaml_schema
 from dmr.router import Router
@@ -102,7 +102,7 @@ def test_version_text():
     result = run("version")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"dmr {dmr.__version__} on Python ")
-    assert re.search(r"^  pydantic\s+\d", result.stdout, re.M)
+    assert re.search(r"^  pydantic\s+\d", result.stdout, re.MULTILINE)
 
 
 # -- doctor ------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_doctor_passes_on_a_working_install():
     assert {"python", "keyword packs", "presets", "model registry", "config", "classify"} <= set(checks)
     assert "FAIL" not in checks.values()
     assert checks["config"] == "OK" and checks["classify"] == "OK"
-    assert re.search(r"^\d+ checks: 0 failed, \d+ warnings$", result.stdout, re.M)
+    assert re.search(r"^\d+ checks: 0 failed, \d+ warnings$", result.stdout, re.MULTILINE)
 
 
 def test_doctor_warns_about_unset_provider_keys(monkeypatch):
@@ -143,7 +143,7 @@ def test_doctor_fails_on_a_broken_config(in_tmp):
     checks = check_lines(result.stdout)
     assert checks["config"] == "FAIL" and checks["python"] == "OK"
     assert "bogus: unknown option" in result.stdout
-    assert re.search(r"^\d+ checks: 1 failed, \d+ warnings$", result.stdout, re.M)
+    assert re.search(r"^\d+ checks: 1 failed, \d+ warnings$", result.stdout, re.MULTILINE)
 
 
 def test_doctor_json(in_tmp):

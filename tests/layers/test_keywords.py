@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dmr.errors import ConfigError
+from dmr.layers import keywords, register_layer, unregister_layer
 from dmr.layers.base import Context
 from dmr.layers.keywords import DEFAULT_WEIGHTS, KeywordLayer, complexity_for, difficulty_for
 from dmr.packs import KeywordPack, bundled_packs
@@ -153,6 +154,23 @@ def test_signals_describe_what_layer1_saw(layer):
     assert signals.type_scores[TaskType.MATH] > 0
 
 
+def test_later_layers_see_the_signals_of_layer1():
+    seen = []
+
+    class Reader:
+        name = "reader"
+
+        def classify(self, task, ctx):
+            seen.append(set(ctx.signals["l1"].escalators))
+
+    register_layer(Reader(), "after:layer1")
+    try:
+        Router(escalation_threshold=1.0).classify("Design a scalable system")
+    finally:
+        unregister_layer("reader")
+    assert seen == [{"design", "scalable"}]
+
+
 # -- weights ---------------------------------------------------------------------------------
 
 def test_a_larger_escalator_weight_raises_the_score_of_a_task_with_escalators(layer):
@@ -218,11 +236,14 @@ def test_single_english_words_match_their_inflections(layer):
 # -- score mapping -----------------------------------------------------------------------------
 
 def test_complexity_and_difficulty_follow_the_score():
-    assert [complexity_for(s) for s in (-1.0, 0.99, 1.0, 2.29, 2.3, 3.79, 3.8, 9.0)] == [
-        TaskComplexity.SIMPLE, TaskComplexity.SIMPLE, TaskComplexity.STANDARD, TaskComplexity.STANDARD,
-        TaskComplexity.COMPLEX, TaskComplexity.COMPLEX, TaskComplexity.RESEARCH, TaskComplexity.RESEARCH]
-    scores = [-1.0, 0.0, 1.0, 2.3, 3.8, 6.0]
+    low, middle, high = keywords._BOUNDS  # simple | standard | complex | research
+    assert low < middle < high
+    eps = 1e-6
+    expected = [("simple", low - eps), ("standard", low), ("standard", middle - eps), ("complex", middle),
+                ("complex", high - eps), ("research", high), ("research", high + 5)]
+    assert [str(complexity_for(score)) for _, score in expected] == [level for level, _ in expected]
+    scores = [-1.0, 0.0, low, middle, high, high + 3]
     difficulties = [difficulty_for(s) for s in scores]
     assert difficulties == sorted(difficulties) and len(set(difficulties)) == len(scores)
-    assert difficulty_for(2.3) == pytest.approx(0.5)
+    assert difficulty_for(middle) == pytest.approx(0.5)  # the standard/complex boundary
     assert all(0 < d < 1 for d in difficulties)

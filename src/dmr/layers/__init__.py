@@ -45,20 +45,30 @@ def plugin_layers() -> list[tuple[Any, object]]:
 
 
 def arrange(builtin: list[Any], plugins: list[tuple[Any, object]]) -> list[Any]:
-    """Insert plug-in layers into the built-in order."""
+    """Insert plug-in layers into the built-in order, in registration order; a layer placed
+    ``before:``/``after:`` a plug-in registered later waits until that one is placed."""
     order = list(builtin)
-    for layer, position in plugins:
-        names = [l.name for l in order]
-        if position == "first":
-            index = 0
-        elif position == "last":
-            index = len(order)
-        elif isinstance(position, int):
-            index = position if position >= 0 else len(order) + position + 1
-        else:
-            where, _, anchor = str(position).partition(":")
-            if anchor not in names:
-                raise ConfigError(f"layer {layer.name!r}: position {position!r} names no layer in {names}")
-            index = names.index(anchor) + (where == "after")
-        order.insert(max(0, min(index, len(order))), layer)
+    pending = list(plugins)
+    while pending:
+        waiting = []
+        for layer, position in pending:
+            names = [l.name for l in order]
+            if position == "first":
+                index = 0
+            elif position == "last":
+                index = len(order)
+            elif isinstance(position, int):
+                index = position if position >= 0 else len(order) + position + 1
+            else:
+                where, _, anchor = str(position).partition(":")
+                if anchor not in names:
+                    waiting.append((layer, position))
+                    continue
+                index = names.index(anchor) + (where == "after")
+            order.insert(max(0, min(index, len(order))), layer)
+        if len(waiting) == len(pending):
+            layer, position = waiting[0]
+            raise ConfigError(f"layer {layer.name!r}: position {position!r} names no layer in "
+                              f"{[l.name for l in order]}")
+        pending = waiting
     return order

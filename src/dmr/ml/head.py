@@ -1,0 +1,319 @@
+"""Layer 3's head: multinomial logistic regression over hashed n-grams and dense signals, with one
+softmax for the task type and one for the complexity, each temperature-scaled.
+
+Inference is numpy only. A head is saved as plain arrays (``.npz``) and JSON metadata; loading
+never unpickles anything (``allow_pickle=False``), so a head file cannot run code.
+
+Estimator conventions: ``__init__`` stores parameters, :meth:`fit` returns ``self``, learned state
+ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
+
+__all__ = ["FORMAT", "HeadFormatError", "NgramHead", "lbfgs"]
+
+FORMAT = "dmr-l3-head/1"
+
+
+class HeadFormatError(ValueError):
+    """A head file is missing, unreadable or not a head this version understands."""
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *, max_iter: int = 200,
+          memory: int = 10, tol: float = 1e-6, callback: Callable[[int, float], None] | None = None) -> np.ndarray:
+    """Minimise a smooth function with limited-memory BFGS and a backtracking line search."""
+    x = x0.copy()
+    f, g = fun(x)
+    s_list: list[np.ndarray] = []
+    y_list: list[np.ndarray] = []
+    for it in range(max_iter):
+        q = g.copy()
+        alphas = []
+        for s, y in zip(reversed(s_list), reversed(y_list)):
+            a = (s @ q) / (y @ s)
+            alphas.append(a)
+            q -= a * y
+        if y_list:
+            q *= (s_list[-1] @ y_list[-1]) / (y_list[-1] @ y_list[-1])
+        for (s, y), a in zip(zip(s_list, y_list), reversed(alphas)):
+            q += s * (a - (y @ q) / (y @ s))
+        d = -q
+        slope = g @ d
+        if slope >= 0:
+            d, slope = -g, -(g @ g)
+        step = 1.0
+        while True:
+            x_new = x + step * d
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s, y = x_new - x, g_new - g
+        if s @ y > 1e-12:
+            s_list.append(s)
+            y_list.append(y)
+            if len(s_list) > memory:
+                s_list.pop(0)
+                y_list.pop(0)
+        done = abs(f - f_new) <= tol * max(1.0, abs(f))
+        x, f, g = x_new, f_new, g_new
+        if callback is not None:
+            callback(it, f)
+        if done:
+            break
+    return x
+
+
+def _minimise(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, max_iter: int,
+              progress: Callable[[int, float], None] | None) -> np.ndarray:
+    """scipy's L-BFGS-B when scipy is installed (the ``train`` extra), else :func:`lbfgs`."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError:
+        return lbfgs(fun, x0, max_iter=max_iter, callback=progress)
+    count = [0]
+
+    def step(xk: np.ndarray) -> None:
+        count[0] += 1
+        if progress is not None:
+            progress(count[0] - 1, float("nan"))
+
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=step,
+                      options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-6})
+    return np.asarray(result.x)
+
+
+def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises held-out log loss (a 1-D search on a log grid)."""
+    best, best_t = math.inf, 1.0
+    for t in np.exp(np.linspace(math.log(0.2), math.log(5.0), 81)):
+        p = _softmax(logits / t)
+        loss = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+        if loss < best:
+            best, best_t = loss, float(t)
+    return best_t
+
+
+def _sparse_products(X: SparseRows, inverse: np.ndarray, m: int, rows: np.ndarray, order: np.ndarray,
+                     starts: np.ndarray, row_starts: np.ndarray, empty: np.ndarray) -> tuple[Any, Any]:
+    """``X @ W`` and ``X.T @ G`` over the compact columns: scipy's sparse kernels when scipy is
+    installed (the ``train`` extra; ~30x faster), plain numpy otherwise."""
+    vals = X.values
+    try:
+        from scipy import sparse
+    except ImportError:
+        def matmul(w: np.ndarray) -> np.ndarray:
+            z = np.add.reduceat(w[inverse] * vals[:, None], row_starts, axis=0)
+            z[empty] = 0.0
+            return z
+
+        def matmul_t(g: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(g[rows[order]] * vals[order, None], starts, axis=0)
+
+        return matmul, matmul_t
+    A = sparse.csr_matrix((vals, inverse, X.indptr), shape=(X.n_rows, m))
+    At = A.T.tocsr()
+    return (lambda w: A @ w), (lambda g: At @ g)
+
+
+class NgramHead:
+    """Predicts task type and complexity from a task's text (and Layer 1's signals).
+
+    ``l2`` is the ridge penalty on the averaged log loss; ``max_iter`` bounds L-BFGS.
+    """
+
+    def __init__(self, featurizer: NgramFeaturizer | None = None, l2: float = 1e-5, max_iter: int = 300,
+                 min_df: int = 2) -> None:
+        self.featurizer = featurizer if featurizer is not None else NgramFeaturizer()
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.min_df = min_df
+
+    # -- training --------------------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], types: Sequence[str], complexities: Sequence[str],
+            signals: Sequence[Any] | None = None, *, type_labels: Sequence[str], complexity_labels: Sequence[str],
+            temperatures: tuple[float, float] = (1.0, 1.0),
+            progress: Callable[[int, float], None] | None = None) -> NgramHead:
+        """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None)."""
+        self.type_labels_ = tuple(type_labels)
+        self.complexity_labels_ = tuple(complexity_labels)
+        if not hasattr(self.featurizer, "idf_"):
+            self.featurizer.fit(texts)
+        X = self.featurizer.transform(texts)
+        D = np.stack([dense_features(t, s) for t, s in
+                      zip(texts, signals if signals is not None else [None] * len(texts))])
+        yt = np.array([self.type_labels_.index(t) for t in types])
+        yc = np.array([self.complexity_labels_.index(c) for c in complexities])
+        nt, nc = len(self.type_labels_), len(self.complexity_labels_)
+        k = nt + nc
+        # Train on the columns seen in at least `min_df` texts; everything else keeps weight 0.
+        if self.min_df > 1:
+            df = np.bincount(X.indices, minlength=X.n_cols)
+            keep = df[X.indices] >= self.min_df
+            counts = np.add.reduceat(keep.astype(np.int64), np.minimum(X.indptr[:-1], max(len(keep) - 1, 0)))
+            counts[np.diff(X.indptr) == 0] = 0
+            indptr = np.zeros_like(X.indptr)
+            np.cumsum(counts, out=indptr[1:])
+            X = SparseRows(indptr, X.indices[keep], X.values[keep], X.n_cols)
+        cols, inverse = np.unique(X.indices, return_inverse=True)
+        rows = X.row_ids()
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(len(cols)))
+        n, m, d = X.n_rows, len(cols), D.shape[1]
+        vals = X.values
+        empty = np.diff(X.indptr) == 0
+        row_starts = np.minimum(X.indptr[:-1], max(len(vals) - 1, 0))
+
+        def unpack(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return w[:m * k].reshape(m, k), w[m * k:(m + d) * k].reshape(d, k), w[(m + d) * k:]
+
+        matmul, matmul_t = _sparse_products(X, inverse, m, rows, order, starts, row_starts, empty)
+
+        def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
+            ws, wd, b = unpack(w)
+            z = matmul(ws)
+            z += D @ wd + b
+            pt, pc = _softmax(z[:, :nt].copy()), _softmax(z[:, nt:].copy())
+            loss = -(np.log(pt[np.arange(n), yt] + 1e-12).sum() + np.log(pc[np.arange(n), yc] + 1e-12).sum()) / n
+            pt[np.arange(n), yt] -= 1.0
+            pc[np.arange(n), yc] -= 1.0
+            gz = np.concatenate([pt, pc], axis=1) / n
+            gs = matmul_t(gz)
+            gd = D.T @ gz
+            gb = gz.sum(axis=0)
+            loss += 0.5 * self.l2 * (ws.ravel() @ ws.ravel() + wd.ravel() @ wd.ravel())
+            grad = np.concatenate([(gs + self.l2 * ws).ravel(), (gd + self.l2 * wd).ravel(), gb])
+            return float(loss), grad
+
+        w = _minimise(fun, np.zeros((m + d) * k + k), self.max_iter, progress)
+        ws, wd, b = unpack(w)
+        full = np.zeros((X.n_cols, k), dtype=np.float32)
+        full[cols] = ws
+        self.sparse_weights_ = full
+        self.dense_weights_ = wd.astype(np.float32)
+        self.bias_ = b.astype(np.float32)
+        self.temperatures_ = (float(temperatures[0]), float(temperatures[1]))
+        return self
+
+    def calibrate(self, logits: np.ndarray, types: Sequence[str], complexities: Sequence[str]) -> NgramHead:
+        """Fit the two temperatures on held-out logits (from :meth:`logits`)."""
+        nt = len(self.type_labels_)
+        yt = np.array([self.type_labels_.index(t) for t in types])
+        yc = np.array([self.complexity_labels_.index(c) for c in complexities])
+        self.temperatures_ = (_temperature(logits[:, :nt], yt), _temperature(logits[:, nt:], yc))
+        return self
+
+    # -- inference -------------------------------------------------------------------------------
+    def logits_one(self, text: str, signals: Any = None, sparse: np.ndarray | None = None) -> np.ndarray:
+        """Logits of one text; ``sparse`` is its n-gram part when already computed
+        (:meth:`sparse_logits`)."""
+        if sparse is None:
+            ids, vals = self.featurizer.transform_one(text)
+            sparse = vals @ np.take(self.sparse_weights_, ids, axis=0)
+        z = dense_features(text, signals) @ self.dense_weights_
+        z += sparse
+        z += self.bias_
+        return z
+
+    def sparse_logits(self, texts: Sequence[str], chunk: int = 64) -> np.ndarray:
+        """The n-gram part of the logits of many texts, in one vectorised pass."""
+        out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
+        # Small chunks keep the gathered weight rows in cache.
+        for start in range(0, len(texts), chunk):
+            X = self.featurizer.transform_batch(texts[start:start + chunk])
+            if len(X.indices):
+                contrib = np.take(self.sparse_weights_, X.indices, axis=0)
+                contrib *= X.values[:, None].astype(np.float32)
+                nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
+                out[start + nonempty] = np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
+        return out
+
+    def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:
+        sigs = signals if signals is not None else [None] * len(texts)
+        return np.stack([self.logits_one(t, s) for t, s in zip(texts, sigs)]) if len(texts) else \
+            np.zeros((0, len(self.bias_)))
+
+    def proba_from_logits(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nt = len(self.type_labels_)
+        tt, tc = self.temperatures_
+        z = np.atleast_2d(z)
+        return _softmax(z[:, :nt] / tt), _softmax(z[:, nt:] / tc)
+
+    def predict_proba(self, texts: Sequence[str],
+                      signals: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.proba_from_logits(self.logits(texts, signals))
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path, **metadata: Any) -> Path:
+        """Write ``path`` (``.npz``: arrays only) and ``path`` with ``.json`` (metadata)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, sparse_weights=self.sparse_weights_.astype(np.float16),
+                            dense_weights=self.dense_weights_, bias=self.bias_,
+                            idf=self.featurizer.idf_.astype(np.float16))
+        meta = {"format": FORMAT, "featurizer": self.featurizer.params(), "dense": list(DENSE_NAMES),
+                "type_labels": list(self.type_labels_), "complexity_labels": list(self.complexity_labels_),
+                "temperatures": list(self.temperatures_), "l2": self.l2, **metadata}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> NgramHead:
+        """Load a head saved by :meth:`save`. Raises :class:`HeadFormatError` with the reason."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            # Read the bytes first: a damaged archive then leaves no file handle open.
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as arrays:
+                data = {name: arrays[name] for name in ("sparse_weights", "dense_weights", "bias", "idf")}
+        except FileNotFoundError as exc:
+            raise HeadFormatError(f"head file missing: {exc.filename}") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise HeadFormatError(f"cannot read head {path}: {type(exc).__name__}: {exc}") from None
+        try:
+            if meta.get("format") != FORMAT:
+                raise HeadFormatError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+            featurizer = NgramFeaturizer.from_params(meta["featurizer"], data["idf"])
+            self = cls(featurizer, float(meta.get("l2", 1e-5)))
+            self.type_labels_ = tuple(meta["type_labels"])
+            self.complexity_labels_ = tuple(meta["complexity_labels"])
+            k = len(self.type_labels_) + len(self.complexity_labels_)
+            self.sparse_weights_ = data["sparse_weights"].astype(np.float32)
+            self.dense_weights_ = data["dense_weights"].astype(np.float32)
+            self.bias_ = data["bias"].astype(np.float32)
+            self.temperatures_ = tuple(float(t) for t in meta["temperatures"])
+            shapes_ok = (self.sparse_weights_.shape == (featurizer.n_features, k)
+                         and self.dense_weights_.shape == (len(DENSE_NAMES), k) and self.bias_.shape == (k,)
+                         and len(self.temperatures_) == 2 and all(t > 0 for t in self.temperatures_))
+            if not shapes_ok:
+                raise HeadFormatError(f"{path}: array shapes do not match the metadata")
+            if not (np.isfinite(self.sparse_weights_).all() and np.isfinite(self.dense_weights_).all()):
+                raise HeadFormatError(f"{path}: weights contain NaN or infinity")
+        except HeadFormatError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HeadFormatError(f"{path}: bad metadata: {type(exc).__name__}: {exc}") from None
+        self.metadata_ = meta
+        return self

@@ -1,0 +1,171 @@
+"""Training a Layer 3 head from labelled JSONL, in numpy.
+
+Rows are ``{"task", "task_type", "complexity"}`` (``language`` optional). The held-out split is
+fixed by a hash of the task text (sha256 % 5 == 0, as in ``scripts/check_datasets.py``) and is never
+trained on. Temperatures are fitted on out-of-fold logits of the training split (k-fold), so the
+held-out split stays untouched for reporting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from dmr.errors import InputError
+from dmr.ml.features import NgramFeaturizer
+from dmr.ml.head import NgramHead
+
+__all__ = ["Example", "fold_of", "is_heldout", "l1_signals", "load_examples", "out_of_fold_logits", "train_head"]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    task: str
+    task_type: str
+    complexity: str
+    language: str = ""
+
+
+def fold_of(task: str, k: int = 5) -> int:
+    return int(hashlib.sha256(task.encode("utf-8")).hexdigest(), 16) % k
+
+
+def is_heldout(task: str) -> bool:
+    """The fixed test split: sha256 of the task text divisible by 5."""
+    return fold_of(task) == 0
+
+
+def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
+    """Read labelled JSONL files (a file, a folder of ``*.jsonl``, or several). Bad lines raise
+    :class:`~dmr.errors.InputError` naming the file and line."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
+    from dmr.types import TaskComplexity, TaskType
+
+    out: list[Example] = []
+    for file in files:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                task = row["task"]
+                if not isinstance(task, str) or not task.strip():
+                    raise ValueError("task must be a non-empty string")
+                out.append(Example(task, str(TaskType(row["task_type"])), str(TaskComplexity(row["complexity"])),
+                                   str(row.get("language") or "")))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{file}:{n}: {type(exc).__name__}: {exc}") from None
+    return out
+
+
+def l1_signals(texts: Sequence[str], layer: Any = None) -> list[Any]:
+    """Layer 1's signals for each text (what the router hands Layer 3 at run time)."""
+    from dmr.layers.base import Context
+
+    if layer is None:
+        from dmr.layers.keywords import KeywordLayer
+        from dmr.packs import bundled_packs
+
+        layer = KeywordLayer(bundled_packs())
+    out = []
+    for text in texts:
+        ctx = Context(text=text, length=len(text))
+        layer.classify(text, ctx)
+        out.append(ctx.signals.get("l1"))
+    return out
+
+
+def _labels(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
+    from dmr.types import TaskComplexity, TaskType
+
+    return [str(t) for t in TaskType], [str(c) for c in TaskComplexity]
+
+
+def _fit(examples: Sequence[Example], signals: Sequence[Any], featurizer_params: dict[str, Any], l2: float,
+         max_iter: int, progress: Callable[[int, float], None] | None = None) -> NgramHead:
+    types, levels = _labels(examples)
+    head = NgramHead(NgramFeaturizer(**featurizer_params), l2=l2, max_iter=max_iter)
+    return head.fit([e.task for e in examples], [e.task_type for e in examples], [e.complexity for e in examples],
+                    signals, type_labels=types, complexity_labels=levels, progress=progress)
+
+
+def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, folds: int = 5, rounds: int = 1,
+                       featurizer_params: dict[str, Any] | None = None, l2: float = 1e-5, max_iter: int = 300,
+                       on_fold: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits from heads that did not see the rows they score: the rows are split in ``folds`` by a
+    second hash and the first ``rounds`` folds are each scored by a head trained on the others.
+    Returns the logits and the indices of the rows they belong to."""
+    params = featurizer_params or {}
+    fold = np.array([int(hashlib.sha256(("oof:" + e.task).encode()).hexdigest(), 16) % folds for e in examples])
+    out: np.ndarray | None = None
+    for f in range(min(rounds, folds)):
+        train = np.flatnonzero(fold != f)
+        test = np.flatnonzero(fold == f)
+        head = _fit([examples[i] for i in train], [signals[i] for i in train], params, l2, max_iter)
+        z = head.logits([examples[i].task for i in test], [signals[i] for i in test])
+        if out is None:
+            out = np.zeros((len(examples), z.shape[1]))
+        out[test] = z
+        if on_fold is not None:
+            on_fold(f)
+    assert out is not None
+    scored = np.flatnonzero(fold < min(rounds, folds))
+    return out[scored], scored
+
+
+def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any] | None = None,
+               l2: float = 1e-5, max_iter: int = 150, calibration_folds: int = 5, calibration_rounds: int = 1,
+               progress: Callable[[str, int, float], None] | None = None
+               ) -> tuple[NgramHead, tuple[np.ndarray, np.ndarray] | None]:
+    """Train a head on ``examples`` (callers leave the held-out split out) and calibrate its
+    temperatures on out-of-fold logits. Returns the head and ``(logits, row indices)`` of those
+    out-of-fold predictions (None when there are too few rows to hold some out)."""
+    if len(examples) < 2:
+        raise InputError("training needs at least two labelled examples")
+    texts = [e.task for e in examples]
+    signals = l1_signals(texts)
+    oof = None
+    if calibration_folds >= 2 and len(examples) >= 10 * calibration_folds:
+        oof = out_of_fold_logits(examples, signals, folds=calibration_folds, rounds=calibration_rounds,
+                                 featurizer_params=featurizer_params, l2=l2, max_iter=max_iter,
+                                 on_fold=(lambda f: progress("calibrate", f + 1, calibration_rounds))
+                                 if progress else None)
+    head = _fit(examples, signals, featurizer_params or {}, l2, max_iter,
+                (lambda it, loss: progress("fit", it + 1, loss)) if progress else None)
+    if oof is not None:
+        logits, rows = oof
+        head.calibrate(logits, [examples[i].task_type for i in rows], [examples[i].complexity for i in rows])
+    return head, oof
+
+
+def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
+                   l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+    """Train a head on ``data`` less its held-out split (the hash split), score it on that split,
+    save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``)."""
+    from dmr.ml.evaluate import evaluate_head
+
+    examples = load_examples(data)
+    train = [e for e in examples if not is_heldout(e.task)]
+    test = [e for e in examples if is_heldout(e.task)]
+    if len(train) < 2:
+        raise InputError(f"training needs at least two labelled rows outside the held-out split; got {len(train)}")
+    head, _ = train_head(train, l2=l2, max_iter=max_iter, progress=progress)
+    heldout = evaluate_head(head, test) if test else None
+    if heldout is not None:
+        heldout.pop("confidence", None)
+    path = head.save(output, trained_on=f"{len(train)} rows ({len(test)} held out by hash)", heldout=heldout)
+    return {"path": str(path), "train_rows": len(train), "heldout_rows": len(test), "heldout": heldout}

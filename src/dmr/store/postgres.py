@@ -1,0 +1,85 @@
+"""A decision log in PostgreSQL (psycopg 3), for teams that query their routing with SQL.
+
+The table has the same columns as the SQLite log plus the whole record as ``jsonb``. A lost
+connection is dropped and opened again on the next try; repeated records are ignored
+(``ON CONFLICT DO NOTHING``), so a retried batch never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from dmr.errors import NotAvailableError
+from dmr.store.logger import BufferedLogger
+from dmr.store.sqlite import COLUMNS, record_row
+
+__all__ = ["PostgresLogger"]
+
+_PG_TYPES = {"TEXT PRIMARY KEY": "text PRIMARY KEY", "REAL NOT NULL": "double precision NOT NULL",
+             "REAL": "double precision", "TEXT": "text", "INTEGER": "integer"}
+
+
+class PostgresLogger(BufferedLogger):
+    """``PostgresLogger("postgresql://user@host/db", table="dmr_decisions")``."""
+
+    backend = "postgres"
+
+    def __init__(self, dsn: str, *, table: str = "dmr_decisions", connect_timeout_s: float = 3.0,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", table):
+            raise ValueError(f"table must be a plain (optionally schema-qualified) identifier, not {table!r}")
+        self.dsn = dsn
+        self.table = table
+        self.connect_timeout_s = connect_timeout_s
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            try:
+                import psycopg
+            except ImportError:
+                raise NotAvailableError(
+                    "PostgresLogger needs psycopg: pip install 'dynamic-model-router[postgres]'") from None
+            conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(self.connect_timeout_s)), autocommit=False)
+            columns = ", ".join(f"{name} {_PG_TYPES[kind]}" for name, kind in COLUMNS)
+            short = self.table.split(".")[-1]
+            with conn.transaction():
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ({columns}, record jsonb NOT NULL)")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {short}_ts ON {self.table} (ts)")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}_gaps "
+                             "(ts double precision NOT NULL, backend text NOT NULL, dropped integer NOT NULL)")
+            self._conn = conn
+        return self._conn
+
+    def _execute(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._connect()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, rows)
+        except Exception:
+            # The connection may be broken (server restarted): open a new one on the next try.
+            try:
+                conn.close()
+            finally:
+                self._conn = None
+            raise
+
+    def write_batch(self, records: list[dict[str, Any]]) -> None:
+        names = ", ".join(name for name, _ in COLUMNS) + ", record"
+        marks = ", ".join("%s" for _ in range(len(COLUMNS) + 1))
+        self._execute(f"INSERT INTO {self.table} ({names}) VALUES ({marks}) ON CONFLICT (decision_id) DO NOTHING",
+                      [record_row(r) for r in records])
+
+    def write_gap(self, count: int) -> None:
+        self._execute(f"INSERT INTO {self.table}_gaps VALUES (%s, %s, %s)", [(time.time(), self.backend, count)])
+
+    def close_backend(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __repr__(self) -> str:
+        return f"PostgresLogger(table={self.table!r})"

@@ -1,0 +1,114 @@
+"""`dmr train` and `dmr eval`: a head trained from JSONL that a Router can load, and the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import dmr
+import dmr.cli.ml  # noqa: F401  # attaches `train` and `eval` to `cli`
+from dmr.cli.main import cli
+
+_ROWS = [
+    ("write a python function that reverses a list", "code_creation", "simple"),
+    ("implement a lock-free queue in C++ with tests", "code_creation", "complex"),
+    ("translate 'good morning' into French", "translation", "simple"),
+    ("translate this paragraph into German", "translation", "standard"),
+    ("what is 17 times 23?", "math", "simple"),
+    ("prove that there are infinitely many primes", "math", "complex"),
+    ("hi there!", "conversation", "simple"),
+    ("write a short thank-you email to my landlord", "doc_creation", "simple"),
+    ("summarise this meeting transcript in five bullets", "analyzing", "simple"),
+    ("brainstorm ten names for a bakery", "thinking", "simple"),
+    # A made-up word the bundled head has never seen, taught as research-level reasoning.
+    ("zorblax the quintessence", "reasoning", "research"),
+    ("explain zorblax to me", "reasoning", "research"),
+    ("zorblax zorblax", "reasoning", "research"),
+]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "train.jsonl"
+    lines = [json.dumps({"task": f"{t} #{k}", "task_type": ty, "complexity": c})
+             for k in range(6) for t, ty, c in _ROWS]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_train_writes_a_head_that_a_router_loads_by_config(data, tmp_path):
+    out = tmp_path / "mine.npz"
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--output", str(out), "--max-iter", "80"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert "held-out metrics:" in result.stdout and "tier" in result.stdout
+    assert f"layer3_head={str(out)!r}" in result.stdout
+
+    task = "zorblax zorblax zorblax"
+    before = dmr.Router(escalation_threshold=1.0, layer3_threshold=0.0).classify(task)
+    mine = dmr.Router(layer3_head=str(out), escalation_threshold=1.0, layer3_threshold=0.0).classify(task)
+    assert (mine.task_type, mine.complexity, mine.layer) == ("reasoning", "research", "layer3")
+    assert (before.task_type, before.complexity) != (mine.task_type, mine.complexity)
+
+    yaml_file = tmp_path / "dmr.yaml"
+    yaml_file.write_text("layer3_head: mine.npz\nescalation_threshold: 1.0\nlayer3_threshold: 0.0\n")
+    assert dmr.Router.from_yaml(yaml_file).classify(task).complexity == "research"
+
+
+def test_train_json_report(data, tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "-o", str(tmp_path / "h.npz"),
+                                      "--max-iter", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["train_rows"] + report["heldout_rows"] == len(_ROWS) * 6
+    assert {"type_macro_f1", "tier_accuracy", "ece", "per_language"} <= set(report["heldout"])
+
+
+def test_router_train_matches_the_command(data, tmp_path):
+    report = dmr.Router().train(data=str(data), output=tmp_path / "r.npz", max_iter=30)
+    assert report["path"].endswith("r.npz")
+    assert dmr.Router(layer3_head=report["path"]).layers[:2] == ("layer1", "layer3")
+
+
+def test_train_rejects_bad_rows(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task": "x", "task_type": "nonsense", "complexity": "simple"}\n')
+    result = CliRunner().invoke(cli, ["train", "--data", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.jsonl:1" in result.output
+
+
+def test_eval_reports_every_field_as_json(data):
+    result = CliRunner().invoke(cli, ["eval", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for key in ("n", "type_accuracy", "type_macro_f1", "complexity_accuracy", "complexity_macro_f1", "tier_accuracy",
+                "ece", "decided_by", "layer3_share_of_layer1_unsure", "type_confusion", "complexity_confusion"):
+        assert key in report
+    assert report["n"] == len(_ROWS) * 6
+    assert sum(info["share"] for info in report["decided_by"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert sum(map(sum, report["type_confusion"])) == report["n"]
+
+
+def test_eval_readable_output_and_plot(data, tmp_path):
+    png = tmp_path / "eval.png"
+    result = CliRunner().invoke(cli, ["eval", "--data", str(data), "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.stdout and "decided by:" in result.stdout and "confusion" in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_heldout_only_with_no_rows_is_a_usage_error(tmp_path):
+    one = tmp_path / "one.jsonl"
+    task = next(f"task {i}" for i in range(100) if not dmr.ml.train.is_heldout(f"task {i}"))
+    one.write_text(json.dumps({"task": task, "task_type": "math", "complexity": "simple"}) + "\n")
+    result = CliRunner().invoke(cli, ["eval", "--data", str(one), "--heldout-only"])
+    assert result.exit_code == 2

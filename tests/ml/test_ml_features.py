@@ -1,0 +1,70 @@
+"""Hashed n-gram features: deterministic across processes, every script, bounded cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, dense_features
+
+
+def test_buckets_do_not_depend_on_the_process_hash_seed():
+    code = ("import json; from dmr.ml.features import NgramFeaturizer; "
+            "print(json.dumps(NgramFeaturizer(bits=16).buckets('Prove that √2 is irrational, 証明して').tolist()))")
+    runs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        runs.append(json.loads(out.stdout))
+    assert runs[0] == runs[1]
+    assert runs[0] == NgramFeaturizer(bits=16).buckets("Prove that √2 is irrational, 証明して").tolist()
+
+
+@pytest.mark.parametrize("text", ["hi", "x", "日本語の文章を英語に翻訳してください", "Übersetze: «Grüß Gott»", "🙂🙂"])
+def test_every_script_yields_features_in_range(text):
+    f = NgramFeaturizer(bits=12)
+    ids = f.buckets(text)
+    assert len(ids) > 0
+    assert ids.min() >= 0 and ids.max() < 2**12
+
+
+def test_word_and_character_ngrams_are_counted():
+    f = NgramFeaturizer(bits=20, char_ngrams=(3, 3), word_ngrams=2)
+    # " ab ab " has char 3-grams " ab", "ab ", "b a", " ab", "ab " plus 2 words and 1 bigram.
+    assert len(f.buckets("ab ab")) == 5 + 2 + 1
+    assert len(set(f.buckets("ab ab").tolist())) == 3 + 1 + 1
+
+
+def test_case_and_whitespace_are_normalised():
+    f = NgramFeaturizer(bits=16)
+    assert f.buckets("Hello   World").tolist() == f.buckets("hello world").tolist()
+
+
+def test_long_text_is_cut_to_head_and_tail():
+    f = NgramFeaturizer(bits=16, max_chars=1000)
+    long = "a" * 500 + "MIDDLE" + "b" * 5000 + "tail end"
+    assert len(f.buckets(long)) == len(f.buckets(long[:750] + " " + long[-249:]))
+    assert len(f.buckets("İ" * 5000)) > 0  # lower() lengthens this letter; still in range
+
+
+def test_transform_rows_are_unit_length_after_fit():
+    texts = ["write a function", "translate this sentence", "what is 2+2"]
+    f = NgramFeaturizer(bits=14).fit(texts)
+    X = f.transform(texts)
+    assert X.n_rows == 3
+    for i in range(3):
+        vals = X.values[X.indptr[i]:X.indptr[i + 1]]
+        assert np.isclose(np.sqrt((vals ** 2).sum()), 1.0)
+    assert f.idf_.shape == (2**14,)
+
+
+def test_dense_features_have_fixed_length_and_are_finite():
+    for text in ["a", "x" * 100_000, "```py\nprint(1);\n```;;{{"]:
+        d = dense_features(text)
+        assert d.shape == (len(DENSE_NAMES),)
+        assert np.isfinite(d).all()

@@ -1,0 +1,75 @@
+"""Training from JSONL: the hash split, loading errors, calibration on held-out folds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmr.errors import InputError
+from dmr.ml.evaluate import confusion, ece, evaluate_head, macro_f1
+from dmr.ml.train import Example, is_heldout, load_examples, train_head
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_heldout_split_is_the_datasets_test_split():
+    spec = importlib.util.spec_from_file_location("check_datasets", ROOT / "scripts" / "check_datasets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for task in ["a", "What is 2+2?", "日本語", "x" * 1000] + [f"task {i}" for i in range(200)]:
+        assert is_heldout(task) == module.is_test(task)
+
+
+def test_load_examples_reads_files_and_folders(tmp_path, small_rows):
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in small_rows[:5]) + "\n\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps(small_rows[5]) + "\n")
+    assert len(load_examples(tmp_path)) == 6
+    assert load_examples(tmp_path / "b.jsonl")[0] == Example(**{k: small_rows[5][k] for k in
+                                                               ("task", "task_type", "complexity", "language")})
+
+
+@pytest.mark.parametrize("line", ['{"task": "x"}', "not json",
+                                  '{"task": "", "task_type": "math", "complexity": "simple"}',
+                                  '{"task": "x", "task_type": "math", "complexity": "huge"}', "[1, 2]"])
+def test_bad_lines_name_the_file_and_line(tmp_path, line):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"task": "ok", "task_type": "math", "complexity": "simple"}\n' + line + "\n")
+    with pytest.raises(InputError, match="d.jsonl:2"):
+        load_examples(path)
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        load_examples(tmp_path / "missing.jsonl")
+
+
+def test_train_head_calibrates_on_held_out_folds(small_rows):
+    examples = [Example(r["task"], r["task_type"], r["complexity"], "en") for r in small_rows]
+    head, oof = train_head(examples, max_iter=40, calibration_folds=3, calibration_rounds=1,
+                           featurizer_params={"bits": 14})
+    logits, rows = oof
+    assert len(logits) == len(rows) > 0
+    assert all(t > 0 for t in head.temperatures_)
+    report = evaluate_head(head, examples)
+    assert report["type_accuracy"] > 0.8
+    assert 0 <= report["ece"] <= 1
+
+
+def test_training_needs_rows():
+    with pytest.raises(InputError):
+        train_head([Example("x", "math", "simple")])
+
+
+def test_metrics():
+    assert macro_f1(["a", "a", "b"], ["a", "a", "b"]) == 1.0
+    assert macro_f1(["a", "b"], ["b", "a"]) == 0.0
+    assert confusion(["a", "b", "b"], ["a", "a", "b"], ["a", "b"]) == [[1, 0], [1, 1]]
+    # Perfectly calibrated: 80 % confident and 80 % right.
+    assert ece([0.8] * 10, [True] * 8 + [False] * 2) == pytest.approx(0.0)
+    assert ece([0.9] * 10, [False] * 10) == pytest.approx(0.9)
+    assert ece([], []) == 0.0
+    assert np.isfinite(ece([0.0, 1.0], [True, False]))
