@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=10_000_000, help="largest task of the growth table")
     args = parser.parse_args()
     rng = random.Random(7)
-    router = Router()
+    router = Router(layer3_enabled=False)  # Layer 1 only (Layer 2 is off by default)
     # "≤2,000 mixed": lengths log-uniform between 20 and 2,000 characters, as real prompts are
     # mostly short; the fixed-length rows show the cost at each size.
     rows = [("short (~50)", 50), ("medium (~500)", 500), ("2,000", 2000), ("≤2,000 mixed", None),

@@ -31,9 +31,7 @@ def test_step_3_first_task():
 def test_step_4_models_for_the_google_example():
     from classifier import Router
 
-    # Layer 1 alone: with the shipped Layer 3 head this short-but-hard task is routed low (a known
-    # weakness of the head on short hard tasks; see the README's "Layer 3" section).
-    router = Router(layer3_enabled=False)
+    router = Router()
     assert router.classify("Hi").model_name == "gemini-2.5-flash"
     assert router.classify("Design a distributed lock…").model_name == "gemini-2.5-pro"
 

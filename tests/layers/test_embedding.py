@@ -207,3 +207,14 @@ def test_without_numpy_layer3_is_unavailable_with_the_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now raises ImportError
     ok, why = EmbeddingLayer().available()
     assert not ok and "numpy is not installed" in why
+
+
+def test_layer3_keeps_layer1_complexity_when_layer1_found_several_escalators():
+    from dmr import Router
+
+    decision = Router().classify("Design a distributed lock…")
+    assert decision.tier.value == "high"
+    if decision.layer == "layer3":
+        assert "escalators" in decision.reasoning
+    # a single, negated or absent escalator leaves Layer 3 free to call the task simple
+    assert Router().classify("No need for a full design, just give me the command to list files").tier.value == "low"

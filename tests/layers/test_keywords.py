@@ -247,3 +247,16 @@ def test_complexity_and_difficulty_follow_the_score():
     assert difficulties == sorted(difficulties) and len(set(difficulties)) == len(scores)
     assert difficulty_for(middle) == pytest.approx(0.5)  # the standard/complex boundary
     assert all(0 < d < 1 for d in difficulties)
+
+
+def test_ties_between_task_types_do_not_depend_on_the_hash_seed():
+    import subprocess
+    import sys
+
+    code = ("from dmr import Router; r = Router(layer3_enabled=False); "
+            "print([str(r.classify(t).task_type) for t in ['translate the function', 'summarize the email', "
+            "'explain this poem', 'draw a chart of the code']])")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**__import__('os').environ, "PYTHONHASHSEED": str(seed)}).stdout
+               for seed in (0, 1, 2, 3, 4, 5)}
+    assert len(outputs) == 1, outputs

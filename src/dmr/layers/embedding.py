@@ -101,6 +101,21 @@ def _as_verdict(result: Any, strategy: str) -> Verdict | None:
     raise TypeError(f"L3 strategy {strategy!r} returned {type(result).__name__}; expected Verdict, mapping or None")
 
 
+def _escalator_floor(verdict: Verdict | None, ctx: Context) -> Verdict | None:
+    """Short but hard tasks are the head's weak spot ("Design a distributed lock…"): when Layer 1
+    found two or more (un-negated) escalators, Layer 3 may not call the task easier than Layer 1
+    did. The type stays Layer 3's."""
+    signals = ctx.signals.get("l1")
+    if verdict is None or signals is None or len(signals.escalators) < 2:
+        return verdict
+    l1 = next((v for v in ctx.verdicts if v.layer == "layer1"), None)
+    if l1 is None or l1.complexity.rank <= verdict.complexity.rank:
+        return verdict
+    return Verdict(verdict.task_type, l1.complexity, verdict.confidence, max(verdict.difficulty, l1.difficulty),
+                   verdict.layer, verdict.reasoning + f"; kept at {l1.complexity} for Layer 1's escalators "
+                   f"({', '.join(signals.escalators[:3])})")
+
+
 def l3_strategies() -> tuple[str, ...]:
     with _LOCK:
         return tuple(sorted(_STRATEGIES))
@@ -274,7 +289,7 @@ class EmbeddingLayer:
             self._load()  # a strategy that ignores the head still needs Layer 3 to be usable
         if "ctx" in self._wants:
             extra["ctx"] = ctx
-        return _as_verdict(self._strategy(task, ctx.history, **extra), self.strategy)
+        return _escalator_floor(_as_verdict(self._strategy(task, ctx.history, **extra), self.strategy), ctx)
 
     def prime(self, tasks: list[str]) -> None:
         """Compute the n-gram part of many tasks at once (``Router.classify_batch`` calls this);

@@ -49,6 +49,9 @@ _ARITHMETIC = re.compile(r"\d\s*[+*^×÷=]\s*\(?\d|\d\s+[-/]\s+\(?\d|\d\s*%|√\
 # Full dates ("12/05/2024", "2024-05-01") are not sums; they are blanked before the arithmetic test.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _PUNCT = frozenset(".,;:!?()")
+_TYPE_ORDER = {name: i for i, name in enumerate(
+    ("code_creation", "math", "translation", "multimodal", "analyzing", "doc_creation", "reasoning",
+     "thinking", "conversation"))}
 
 
 (_PRIMARY, _SECONDARY, _ESC, _DEESC, _CONSTRAINT, _MULTISTEP, _NEGATION) = range(7)
@@ -340,7 +343,9 @@ class KeywordLayer:
         elif type_scores:
             task_type, top, second = TaskType.CONVERSATION, -1.0, 0.0
             for key, value in type_scores.items():
-                if value > top:
+                # Ties go to the type listed first in the taxonomy, so that the answer does not
+                # depend on set iteration order (which changes with PYTHONHASHSEED).
+                if value > top or (value == top and _TYPE_ORDER.get(key, 99) < _TYPE_ORDER.get(task_type, 99)):
                     task_type, top, second = key, value, (top if top > 0 else 0.0)
                 elif value > second:
                     second = value
