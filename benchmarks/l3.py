@@ -8,7 +8,7 @@ Accuracy: the held-out split of datasets/ (sha256 % 5 == 0, never trained on) th
 Router, Layer 3 alone, per language, and MT-Bench category agreement (../shared/eval, evaluation
 only) through the documented mapping.
 
-Usage: python benchmarks/l3.py [--quick]
+Usage: python benchmarks/l3.py [--quick] [--onnx DIR]   (DIR from scripts/build_encoder.py onnx)
 """
 
 from __future__ import annotations
@@ -84,6 +84,26 @@ def main() -> int:
     rows.append(("classify_batch (tasks/s)", f"{rate:,.0f}", "≥ 5,000"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("resident memory, peak (MB)", f"{rss:.0f}", "≤ 200"))
+
+    # The sentence encoders alone, on one short and one long task (p50 of repeated calls).
+    from dmr.ml.encoder import default_encoder, load_encoder
+
+    encoders = [("static (shipped)", default_encoder())]
+    if "--onnx" in sys.argv:
+        encoders.append(("ONNX " + sys.argv[sys.argv.index("--onnx") + 1],
+                         load_encoder(sys.argv[sys.argv.index("--onnx") + 1])))
+    short = "Prove that the sum of two odd numbers is even."
+    long_ = max(tasks, key=len)
+    for name, enc in encoders:
+        cells = []
+        for text in (short, long_):
+            times = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                enc.encode([text])
+                times.append((time.perf_counter() - t0) * 1e3)
+            cells.append(f"{_pct(times, .5):.2f}")
+        rows.append((f"encoder {name}: short / {len(long_):,}-char task (ms)", " / ".join(cells), ""))
 
     cold = []
     for _ in range(3):

@@ -7,6 +7,7 @@ metrics in the metadata. numpy alone is enough; with scipy installed (`pip insta
 training is much faster.
 
 Usage: python scripts/train_head.py [--data datasets] [--out src/dmr/data/l3/head] [--max-iter 150]
+                                   [--encoder default|none|DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "src" / "dmr" / "data" / "l3" / "head"))
     parser.add_argument("--max-iter", type=int, default=150)
     parser.add_argument("--l2", type=float, default=1e-5)
+    parser.add_argument("--encoder", default="default",
+                        help="sentence encoder directory ('default': the shipped static one; 'none': n-grams only)")
     args = parser.parse_args()
 
     from dmr.ml.evaluate import evaluate_head
@@ -40,7 +43,10 @@ def main() -> int:
         if stage != "fit" or step % 25 == 0:
             print(f"  {stage} {step} ({time.time() - start:.0f} s)", flush=True)
 
-    head, _ = train_head(train, l2=args.l2, max_iter=args.max_iter, progress=progress)
+    from dmr.ml.encoder import load_encoder
+
+    encoder = None if args.encoder == "none" else load_encoder(args.encoder)
+    head, _ = train_head(train, l2=args.l2, max_iter=args.max_iter, progress=progress, encoder=encoder)
     report = evaluate_head(head, test)
     report.pop("confidence")
     path = head.save(args.out, trained_on=f"{len(train)} rows of datasets/*.jsonl (test split excluded)",

@@ -14,8 +14,6 @@ from click.testing import CliRunner
 import dmr.cli.misc  # noqa: F401  # attaches `init` to `cli`
 from dmr.cli.main import cli
 from dmr.config import (
-    _NOT_YET,
-    _NOT_YET_TRUE,
     ENV_VARS,
     RouterConfig,
     env,
@@ -26,23 +24,6 @@ from dmr.config import (
 from dmr.errors import ConfigError, NotAvailableError
 from dmr.router import Router
 from dmr.types import ModelTier, TaskType
-
-# A value each option that may still be "not available yet" accepts; the tables shrink as
-# capabilities land, so the tests below follow whatever they list today.
-NOT_YET_VALUES = {
-    "layer3_threshold": 0.8,
-    "layer3_embedding_model": "all-MiniLM-L6-v2",
-    "layer2_provider": "openai",
-    "layer2_model": "gpt-4o-mini",
-    "layer2_prompt_template": "Classify: {task}",
-    "l2_retry_policy": {"retries": 2},
-    "l2_circuit_breaker": {"failures": 5},
-    "budget_usd": 10.0,
-    "cache_backend": {"kind": "memory"},
-    "decision_logger": {"path": "decisions.jsonl"},
-    "quality_target": 0.9,
-}
-
 
 def write(path, text: str):
     path.write_text(textwrap.dedent(text), encoding="utf-8")
@@ -99,32 +80,11 @@ def test_an_unknown_option_is_named():
     assert not isinstance(caught.value, NotAvailableError)
 
 
-def test_the_not_yet_available_table_is_covered_here():
-    assert set(_NOT_YET) <= set(NOT_YET_VALUES)
+def test_no_documented_option_is_left_unimplemented():
+    # Every option the configuration accepts is implemented: none raises "not available yet".
+    import dmr.config as config
 
-
-@pytest.mark.parametrize("option", sorted(_NOT_YET))
-def test_a_not_yet_available_option_raises_not_available(option):
-    with pytest.raises(NotAvailableError) as caught:
-        Router(**{option: NOT_YET_VALUES[option]})
-    assert caught.value.problems == [(option, f"needs {_NOT_YET[option]}, not available yet")]
-    assert isinstance(caught.value, ConfigError)
-
-
-@pytest.mark.parametrize("option", sorted(_NOT_YET_TRUE))
-def test_a_not_yet_available_switch_raises_only_when_turned_on(option):
-    with pytest.raises(NotAvailableError, match=option):
-        Router(**{option: True})
-    assert Router(**{option: False}).classify("hi").tier is ModelTier.LOW
-
-
-@pytest.mark.skipif(not _NOT_YET, reason="every option is available")
-def test_not_available_options_are_listed_with_the_other_problems():
-    option = sorted(_NOT_YET)[0]
-    with pytest.raises(ConfigError) as caught:
-        Router(bogus=1, **{option: NOT_YET_VALUES[option]})
-    assert not isinstance(caught.value, NotAvailableError)
-    assert caught.value.problems == [("bogus", "unknown option"), (option, f"needs {_NOT_YET[option]}, not available yet")]
+    assert not [name for name in vars(config) if "NOT_YET" in name.upper()]
 
 
 def test_validate_options_returns_a_frozen_config():
@@ -158,6 +118,20 @@ def test_the_schema_is_valid_and_strict():
     assert not validator.is_valid({"version": 2})
     assert not validator.is_valid({"escalation_threshold": 2})
     assert not validator.is_valid({"pre_classify_hooks": [3]})
+
+
+def test_quality_target_and_outcome_model_in_the_schema_and_dmr_yaml(tmp_path):
+    validator = jsonschema.Draft202012Validator(yaml_schema())
+    assert validator.is_valid({"quality_target": 0.95, "outcome_model": "models/outcome.npz"})
+    assert not validator.is_valid({"quality_target": 1.5})
+    assert not validator.is_valid({"quality_target": 0.9, "outcome_model": 3})
+    config = write(tmp_path / "dmr.yaml", "quality_target: 0.95\noutcome_model: models/outcome.npz\n")
+    options = load_yaml_options(config)
+    assert options["outcome_model"] == str(tmp_path / "models" / "outcome.npz")  # found from the file's folder
+    write(config, "outcome_model: outcome.npz\nquality_target: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_options(config)
+    assert [path for path, _ in caught.value.problems] == ["quality_target"]  # reported once, not twice
 
 
 # -- dmr.yaml ----------------------------------------------------------------------------------
@@ -234,7 +208,6 @@ def test_keyword_arguments_override_the_file(tmp_path):
 
 
 def test_a_bad_dmr_yaml_reports_every_bad_key_at_once(tmp_path, hooks_module):
-    not_yet = {key: NOT_YET_VALUES[key] for key in sorted(_NOT_YET)[:1]}  # one, while any is left
     config = write(tmp_path / "dmr.yaml", textwrap.dedent(f"""\
         version: 2
         bogus: 1
@@ -242,14 +215,14 @@ def test_a_bad_dmr_yaml_reports_every_bad_key_at_once(tmp_path, hooks_module):
         pre_classify_hooks: ["no_such_module_xyz:fn", "{hooks_module}:missing", "no-colon"]
         custom_classifier: "no_such_module_xyz:classify"
         extra_keyword_packs: [missing.yaml, {{name: x, weird: 1}}]
-    """) + (yaml.safe_dump(not_yet) if not_yet else ""))
+    """))
     with pytest.raises(ConfigError) as caught:
         Router.from_yaml(config)
     paths = [path for path, _ in caught.value.problems]
     assert sorted(paths) == sorted([
         "version", "bogus", "escalation_threshold",
         "pre_classify_hooks.0", "pre_classify_hooks.1", "pre_classify_hooks.2",
-        "custom_classifier", "extra_keyword_packs.0", "extra_keyword_packs.1", *not_yet,
+        "custom_classifier", "extra_keyword_packs.0", "extra_keyword_packs.1",
     ])
     message = str(caught.value)
     assert message.startswith("invalid dmr.yaml:")
@@ -261,14 +234,6 @@ def test_extra_keyword_packs_must_be_a_list(tmp_path):
     with pytest.raises(ConfigError) as caught:
         Router.from_yaml(config)
     assert caught.value.problems == [("extra_keyword_packs", "must be a list of pack file paths or inline packs")]
-
-
-@pytest.mark.skipif(not _NOT_YET, reason="every option is available")
-def test_a_not_available_option_alone_in_dmr_yaml_is_a_not_available_error(tmp_path):
-    option = sorted(_NOT_YET)[0]
-    config = write(tmp_path / "dmr.yaml", yaml.safe_dump({option: NOT_YET_VALUES[option]}))
-    with pytest.raises(NotAvailableError, match=option):
-        Router.from_yaml(config)
 
 
 @pytest.mark.parametrize("content, message", [

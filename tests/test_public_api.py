@@ -80,6 +80,6 @@ def test_routing_without_layer3_loads_no_ml_or_provider_stack():
 
 
 def test_default_routing_loads_no_torch_onnxruntime_or_provider_sdk():
-    # Layer 3 is on by default and runs on numpy alone.
+    # Layer 3 is on by default and runs on numpy and tokenizers (its static encoder) alone.
     loaded = _loaded_after_routing("")
     assert not {"torch", "onnxruntime", "openai", "anthropic", "fastapi", "sklearn"} & set(loaded)

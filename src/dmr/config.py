@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
+                      field_validator)
 
-from dmr.errors import ConfigError, NotAvailableError
+from dmr.errors import ConfigError
 
 __all__ = ["ENV_VARS", "RouterConfig", "env", "load_yaml_options", "validate_options", "yaml_schema"]
 
@@ -41,6 +42,7 @@ class RouterConfig(BaseModel):
     tier_matrix: Optional[dict[str, dict[str, str]]] = None
     default_tier: str = "medium"
     quality_target: Optional[float] = Field(None, gt=0, le=1)
+    outcome_model: Any = None
     # Registry
     model_registry: Any = None
     registry: Optional[str] = None
@@ -106,20 +108,20 @@ class RouterConfig(BaseModel):
             raise ValueError("block must be true or false")
         return value
 
+    @field_validator("quality_target", mode="before")
+    @classmethod
+    def _quality_target(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number in (0, 1], not a boolean")
+        return value
 
-# Options that name a capability this release does not have yet. Setting one raises a clear
-# NotAvailableError instead of silently doing nothing. The value is what the option belongs to.
-_NOT_YET: Mapping[str, str] = {
-    "layer3_embedding_model": "a transformer encoder for Layer 3 (the bundled n-gram head is the one encoder so far)",
-    "quality_target": "quality targets (cost against quality)",
-}
-_NOT_YET_TRUE: Mapping[str, str] = {
-}
-
-
-def _not_yet(options: Mapping[str, Any]) -> list[tuple[str, str]]:
-    missing = [(k, v) for k, v in _NOT_YET.items() if options.get(k) is not None]
-    return missing + [(k, v) for k, v in _NOT_YET_TRUE.items() if options.get(k) is True]
+    @field_validator("outcome_model")
+    @classmethod
+    def _outcome_model(cls, value: Any, info: ValidationInfo) -> Any:
+        # quality_target is validated first (field order); if it was invalid it is reported itself.
+        if value is not None and "quality_target" in info.data and info.data["quality_target"] is None:
+            raise ValueError("needs quality_target (the share of the best tier's quality to aim for)")
+        return value
 
 
 def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> RouterConfig:
@@ -132,21 +134,11 @@ def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> R
             path = ".".join(str(part) for part in error["loc"]) or "<root>"
             message = "unknown option" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append((path, message))
-        reported = {path for path, _ in problems}
-        problems += [(key, f"needs {what}, not available yet") for key, what in _not_yet(options)
-                     if key not in reported]
         raise ConfigError(
             f"invalid {source} configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n"
             + "\n".join(f"  {path}: {message}" for path, message in problems),
             problems,
         ) from None
-    missing = _not_yet(config.model_dump(include=set(_NOT_YET) | set(_NOT_YET_TRUE)))
-    if missing:
-        raise NotAvailableError(
-            "not available yet in this version of dmr:\n"
-            + "\n".join(f"  {key}: needs {what}" for key, what in missing),
-            [(key, f"needs {what}, not available yet") for key, what in missing],
-        )
     return config
 
 
@@ -162,6 +154,7 @@ _YAML_TYPES: Mapping[str, Any] = {
     "on_error_hooks": list[str],
     "cache_backend": Optional[Union[str, dict[str, Any]]],
     "decision_logger": Optional[Union[str, dict[str, Any]]],
+    "outcome_model": Optional[str],
     "metrics": Optional[bool],
 }
 
@@ -237,7 +230,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
         candidate = Path(value).expanduser()
         return str(candidate if candidate.is_absolute() else base / candidate)
 
-    for key in ("registry", "model_registry", "layer3_head"):
+    for key in ("registry", "model_registry", "layer3_head", "outcome_model"):
         if isinstance(data.get(key), str):
             data[key] = local(data[key])
     log = data.get("decision_logger")  # a log file named in the file is found from the file's folder
@@ -271,8 +264,6 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     try:
         validate_options(data, source=file.name)
     except ConfigError as exc:
-        if isinstance(exc, NotAvailableError) and not problems:
-            raise
         problems.extend(exc.problems)
     if problems:
         raise ConfigError(

@@ -165,15 +165,19 @@ def _layer3(path: Path | None) -> Check:
         return Check("OK", "layer 3", "off (layer3_enabled: false)")
     from dmr.layers.embedding import EmbeddingLayer
 
-    layer = EmbeddingLayer(options.get("layer3_head"), options.get("layer3_strategy", "tier"))
+    layer = EmbeddingLayer(options.get("layer3_head"), options.get("layer3_strategy", "tier"),
+                           encoder=options.get("layer3_embedding_model"))
     usable, why = layer.available()
     if not usable:
-        return Check("FAIL" if options.get("layer3_enabled") or options.get("layer3_head") else "WARN", "layer 3",
+        wanted = options.get("layer3_enabled") or options.get("layer3_head") or options.get("layer3_embedding_model")
+        return Check("FAIL" if wanted else "WARN", "layer 3",
                      f"unavailable: {why}",
                      "pip install 'dynamic-model-router[ml]', or retrain the head (`dmr train`)")
     heldout = (layer._head.metadata_.get("heldout") or {})
     score = f", held-out type macro-F1 {heldout['type_macro_f1']:.2f}" if "type_macro_f1" in heldout else ""
-    return Check("OK", "layer 3", f"{layer.head_path}{score}")
+    encoder = getattr(layer._head, "encoder", None)
+    used = f", encoder {encoder.name} ({encoder.kind}, {encoder.dim} dims)" if encoder is not None else ""
+    return Check("OK", "layer 3", f"{layer.head_path}{used}{score}")
 
 
 def run_checks(config_path: Path | None = None) -> list[Check]:

@@ -26,6 +26,7 @@ from dmr.pii import PIIDetector
 from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
                           normalise_region)
 from dmr.presets import load_preset
+from dmr.quality import QualityChoice, build_quality
 from dmr.registry import ModelRegistry, default_registry
 from dmr.store.wiring import build_stores
 from dmr.tiers import TierMatrix, band_difficulty
@@ -112,6 +113,8 @@ class Router:
                 [("provider", f"unknown provider {self._provider!r}")],
             )
         self._count_tokens = get_tokenizer(cfg.tokenizer) if cfg.tokenizer is not None else None
+        # quality_target (dmr.quality): None leaves the tier to the matrix.
+        self._quality = build_quality(cfg, self.registry, self._provider) if cfg.quality_target is not None else None
 
         pii_patterns = dict(preset.pii_patterns) if preset else {}
         if isinstance(cfg.extra_pii_patterns, Mapping):
@@ -169,12 +172,14 @@ class Router:
             from dmr.errors import NotAvailableError
             from dmr.layers.embedding import EmbeddingLayer
 
-            layer3 = EmbeddingLayer(cfg.layer3_head, cfg.layer3_strategy,
+            layer3 = EmbeddingLayer(cfg.layer3_head, cfg.layer3_strategy, encoder=cfg.layer3_embedding_model,
                                     tier_of=lambda task_type, complexity: self._matrix.tier(task_type, complexity))
-            if cfg.layer3_enabled or cfg.layer3_head is not None:
+            if cfg.layer3_enabled or cfg.layer3_head is not None or cfg.layer3_embedding_model is not None:
                 usable, why = layer3.available()
                 if not usable:
-                    raise NotAvailableError(f"layer3: {why}", [("layer3_head" if cfg.layer3_head else "layer3_enabled", why)])
+                    key = "layer3_embedding_model" if cfg.layer3_embedding_model else \
+                        "layer3_head" if cfg.layer3_head else "layer3_enabled"
+                    raise NotAvailableError(f"{key}: {why}", [(key, why)])
             layers.append(layer3)
         from dmr.layers.llm import LLMLayer, layer2_wanted
 
@@ -251,6 +256,24 @@ class Router:
     def decision_logger(self) -> Any:
         """The decision log (``decision_logger``; ``.stats()`` counts written and dropped), or None."""
         return self._stores.logger if self._stores is not None else None
+
+    def record_outcome(self, decision_id: str | Decision, score: float, *, model: str | None = None,
+                       tier: ModelTier | str | None = None, notes: str | None = None) -> None:
+        """Record how good the answer to a routed task was, beside the decision in the decision log
+        (``score``: a finite number, 0..1 usually; ``model``/``tier``: what answered, when it was
+        not the decision's own). The record is written in the background like decisions; an unknown
+        ``decision_id`` is stored too. :func:`dmr.store.outcomes.training_rows` turns a log with
+        feedback into training rows for ``dmr train --outcomes``."""
+        from dmr.store.outcomes import outcome_record
+
+        record = outcome_record(decision_id, score, model=model, tier=tier, notes=notes)
+        if self._stores is None or self._stores.logger is None:
+            raise ConfigError(
+                "record_outcome needs a decision log to store outcomes beside the decisions: build the Router "
+                "with decision_logger= (e.g. \"decisions.sqlite3\", a .jsonl path or SQLiteLogger(path)), "
+                "or `decision_logger: decisions.sqlite3` in dmr.yaml",
+                [("decision_logger", "not configured; record_outcome needs it")])
+        self._stores.record_outcome(record)
 
     def close(self) -> None:
         """Flush the decision log and release the cache's and the log's connections."""
@@ -389,11 +412,14 @@ class Router:
     def train(self, data: str | Path | Iterable[str | Path], output: str | Path = "dmr-l3-head.npz", *,
               max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
         """Train a Layer 3 head on labelled JSONL (``task, task_type, complexity``), leaving out and
-        scoring the held-out split (sha256 of the task % 5 == 0), and write it to ``output``.
-        This Router is unchanged; ``Router(layer3_head=report["path"])`` uses the new head."""
+        scoring the held-out split (sha256 of the task % 5 == 0), and write it to ``output``, on
+        this Router's sentence encoder (``layer3_embedding_model``, else the shipped one). This
+        Router is unchanged; ``Router(layer3_head=report["path"])`` (with the same
+        ``layer3_embedding_model``) uses the new head."""
         from dmr.ml.train import train_and_save
 
-        return train_and_save(data, output, max_iter=max_iter, progress=progress)
+        return train_and_save(data, output, max_iter=max_iter, progress=progress,
+                              encoder=self.config.layer3_embedding_model or "default")
 
     def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
         # Observers (metrics, spans, latency estimates) hear each step as the loop records it.
@@ -450,6 +476,7 @@ class Router:
                 raise ConfigError(f"custom_classifier returned {type(custom).__name__}; expected Decision, Verdict or None")
         if verdict is None:
             verdict, confident, trace = self._run_layers(ctx)
+        answered = verdict is not None
         if verdict is None:
             tier = self._default_tier
             verdict = Verdict(TaskType.REASONING, TaskComplexity.STANDARD, 0.0, 0.5, "default",
@@ -457,9 +484,19 @@ class Router:
         else:
             tier = self._matrix.tier(verdict.task_type, verdict.complexity)
         reasons = [verdict.reasoning]
-        if not confident and verdict.layer != "default":
+        if not confident and answered:
             reasons.append("no layer was confident, so the most confident answer was used")
         policies: list[str] = []
+        raw_difficulty = verdict.difficulty
+        # The quality target replaces the matrix's tier; every policy below still applies to it.
+        # Without an outcome model it needs a layer's difficulty, so the default tier stays default.
+        if self._quality is not None and (answered or self._quality.learned):
+            choice = self._choose_for_quality(ctx.text, verdict.difficulty)
+            if choice.tier is not tier:
+                choice = choice._replace(reason=f"{choice.reason}, instead of the tier matrix's {tier}")
+            tier, raw_difficulty = choice.tier, choice.difficulty
+            policies.append(choice.policy)
+            reasons.append(choice.reason)
         if self.budget is not None:
             tier = self.budget.apply(tier, policies, reasons)
 
@@ -504,7 +541,7 @@ class Router:
         reasons.extend(ctx.notes)
         # Banded in the final tier (after floors, caps and substitution), so that across all of this
         # Router's decisions a higher difficulty never comes with a cheaper tier.
-        difficulty = band_difficulty(tier, verdict.difficulty)
+        difficulty = band_difficulty(tier, raw_difficulty)
         return Decision(
             tier=tier, model_name=model, provider=provider, task_type=verdict.task_type,
             complexity=verdict.complexity, confidence=verdict.confidence, difficulty=difficulty,
@@ -512,6 +549,16 @@ class Router:
             latency_ms=(time.perf_counter() - start) * 1e3, estimated_cost_usd=cost,
             decision_id=f"{self._id_prefix}{next(self._ids):016x}", policies_applied=tuple(policies), trace=tuple(trace),
         )
+
+    def _choose_for_quality(self, text: str, difficulty: float) -> QualityChoice:
+        quality = self._quality
+        try:
+            return quality.choose(text, difficulty)  # type: ignore[union-attr]
+        except Exception as exc:  # a broken outcome model is a layer that failed: fall back, say so
+            if self.config.strict:
+                raise
+            note = f"; the outcome model failed ({type(exc).__name__}: {exc}), so the difficulty prior was used"
+            return quality.from_prior(difficulty, note)  # type: ignore[union-attr]
 
     def _route(self, provider: str | None, tier: ModelTier) -> tuple[Any, ...] | None:
         """(provider, model, tier used, input and output price per 1M tokens, token counter) for a

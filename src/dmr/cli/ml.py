@@ -22,16 +22,183 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pct(value: float | None) -> str:
+    return "    -" if value is None else f"{value:>5.1%}"
+
+
+def _metrics_line(name: str, m: dict[str, Any], width: int) -> str:
+    return (f"  {name:<{width}}  APGR {m['apgr']:.3f}   CPT(50%) {_pct(m['cpt50'])}   CPT(80%) {_pct(m['cpt80'])}"
+            f"   CS@95 {_pct(m['cs95'])}")
+
+
+def _outcome_table(report: dict[str, Any]) -> str:
+    prices = report["prices"]
+    header = (f"{report['n']} prompts ({report['contaminated_excluded']} contaminated left out); "
+              f"strong {report['strong']} ({prices[report['strong']]:g}), weak {report['weak']} "
+              f"({prices[report['weak']]:g}) USD per 1M tokens, (input + output) / 2")
+    lines = [header]
+    for sub in report["subsets"]:
+        lines.append(f"{sub['benchmark']} (n={sub['n']}): weak {sub['weak_quality']:.3f}, strong {sub['strong_quality']:.3f}")
+        width = max(map(len, sub["routers"]))
+        lines += [_metrics_line(name, m, width) for name, m in sub["routers"].items()]
+    pool = report.get("pool")
+    if pool:
+        lines.append(f"pool of {len(pool['models'])} (n={pool['n']}), cheapest first:")
+        lines += [f"  {m:<30} quality {s['quality']:.3f}   cost {s['cost']:g}" for m, s in pool["singles"].items()]
+        saved = "not reached" if pool["cost_saved"] is None else f"{pool['cost_saved']:.1%}"
+        lines.append(f"  cost saved against {pool['best_single']} at 95% of its quality "
+                     f"({pool['target_quality']:.3f}): {saved}")
+        lines.append("  frontier (cost -> quality): " + ", ".join(
+            f"{p['cost']:.3g}->{p['quality']:.3f}" for p in pool["frontier"]))
+    return "\n".join(lines)
+
+
+def _prices(path: Path | None) -> dict[str, float] | None:
+    from dmr.evaluate.outcomes import load_prices
+
+    return load_prices(path) if path is not None else None
+
+
+def _models_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [m.strip() for m in value.split(",") if m.strip()]
+    if len(names) < 2:
+        raise click.UsageError("name at least two models, comma-separated")
+    return names
+
+
+def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset: str | None, strong: str | None,
+                   weak: str | None, pool: str | None, prices_path: Path | None, benchmark: str | None,
+                   outcome_model: Path | None, difficulty_from: str | None, as_json: bool, plot: Path | None) -> None:
+    from tqdm import tqdm
+
+    from dmr.errors import NotAvailableError
+    from dmr.evaluate.outcomes import load_outcomes
+    from dmr.evaluate.runner import evaluate_outcomes
+
+    data = load_outcomes(paths)
+    if benchmark is not None:
+        if benchmark not in data.benchmarks:
+            raise click.UsageError(f"no rows of benchmark {benchmark!r} (found: {', '.join(data.benchmarks) or 'none'})")
+        data = data.subset(benchmark)
+    if not data.rows:
+        raise click.UsageError("no usable outcome rows")
+    scorer = difficulty_from or ("outcome-model" if outcome_model else "router")
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise NotAvailableError("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
+    model = router = None
+    if scorer == "outcome-model":
+        if outcome_model is None:
+            raise click.UsageError("--difficulty-from outcome-model needs --outcome-model PATH")
+        from dmr.ml.outcomes import OutcomeModel
+
+        model = OutcomeModel.load(outcome_model)
+    elif scorer == "router":
+        router = build_router(config_path, preset)
+    with tqdm(total=len(data.rows), unit="prompt", file=sys.stderr, disable=None, desc="scoring") as bar:
+        report = evaluate_outcomes(data, strong=strong, weak=weak, pool=_models_list(pool),
+                                   prices=_prices(prices_path), scorer=scorer, router=router, model=model,
+                                   progress=bar.update)
+    if plot is not None:
+        from dmr.evaluate.plot import plot_outcomes
+
+        plot_outcomes(report, plot)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(_outcome_table(report))
+    if plot is not None:
+        click.echo(f"wrote {plot}")
+
+
+def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path, models: str | None,
+                    prices_path: Path | None, folds: int, as_json: bool, config_path: Path | None) -> None:
+    from tqdm import tqdm
+
+    from dmr.evaluate.outcomes import OutcomeSet, load_outcomes, rows_from_dicts
+    from dmr.evaluate.runner import train_outcome_model
+
+    if from_log is not None:
+        if paths:
+            raise click.UsageError("give either --outcomes or --from-log")
+        from dmr.store.outcomes import training_rows
+        source: Any = from_log
+        if not from_log:  # no PATH: the decision log the configured router writes
+            source = build_router(config_path).decision_logger
+            if source is None:
+                raise click.UsageError("--from-log without PATH needs a decision_logger in dmr.yaml (or --config)")
+        data: OutcomeSet = rows_from_dicts(training_rows(source), source=from_log or "the configured decision log")
+    else:
+        data = load_outcomes(paths)
+    if not data.rows:
+        raise click.UsageError("no usable outcome rows to train on")
+    with tqdm(total=folds + 1, unit="fit", file=sys.stderr, disable=None, desc="training") as bar:
+        model, report = train_outcome_model(data, models=_models_list(models), prices=_prices(prices_path),
+                                            folds=folds, progress=lambda stage, step: bar.update(1))
+    held = report["heldout"]
+    path = model.save(output, trained_on=f"{report['rows']} rows of {', '.join(data.sources)}",
+                      heldout=held["routers"]["outcome_model"] if held else None)
+    report["path"] = str(path)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"wrote {path} ({report['rows']} rows, {report['contaminated_excluded']} contaminated left out; "
+               f"models cheapest to best: {', '.join(report['models'])})")
+    if held is None:
+        click.echo(f"no held-out metrics: no row scores both {report['models'][0]} and {report['models'][-1]}")
+        return
+    click.echo(f"{folds}-fold held-out, {report['models'][0]} vs {report['models'][-1]}: weak "
+               f"{held['weak_quality']:.3f}, strong {held['strong_quality']:.3f}")
+    width = max(map(len, held["routers"]))
+    for name, m in held["routers"].items():
+        click.echo(_metrics_line(name, m, width))
+    if not report["priced"]:
+        click.echo("(CS@95 left out: no prices for these models; pass --prices FILE)")
+    click.echo(f"use it with `dmr eval --outcomes F --outcome-model {path}` or OutcomeModel.load({str(path)!r})")
+
+
 @cli.command("train")
-@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Labelled JSONL (task, task_type, complexity), or a folder of *.jsonl; repeatable.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("dmr-l3-head.npz"),
-              show_default=True, help="Where to write the head (.npz arrays + .json metadata).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the model (.npz arrays + .json metadata); default dmr-l3-head.npz, or "
+                   "dmr-outcome-model.npz for an outcome model.")
 @click.option("--max-iter", type=click.IntRange(1, 10_000), default=150, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def train_cmd(data: tuple[Path, ...], output: Path, max_iter: int, as_json: bool) -> None:
-    """Train a Layer 3 head; the rows whose sha256 % 5 == 0 are held out and scored."""
+@click.option("--outcomes", "outcomes", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Train an outcome model on an outcome JSONL (id, prompt, outcomes {model: score}); repeatable.")
+@click.option("--from-log", "from_log", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Train an outcome model on the outcomes recorded in the decision log (default: the configured one).")
+@click.option("--models", default=None, help="Models or tiers, cheapest to best, comma-separated "
+              "(default: every model in the data, ordered by price).")
+@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Price file (model -> [input, output, source], USD per 1M); default: the model registry.")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
+              help="Cross-validation folds for the held-out report of an outcome model.")
+@click.option("--encoder", default="default", show_default=True, metavar="DIR|default|none",
+              help="Sentence encoder for a Layer 3 head: the shipped static one, a directory (ONNX export, "
+                   "sentence-transformers or static), or none (n-grams and signals only).")
+@config_option
+def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_json: bool, outcomes: tuple[Path, ...],
+              from_log: str | None, models: str | None, prices_path: Path | None, folds: int, encoder: str,
+              config_path: Path | None) -> None:
+    """Train a Layer 3 head (--data; the rows whose sha256 % 5 == 0 are held out and scored), or an
+    outcome model (--outcomes or --from-log; scored by k-fold cross-validation, then fitted on all)."""
     from tqdm import tqdm
+
+    if outcomes or from_log is not None:
+        if data:
+            raise click.UsageError("give either --data (a Layer 3 head) or --outcomes/--from-log (an outcome model)")
+        _train_outcomes(outcomes, from_log, output or Path("dmr-outcome-model.npz"), models, prices_path, folds, as_json,
+                        config_path)
+        return
+    if not data:
+        raise click.UsageError("missing --data (labelled JSONL), or --outcomes/--from-log for an outcome model")
+    output = output or Path("dmr-l3-head.npz")
 
     from dmr.ml.train import train_and_save
 
@@ -46,7 +213,7 @@ def train_cmd(data: tuple[Path, ...], output: Path, max_iter: int, as_json: bool
             bar.set_description(f"calibrating ({step}/{int(value)})" if value == value else "calibrating")
 
     try:
-        report = train_and_save(list(data), output, max_iter=max_iter, progress=progress)
+        report = train_and_save(list(data), output, max_iter=max_iter, progress=progress, encoder=encoder)
     finally:
         bar.close()
     if as_json:
@@ -56,22 +223,51 @@ def train_cmd(data: tuple[Path, ...], output: Path, max_iter: int, as_json: bool
     if report["heldout"]:
         click.echo("held-out metrics:")
         click.echo(_table(report["heldout"]))
-    click.echo(f"use it with Router(layer3_head={report['path']!r}) or `layer3_head: {report['path']}` in dmr.yaml")
+    extra = "" if encoder in ("default", "none") else f", layer3_embedding_model={encoder!r}"
+    click.echo(f"use it with Router(layer3_head={report['path']!r}{extra}) or `layer3_head: {report['path']}` in dmr.yaml")
 
 
 @cli.command("eval")
-@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Labelled JSONL (task, task_type, complexity), or a folder of *.jsonl; repeatable.")
 @click.option("--heldout-only", is_flag=True, help="Score only the held-out split (sha256 % 5 == 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the confusion matrices and a reliability diagram as a PNG (needs matplotlib).")
 @config_option
+@click.option("--preset", default=None, help="Use a domain preset (see `dmr presets`).")
+@click.option("--outcomes", "outcomes", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Score routing on an outcome JSONL (id, prompt, outcomes {model: score}) instead; repeatable.")
+@click.option("--strong", default=None, help="The strong model (default: the dearest model scored).")
+@click.option("--weak", default=None, help="The weak model (default: the cheapest model scored).")
+@click.option("--pool", default=None, help="Models to route between by difficulty bands, comma-separated.")
+@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Price file (model -> [input, output, source], USD per 1M); default: the model registry.")
+@click.option("--benchmark", default=None, help="Only the rows of this benchmark.")
+@click.option("--outcome-model", "outcome_model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Score prompts with a trained outcome model instead of Decision.difficulty.")
+@click.option("--difficulty-from", "difficulty_from", default=None,
+              type=click.Choice(["router", "outcome-model", "length", "random"]),
+              help="Where the swept score comes from (default: router, or outcome-model with --outcome-model).")
 def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Path | None,
-             config_path: Path | None) -> None:
+             config_path: Path | None, preset: str | None, outcomes: tuple[Path, ...], strong: str | None,
+             weak: str | None, pool: str | None, prices_path: Path | None, benchmark: str | None,
+             outcome_model: Path | None, difficulty_from: str | None) -> None:
     """Score the configured router on labelled tasks: accuracy, macro-F1, tier accuracy, the share
-    each layer decided, calibration (ECE) and confusion matrices."""
+    each layer decided, calibration (ECE) and confusion matrices. With --outcomes: the cost-quality
+    curve against the per-prompt outcomes of two models (APGR, CPT(50%), CPT(80%), CS@95), beside
+    random, length and oracle routers, per benchmark; or a pool of models with --pool."""
     from tqdm import tqdm
+
+    if outcomes:
+        if data:
+            raise click.UsageError("give either --data (labelled tasks) or --outcomes (outcome data)")
+        _eval_outcomes(outcomes, config_path=config_path, preset=preset, strong=strong, weak=weak, pool=pool,
+                      prices_path=prices_path, benchmark=benchmark, outcome_model=outcome_model,
+                      difficulty_from=difficulty_from, as_json=as_json, plot=plot)
+        return
+    if not data:
+        raise click.UsageError("missing --data (labelled JSONL), or --outcomes for outcome data")
 
     from dmr.errors import NotAvailableError
     from dmr.ml.evaluate import evaluate_router
@@ -82,7 +278,7 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
         examples = [e for e in examples if is_heldout(e.task)]
     if not examples:
         raise click.UsageError("no labelled rows to evaluate")
-    router = build_router(config_path)
+    router = build_router(config_path, preset)
     with tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
         report = evaluate_router(router, examples, progress=lambda i: bar.update(1))
     if plot is not None:

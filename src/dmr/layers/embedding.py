@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from dmr.errors import ConfigError
 from dmr.layers.base import Context, LayerUnavailable
-from dmr.types import TaskComplexity, TaskType, Verdict
+from dmr.types import ModelTier, TaskComplexity, TaskType, Verdict
 
 __all__ = ["DEFAULT_HEAD", "DEFAULT_THRESHOLD", "EmbeddingLayer", "L3Scores", "l3_strategies",
            "register_l3_strategy"]
@@ -46,6 +46,9 @@ class L3Scores:
     type_array: Any = None
     complexity_array: Any = None
     tier_grid: Any = None
+    # The rank of each cell's tier (0 = cheapest) and the highest rank in force.
+    rank_grid: Any = None
+    top_rank: int = 0
 
     def tier_probability(self, task_type: str, complexity: str) -> float:
         """The probability that the tier of ``(task_type, complexity)`` is the right tier."""
@@ -121,10 +124,20 @@ def l3_strategies() -> tuple[str, ...]:
         return tuple(sorted(_STRATEGIES))
 
 
-def _difficulty(cx: Mapping[str, float]) -> float:
-    levels = list(cx)
-    top = max(len(levels) - 1, 1)
+def _expected_complexity(cx: Mapping[str, float]) -> float:
+    top = max(len(cx) - 1, 1)
     return sum(p * i for i, p in enumerate(cx.values())) / top
+
+
+def _difficulty(scores: L3Scores) -> float:
+    """How much the task needs a stronger model, 0..1: the expected tier rank under the head's
+    probabilities (so the tier matrix's knowledge of which task types a cheap model handles is
+    used, and uncertainty between tiers shows), with the expected complexity breaking ties."""
+    cx = _expected_complexity(scores.complexity_probs)
+    if scores.rank_grid is None or scores.top_rank == 0:
+        return cx
+    expected_rank = float(scores.type_array @ scores.rank_grid @ scores.complexity_array) / scores.top_rank
+    return 0.9 * expected_rank + 0.1 * cx
 
 
 def _relation(l1: Verdict | None, task_type: str, complexity: str) -> str:
@@ -142,7 +155,7 @@ def _tier_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     complexity = max(cp, key=cp.__getitem__)
     confidence = scores.tier_probability(task_type, complexity)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(confidence, 1.0), 4),
-                   _difficulty(cp), "layer3",
+                   _difficulty(scores), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -153,7 +166,7 @@ def _min_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     task_type = max(tp, key=tp.__getitem__)
     complexity = max(cp, key=cp.__getitem__)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(tp[task_type], cp[complexity]), 4),
-                   _difficulty(cp), "layer3",
+                   _difficulty(scores), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -161,13 +174,14 @@ def _min_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
 register_l3_strategy("tier", _tier_strategy)
 register_l3_strategy("min", _min_strategy)
 
-# Loaded heads are read-only after loading, so Routers share one copy per file version.
-_HEADS: dict[tuple[str, float, int], Any] = {}
+# Loaded heads are read-only after loading, so Routers share one copy per file and encoder version.
+_HEADS: dict[tuple[str, float, int, str], Any] = {}
 _HEADS_LOCK = threading.Lock()
 
 
-def load_head(path: str | Path) -> Any:
-    """Load (once per file version) the head at ``path``; raises LayerUnavailable with the reason."""
+def load_head(path: str | Path, encoder: str | Path | None = None) -> Any:
+    """Load (once per file version) the head at ``path``, running on the sentence encoder in the
+    directory ``encoder`` (None: the package's own); raises LayerUnavailable with the reason."""
     try:
         import numpy  # noqa: F401
     except ImportError:
@@ -181,14 +195,18 @@ def load_head(path: str | Path) -> Any:
         stat = p.stat()
     except OSError:
         raise LayerUnavailable(f"Layer 3 head not found: {p}") from None
-    key = (str(p.resolve()), stat.st_mtime, stat.st_size)
+    key = (str(p.resolve()), stat.st_mtime, stat.st_size, os.fspath(encoder) if encoder is not None else "")
     head = _HEADS.get(key)
     if head is None:
+        from dmr.ml.encoder import EncoderUnavailable, load_encoder
+
         with _HEADS_LOCK:
             head = _HEADS.get(key)
             if head is None:
                 try:
-                    head = NgramHead.load(p)
+                    head = NgramHead.load(p, load_encoder(encoder) if encoder is not None else None)
+                except EncoderUnavailable as exc:
+                    raise LayerUnavailable(f"Layer 3 encoder unusable: {exc}") from None
                 except HeadFormatError as exc:
                     raise LayerUnavailable(f"Layer 3 head unusable: {exc}") from None
                 _HEADS[key] = head
@@ -217,13 +235,14 @@ class EmbeddingLayer:
     name = "layer3"
 
     def __init__(self, head: str | Path | None = None, strategy: str = "tier", tier_of: Callable[[str, str], Any]
-                 | None = None, *, eager: bool = False) -> None:
+                 | None = None, *, eager: bool = False, encoder: str | Path | None = None) -> None:
         with _LOCK:
             found = _STRATEGIES.get(strategy)
         if found is None:
             raise ConfigError(f"layer3_strategy: unknown strategy {strategy!r} (known: {', '.join(l3_strategies())})",
                               [("layer3_strategy", f"unknown strategy {strategy!r}")])
         self.head_path = Path(os.fspath(head)) if head is not None else DEFAULT_HEAD
+        self.encoder = encoder
         self.strategy = strategy
         self._strategy, self._wants = found
         if tier_of is None:
@@ -233,6 +252,7 @@ class EmbeddingLayer:
         self._tier_of = tier_of
         self._head: Any = None
         self._grid: Any = None
+        self._ranks: tuple[Any, int] = (None, 0)
         self._local = threading.local()  # per-thread results of prime()
         self._labels: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         if eager:
@@ -241,7 +261,7 @@ class EmbeddingLayer:
     def _load(self) -> Any:
         head = self._head
         if head is None:
-            head = load_head(self.head_path)
+            head = load_head(self.head_path, self.encoder)
             known_t, known_c = set(map(str, TaskType)), set(map(str, TaskComplexity))
             unknown = [x for x in head.type_labels_ if x not in known_t] + \
                       [x for x in head.complexity_labels_ if x not in known_c]
@@ -258,7 +278,8 @@ class EmbeddingLayer:
             self._load()
         except LayerUnavailable as exc:
             return False, str(exc)
-        return True, f"head {self.head_path.name}"
+        encoder = getattr(self._head, "encoder", None)
+        return True, f"head {self.head_path.name}" + (f", encoder {encoder.name}" if encoder is not None else "")
 
     def scores(self, task: str, ctx: Context) -> L3Scores:
         head = self._load()
@@ -277,9 +298,11 @@ class EmbeddingLayer:
 
             cells = [[self._tier_of(t, c) for c in levels] for t in types]
             ids = {tier: i for i, tier in enumerate(dict.fromkeys(x for row in cells for x in row))}
+            ranks = [[ModelTier(x).rank for x in row] for row in cells]
+            self._ranks = (np.array(ranks, dtype=np.float64), max(max(r) for r in ranks))
             grid = self._grid = np.array([[ids[x] for x in row] for row in cells])
         return L3Scores(dict(zip(types, p_type[0].tolist())), dict(zip(levels, p_cx[0].tolist())), self._tier_of, l1,
-                        p_type[0], p_cx[0], grid)
+                        p_type[0], p_cx[0], grid, *self._ranks)
 
     def classify(self, task: str, ctx: Context) -> Verdict | None:
         extra: dict[str, Any] = {}

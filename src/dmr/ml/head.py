@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -137,15 +138,34 @@ def _sparse_products(X: SparseRows, inverse: np.ndarray, m: int, rows: np.ndarra
 class NgramHead:
     """Predicts task type and complexity from a task's text (and Layer 1's signals).
 
-    ``l2`` is the ridge penalty on the averaged log loss; ``max_iter`` bounds L-BFGS.
+    ``l2`` is the ridge penalty on the averaged log loss; ``max_iter`` bounds L-BFGS. With an
+    ``encoder`` (:mod:`dmr.ml.encoder`), the text's sentence embedding times ``embedding_scale``
+    joins the dense signals; the head then records the encoder's fingerprint and only runs on it.
     """
 
     def __init__(self, featurizer: NgramFeaturizer | None = None, l2: float = 1e-5, max_iter: int = 300,
-                 min_df: int = 2) -> None:
+                 min_df: int = 2, encoder: Any = None, embedding_scale: float = 0.3) -> None:
         self.featurizer = featurizer if featurizer is not None else NgramFeaturizer()
         self.l2 = l2
         self.max_iter = max_iter
         self.min_df = min_df
+        self.encoder = encoder
+        self.embedding_scale = embedding_scale
+
+    def embeddings(self, texts: Sequence[str], chunk: int = 256) -> np.ndarray:
+        """The scaled sentence embeddings of ``texts`` (zero columns without an encoder)."""
+        if self.encoder is None:
+            return np.zeros((len(texts), 0))
+        texts = list(texts)
+        parts = [self.encoder.encode(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+        out = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return out.astype(np.float64) * self.embedding_scale
+
+    def _dense(self, texts: Sequence[str], signals: Sequence[Any] | None) -> np.ndarray:
+        sigs = signals if signals is not None else [None] * len(texts)
+        D = np.stack([dense_features(t, s) for t, s in zip(texts, sigs)]) if len(texts) else \
+            np.zeros((0, len(DENSE_NAMES)))
+        return np.hstack([D, self.embeddings(texts)])
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], types: Sequence[str], complexities: Sequence[str],
@@ -158,8 +178,7 @@ class NgramHead:
         if not hasattr(self.featurizer, "idf_"):
             self.featurizer.fit(texts)
         X = self.featurizer.transform(texts)
-        D = np.stack([dense_features(t, s) for t, s in
-                      zip(texts, signals if signals is not None else [None] * len(texts))])
+        D = self._dense(texts, signals)
         yt = np.array([self.type_labels_.index(t) for t in types])
         yc = np.array([self.complexity_labels_.index(c) for c in complexities])
         nt, nc = len(self.type_labels_), len(self.complexity_labels_)
@@ -223,19 +242,35 @@ class NgramHead:
 
     # -- inference -------------------------------------------------------------------------------
     def logits_one(self, text: str, signals: Any = None, sparse: np.ndarray | None = None) -> np.ndarray:
-        """Logits of one text; ``sparse`` is its n-gram part when already computed
-        (:meth:`sparse_logits`)."""
+        """Logits of one text; ``sparse`` is its text part (n-grams and embedding) when already
+        computed (:meth:`sparse_logits`)."""
+        n_dense = len(DENSE_NAMES)
         if sparse is None:
             ids, vals = self.featurizer.transform_one(text)
             sparse = vals @ np.take(self.sparse_weights_, ids, axis=0)
-        z = dense_features(text, signals) @ self.dense_weights_
+            if self.encoder is not None:
+                sparse = sparse + self.embeddings([text])[0] @ self.dense_weights_[n_dense:]
+        z = dense_features(text, signals) @ self.dense_weights_[:n_dense]
         z += sparse
         z += self.bias_
         return z
 
     def sparse_logits(self, texts: Sequence[str], chunk: int = 64) -> np.ndarray:
-        """The n-gram part of the logits of many texts, in one vectorised pass."""
+        """The text part of the logits of many texts (n-grams and embedding; not Layer 1's
+        signals), in one vectorised pass. For large batches the sentence encoder runs on a second
+        thread meanwhile (its tokenizer and numpy release the GIL)."""
         out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
+        embedded: list[np.ndarray] = []
+        worker = None
+        if self.encoder is not None and len(texts):
+            def embed() -> None:
+                embedded.append(self.embeddings(texts) @ self.dense_weights_[len(DENSE_NAMES):])
+
+            if len(texts) >= 4 * chunk:
+                worker = threading.Thread(target=embed, name="dmr-l3-embed", daemon=True)
+                worker.start()
+            else:
+                embed()
         # Small chunks keep the gathered weight rows in cache.
         for start in range(0, len(texts), chunk):
             X = self.featurizer.transform_batch(texts[start:start + chunk])
@@ -244,6 +279,12 @@ class NgramHead:
                 contrib *= X.values[:, None].astype(np.float32)
                 nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
                 out[start + nonempty] = np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
+        if worker is not None:
+            worker.join()
+            if not embedded:
+                raise RuntimeError("the sentence encoder failed on this batch")
+        if embedded:
+            out += embedded[0]
         return out
 
     def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:
@@ -273,13 +314,18 @@ class NgramHead:
                             idf=self.featurizer.idf_.astype(np.float16))
         meta = {"format": FORMAT, "featurizer": self.featurizer.params(), "dense": list(DENSE_NAMES),
                 "type_labels": list(self.type_labels_), "complexity_labels": list(self.complexity_labels_),
-                "temperatures": list(self.temperatures_), "l2": self.l2, **metadata}
+                "temperatures": list(self.temperatures_), "l2": self.l2,
+                "encoder": self.encoder.describe() if self.encoder is not None else None,
+                "embedding_scale": self.embedding_scale, **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> NgramHead:
-        """Load a head saved by :meth:`save`. Raises :class:`HeadFormatError` with the reason."""
+    def load(cls, path: str | Path, encoder: Any = None) -> NgramHead:
+        """Load a head saved by :meth:`save`. Raises :class:`HeadFormatError` with the reason.
+
+        A head trained with an encoder runs on ``encoder`` (default: the package's static one),
+        which must be the very encoder it was trained on (same fingerprint)."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
@@ -296,7 +342,9 @@ class NgramHead:
             if meta.get("format") != FORMAT:
                 raise HeadFormatError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
             featurizer = NgramFeaturizer.from_params(meta["featurizer"], data["idf"])
-            self = cls(featurizer, float(meta.get("l2", 1e-5)))
+            encoder = _matching_encoder(path, meta.get("encoder"), encoder)
+            self = cls(featurizer, float(meta.get("l2", 1e-5)), encoder=encoder,
+                       embedding_scale=float(meta.get("embedding_scale", 0.3)))
             self.type_labels_ = tuple(meta["type_labels"])
             self.complexity_labels_ = tuple(meta["complexity_labels"])
             k = len(self.type_labels_) + len(self.complexity_labels_)
@@ -305,7 +353,8 @@ class NgramHead:
             self.bias_ = data["bias"].astype(np.float32)
             self.temperatures_ = tuple(float(t) for t in meta["temperatures"])
             shapes_ok = (self.sparse_weights_.shape == (featurizer.n_features, k)
-                         and self.dense_weights_.shape == (len(DENSE_NAMES), k) and self.bias_.shape == (k,)
+                         and self.dense_weights_.shape == (len(DENSE_NAMES) + (encoder.dim if encoder else 0), k)
+                         and self.bias_.shape == (k,)
                          and len(self.temperatures_) == 2 and all(t > 0 for t in self.temperatures_))
             if not shapes_ok:
                 raise HeadFormatError(f"{path}: array shapes do not match the metadata")
@@ -317,3 +366,24 @@ class NgramHead:
             raise HeadFormatError(f"{path}: bad metadata: {type(exc).__name__}: {exc}") from None
         self.metadata_ = meta
         return self
+
+
+def _matching_encoder(path: Path, recorded: Any, given: Any) -> Any:
+    """The encoder a head needs: None for an n-gram-only head, else ``given`` (or the package's
+    default) after checking it is the one the head was trained on."""
+    if recorded is None:
+        if given is not None:
+            raise HeadFormatError(f"{path} was trained without a sentence encoder, so it cannot use {given.name!r}: "
+                                  "train a head for it (dmr train --data F --encoder DIR)")
+        return None
+    from dmr.ml.encoder import EncoderUnavailable, default_encoder
+
+    try:
+        encoder = given if given is not None else default_encoder()
+    except EncoderUnavailable as exc:
+        raise HeadFormatError(f"{path}: needs its sentence encoder {recorded.get('name')!r}: {exc}") from None
+    if encoder.fingerprint != recorded.get("fingerprint") or encoder.dim != recorded.get("dim"):
+        raise HeadFormatError(
+            f"{path} was trained on encoder {recorded.get('name')!r} ({recorded.get('fingerprint')}), not on "
+            f"{encoder.name!r} ({encoder.fingerprint}): train a head for it (dmr train --data F --encoder DIR)")
+    return encoder

@@ -96,16 +96,17 @@ def _labels(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
 
 
 def _fit(examples: Sequence[Example], signals: Sequence[Any], featurizer_params: dict[str, Any], l2: float,
-         max_iter: int, progress: Callable[[int, float], None] | None = None) -> NgramHead:
+         max_iter: int, progress: Callable[[int, float], None] | None = None, encoder: Any = None) -> NgramHead:
     types, levels = _labels(examples)
-    head = NgramHead(NgramFeaturizer(**featurizer_params), l2=l2, max_iter=max_iter)
+    head = NgramHead(NgramFeaturizer(**featurizer_params), l2=l2, max_iter=max_iter, encoder=encoder)
     return head.fit([e.task for e in examples], [e.task_type for e in examples], [e.complexity for e in examples],
                     signals, type_labels=types, complexity_labels=levels, progress=progress)
 
 
 def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, folds: int = 5, rounds: int = 1,
                        featurizer_params: dict[str, Any] | None = None, l2: float = 1e-5, max_iter: int = 300,
-                       on_fold: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       on_fold: Callable[[int], None] | None = None, encoder: Any = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Logits from heads that did not see the rows they score: the rows are split in ``folds`` by a
     second hash and the first ``rounds`` folds are each scored by a head trained on the others.
     Returns the logits and the indices of the rows they belong to."""
@@ -115,7 +116,8 @@ def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, f
     for f in range(min(rounds, folds)):
         train = np.flatnonzero(fold != f)
         test = np.flatnonzero(fold == f)
-        head = _fit([examples[i] for i in train], [signals[i] for i in train], params, l2, max_iter)
+        head = _fit([examples[i] for i in train], [signals[i] for i in train], params, l2, max_iter,
+                    encoder=encoder)
         z = head.logits([examples[i].task for i in test], [signals[i] for i in test])
         if out is None:
             out = np.zeros((len(examples), z.shape[1]))
@@ -129,11 +131,12 @@ def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, f
 
 def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any] | None = None,
                l2: float = 1e-5, max_iter: int = 150, calibration_folds: int = 5, calibration_rounds: int = 1,
-               progress: Callable[[str, int, float], None] | None = None
+               progress: Callable[[str, int, float], None] | None = None, encoder: Any = None
                ) -> tuple[NgramHead, tuple[np.ndarray, np.ndarray] | None]:
     """Train a head on ``examples`` (callers leave the held-out split out) and calibrate its
     temperatures on out-of-fold logits. Returns the head and ``(logits, row indices)`` of those
-    out-of-fold predictions (None when there are too few rows to hold some out)."""
+    out-of-fold predictions (None when there are too few rows to hold some out). ``encoder``
+    (from :func:`dmr.ml.encoder.load_encoder`) adds sentence embeddings to the features."""
     if len(examples) < 2:
         raise InputError("training needs at least two labelled examples")
     texts = [e.task for e in examples]
@@ -141,11 +144,11 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
     oof = None
     if calibration_folds >= 2 and len(examples) >= 10 * calibration_folds:
         oof = out_of_fold_logits(examples, signals, folds=calibration_folds, rounds=calibration_rounds,
-                                 featurizer_params=featurizer_params, l2=l2, max_iter=max_iter,
+                                 featurizer_params=featurizer_params, l2=l2, max_iter=max_iter, encoder=encoder,
                                  on_fold=(lambda f: progress("calibrate", f + 1, calibration_rounds))
                                  if progress else None)
     head = _fit(examples, signals, featurizer_params or {}, l2, max_iter,
-                (lambda it, loss: progress("fit", it + 1, loss)) if progress else None)
+                (lambda it, loss: progress("fit", it + 1, loss)) if progress else None, encoder=encoder)
     if oof is not None:
         logits, rows = oof
         head.calibrate(logits, [examples[i].task_type for i in rows], [examples[i].complexity for i in rows])
@@ -153,17 +156,28 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
 
 
 def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
-                   l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+                   l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None,
+                   encoder: Any = "default") -> dict[str, Any]:
     """Train a head on ``data`` less its held-out split (the hash split), score it on that split,
-    save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``)."""
+    save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``).
+    ``encoder``: an encoder object, a directory, ``"default"`` (the shipped static encoder) or
+    None / ``"none"`` (n-grams and signals only)."""
     from dmr.ml.evaluate import evaluate_head
+
+    if isinstance(encoder, (str, Path)):
+        from dmr.ml.encoder import EncoderUnavailable, load_encoder
+
+        try:
+            encoder = None if encoder == "none" else load_encoder(None if encoder == "default" else encoder)
+        except EncoderUnavailable as exc:
+            raise InputError(f"encoder: {exc}") from None
 
     examples = load_examples(data)
     train = [e for e in examples if not is_heldout(e.task)]
     test = [e for e in examples if is_heldout(e.task)]
     if len(train) < 2:
         raise InputError(f"training needs at least two labelled rows outside the held-out split; got {len(train)}")
-    head, _ = train_head(train, l2=l2, max_iter=max_iter, progress=progress)
+    head, _ = train_head(train, l2=l2, max_iter=max_iter, progress=progress, encoder=encoder)
     heldout = evaluate_head(head, test) if test else None
     if heldout is not None:
         heldout.pop("confidence", None)

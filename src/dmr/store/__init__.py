@@ -4,7 +4,9 @@ Caches: :class:`MemoryCache` (in-process LRU+TTL, what ``cache_enabled=True`` us
 :class:`RedisCache` (shared by replicas). Decision logs, all built on :class:`BufferedLogger`
 (bounded buffer, background writes, retries, counted drops): :class:`SQLiteLogger` (the default),
 :class:`JSONLLogger`, :class:`PostgresLogger`, :class:`KafkaLogger`, :class:`S3Logger` and
-:class:`WebhookLogger`. Each backend's client library is imported only when it is used::
+:class:`WebhookLogger`. Feedback from ``Router.record_outcome`` travels the same loggers, and
+:func:`dmr.store.outcomes.training_rows` reads it back as training rows. Each backend's client
+library is imported only when it is used::
 
     from dmr import Router
     from dmr.store import RedisCache, SQLiteLogger

@@ -1,7 +1,9 @@
 """A decision log as a JSON Lines file: one record per line, appended a batch at a time.
 
 A gap (records the buffer had to drop) is written as its own line,
-``{"event": "records_dropped", "count": N, "ts": ...}``.
+``{"event": "records_dropped", "count": N, "ts": ...}``. Feedback from ``Router.record_outcome``
+goes to a sidecar file beside the log, ``decisions.jsonl`` → ``decisions.outcomes.jsonl``
+(:func:`outcomes_path`), so readers of the log see decisions only.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dmr.store.logger import BufferedLogger
+from dmr.store.logger import BufferedLogger, split_outcomes
 
-__all__ = ["JSONLLogger"]
+__all__ = ["JSONLLogger", "outcomes_path"]
+
+
+def outcomes_path(path: str | Path) -> Path:
+    """The outcome sidecar of a JSONL decision log: ``<stem>.outcomes.jsonl`` in the same folder."""
+    path = Path(path).expanduser()
+    return path.with_name(f"{path.stem}.outcomes.jsonl")
 
 
 class JSONLLogger(BufferedLogger):
@@ -27,11 +35,16 @@ class JSONLLogger(BufferedLogger):
         self.path = Path(path).expanduser()
         self.fsync = fsync
 
-    def _append(self, lines: list[str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    @property
+    def outcomes_path(self) -> Path:
+        return outcomes_path(self.path)
+
+    def _append(self, lines: list[str], path: Path | None = None) -> None:
+        path = self.path if path is None else path
+        path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(line + "\n" for line in lines).encode("utf-8")
         # One write per batch in append mode: concurrent writers never interleave inside a line.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             view = memoryview(data)
             while view:
@@ -42,7 +55,15 @@ class JSONLLogger(BufferedLogger):
             os.close(fd)
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
-        self._append([json.dumps(r, ensure_ascii=False, default=str) for r in records])
+        decisions, outcomes = split_outcomes(records)
+        if decisions:
+            self._append([json.dumps(r, ensure_ascii=False, default=str) for r in decisions])
+        if outcomes:
+            try:
+                self._append([json.dumps(r, ensure_ascii=False, default=str) for r in outcomes], self.outcomes_path)
+            except BaseException:
+                records[:] = outcomes  # the decisions are written: only the outcomes are tried again
+                raise
 
     def write_gap(self, count: int) -> None:
         self._append([json.dumps({"event": "records_dropped", "count": count, "ts": time.time()})])

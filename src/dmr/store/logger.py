@@ -8,6 +8,10 @@ decision. The buffer is bounded: when it is full the oldest record is dropped, a
 counted (``stats()["dropped"]``), logged as a warning and, once the backend accepts writes again,
 written to the log itself as a gap record (:meth:`BufferedLogger.write_gap`) — never lost silently.
 
+Feedback recorded with ``Router.record_outcome`` travels the same path as records of kind
+``"outcome"`` (:mod:`dmr.store.outcomes`); a backend that keeps them apart (SQLite, PostgreSQL,
+JSONL) splits each batch with :func:`split_outcomes`.
+
 A backend subclass implements ``write_batch(records)`` (raise on failure; it must be safe to call
 again with the same records, which carry a unique ``decision_id``; before raising it may remove
 from the list the records it did write) and optionally ``write_gap`` and ``close_backend``.
@@ -23,7 +27,7 @@ import time
 import weakref
 from typing import Any, Callable
 
-__all__ = ["BufferedLogger"]
+__all__ = ["BufferedLogger", "split_outcomes"]
 
 log = logging.getLogger("dmr.store")
 
@@ -34,6 +38,14 @@ _LIVE: weakref.WeakSet[BufferedLogger] = weakref.WeakSet()
 def _flush_all_at_exit() -> None:
     for logger in list(_LIVE):
         logger.close(timeout=5.0)
+
+
+def split_outcomes(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A batch as (decision records, outcome records), each in its original order."""
+    decisions, outcomes = [], []
+    for record in records:
+        (outcomes if record.get("kind") == "outcome" else decisions).append(record)
+    return decisions, outcomes
 
 
 class BufferedLogger:
@@ -236,6 +248,12 @@ class BufferedLogger:
             self.close_backend()
         except Exception as exc:
             log.warning("dmr: closing the %s decision log failed: %s", self.backend, exc)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: further records are dropped (and counted)."""
+        with self._cond:
+            return self._closed
 
     def stats(self) -> dict[str, Any]:
         """``written``, ``buffered``, ``dropped``, ``errors`` and ``last_error``."""

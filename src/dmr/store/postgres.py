@@ -2,7 +2,8 @@
 
 The table has the same columns as the SQLite log plus the whole record as ``jsonb``. A lost
 connection is dropped and opened again on the next try; repeated records are ignored
-(``ON CONFLICT DO NOTHING``), so a retried batch never duplicates rows.
+(``ON CONFLICT DO NOTHING``), so a retried batch never duplicates rows. Feedback from
+``Router.record_outcome`` goes to ``<table>_outcomes``, written in the same transaction as its batch.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import time
 from typing import Any
 
 from dmr.errors import NotAvailableError
-from dmr.store.logger import BufferedLogger
-from dmr.store.sqlite import COLUMNS, record_row
+from dmr.store.logger import BufferedLogger, split_outcomes
+from dmr.store.sqlite import COLUMNS, OUTCOME_COLUMNS, outcome_row, record_row
 
 __all__ = ["PostgresLogger"]
 
 _PG_TYPES = {"TEXT PRIMARY KEY": "text PRIMARY KEY", "REAL NOT NULL": "double precision NOT NULL",
-             "REAL": "double precision", "TEXT": "text", "INTEGER": "integer"}
+             "REAL": "double precision", "TEXT": "text", "TEXT NOT NULL": "text NOT NULL", "INTEGER": "integer"}
 
 
 class PostgresLogger(BufferedLogger):
@@ -51,14 +52,20 @@ class PostgresLogger(BufferedLogger):
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {short}_ts ON {self.table} (ts)")
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}_gaps "
                              "(ts double precision NOT NULL, backend text NOT NULL, dropped integer NOT NULL)")
+                outcome_columns = ", ".join(f"{name} {_PG_TYPES[kind]}" for name, kind in OUTCOME_COLUMNS)
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}_outcomes ({outcome_columns}, record jsonb NOT NULL)")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {short}_outcomes_decision ON {self.table}_outcomes (decision_id)")
             self._conn = conn
         return self._conn
 
-    def _execute(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _execute(self, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:
+        """Run each ``(sql, rows)`` in one transaction (statements without rows are skipped)."""
         conn = self._connect()
         try:
             with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(sql, rows)
+                for sql, rows in statements:
+                    if rows:
+                        cur.executemany(sql, rows)
         except Exception:
             # The connection may be broken (server restarted): open a new one on the next try.
             try:
@@ -68,13 +75,19 @@ class PostgresLogger(BufferedLogger):
             raise
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
+        decisions, outcomes = split_outcomes(records)
         names = ", ".join(name for name, _ in COLUMNS) + ", record"
         marks = ", ".join("%s" for _ in range(len(COLUMNS) + 1))
-        self._execute(f"INSERT INTO {self.table} ({names}) VALUES ({marks}) ON CONFLICT (decision_id) DO NOTHING",
-                      [record_row(r) for r in records])
+        outcome_names = ", ".join(name for name, _ in OUTCOME_COLUMNS) + ", record"
+        outcome_marks = ", ".join("%s" for _ in range(len(OUTCOME_COLUMNS) + 1))
+        self._execute(
+            (f"INSERT INTO {self.table} ({names}) VALUES ({marks}) ON CONFLICT (decision_id) DO NOTHING",
+             [record_row(r) for r in decisions]),
+            (f"INSERT INTO {self.table}_outcomes ({outcome_names}) VALUES ({outcome_marks}) "
+             "ON CONFLICT (outcome_id) DO NOTHING", [outcome_row(r) for r in outcomes]))
 
     def write_gap(self, count: int) -> None:
-        self._execute(f"INSERT INTO {self.table}_gaps VALUES (%s, %s, %s)", [(time.time(), self.backend, count)])
+        self._execute((f"INSERT INTO {self.table}_gaps VALUES (%s, %s, %s)", [(time.time(), self.backend, count)]))
 
     def close_backend(self) -> None:
         if self._conn is not None:

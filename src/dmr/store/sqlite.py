@@ -2,7 +2,9 @@
 
 Writes happen on the logger's background thread, one transaction per batch, so the decision path
 never waits on the disk. ``dmr stats`` reads the same file (:func:`read_records`). The key fields
-are columns (for queries); the whole record is kept as JSON in ``record``.
+are columns (for queries); the whole record is kept as JSON in ``record``. Feedback from
+``Router.record_outcome`` goes to the table ``<table>_outcomes`` in the same database, in the same
+transaction as the decisions of its batch (:func:`read_outcomes`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from dmr.store.logger import BufferedLogger
+from dmr.store.logger import BufferedLogger, split_outcomes
 
-__all__ = ["COLUMNS", "SQLiteLogger", "read_gaps", "read_records", "record_row"]
+__all__ = ["COLUMNS", "OUTCOME_COLUMNS", "SQLiteLogger", "outcome_row", "read_gaps", "read_outcomes", "read_records",
+           "record_row"]
+
+# Feedback on decisions (Router.record_outcome), in the table `<decisions table>_outcomes`;
+# several rows may share a decision id (the reader keeps the latest per answering tier or model).
+OUTCOME_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("outcome_id", "TEXT PRIMARY KEY"), ("decision_id", "TEXT NOT NULL"), ("ts", "REAL NOT NULL"),
+    ("score", "REAL NOT NULL"), ("model", "TEXT"), ("tier", "TEXT"), ("notes", "TEXT"),
+)
 
 # The queryable columns every table-shaped log (SQLite, PostgreSQL) has, in order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -32,6 +42,10 @@ def record_row(record: dict[str, Any]) -> tuple[Any, ...]:
     values = [record.get(name) for name, _ in COLUMNS]
     values[COLUMNS.index(("cached", "INTEGER"))] = int(bool(record.get("cached")))
     return (*values, json.dumps(record, ensure_ascii=False, default=str))
+
+
+def outcome_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(record.get(name) for name, _ in OUTCOME_COLUMNS), json.dumps(record, ensure_ascii=False, default=str))
 
 
 class SQLiteLogger(BufferedLogger):
@@ -60,19 +74,30 @@ class SQLiteLogger(BufferedLogger):
             conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_ts ON {self.table}(ts)")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}_gaps "
                          "(ts REAL NOT NULL, backend TEXT NOT NULL, dropped INTEGER NOT NULL)")
+            outcome_columns = ", ".join(f"{name} {kind}" for name, kind in OUTCOME_COLUMNS)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}_outcomes ({outcome_columns}, record TEXT NOT NULL)")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_outcomes_decision "
+                         f"ON {self.table}_outcomes(decision_id)")
             self._conn = conn
         return self._conn
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
+        decisions, outcomes = split_outcomes(records)
         names = ", ".join(name for name, _ in COLUMNS) + ", record"
         marks = ", ".join("?" for _ in range(len(COLUMNS) + 1))
+        outcome_names = ", ".join(name for name, _ in OUTCOME_COLUMNS) + ", record"
+        outcome_marks = ", ".join("?" for _ in range(len(OUTCOME_COLUMNS) + 1))
         with self._conn_lock:
             conn = self._connect()
             try:
                 conn.execute("BEGIN")
                 # A retried batch may have been written before the failure was seen: ignore repeats.
-                conn.executemany(f"INSERT OR IGNORE INTO {self.table} ({names}) VALUES ({marks})",
-                                 [record_row(r) for r in records])
+                if decisions:
+                    conn.executemany(f"INSERT OR IGNORE INTO {self.table} ({names}) VALUES ({marks})",
+                                     [record_row(r) for r in decisions])
+                if outcomes:
+                    conn.executemany(f"INSERT OR IGNORE INTO {self.table}_outcomes ({outcome_names}) "
+                                     f"VALUES ({outcome_marks})", [outcome_row(r) for r in outcomes])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -106,6 +131,24 @@ def read_records(path: str | Path, *, since: float | None = None, table: str = "
     try:
         query = f"SELECT record FROM {table}" + (" WHERE ts >= ?" if since is not None else "") + " ORDER BY ts"
         for (text,) in conn.execute(query, (since,) if since is not None else ()):
+            try:
+                yield json.loads(text)
+            except ValueError:
+                continue
+    finally:
+        conn.close()
+
+
+def read_outcomes(path: str | Path, *, table: str = "decisions") -> Iterator[dict[str, Any]]:
+    """The outcome records of a SQLite decision log, in the order they were recorded (none when
+    the log predates outcomes)."""
+    conn = _open_readonly(path)
+    try:
+        try:
+            rows = conn.execute(f"SELECT record FROM {table}_outcomes ORDER BY ts, rowid")
+        except sqlite3.OperationalError:
+            return
+        for (text,) in rows:
             try:
                 yield json.loads(text)
             except ValueError:

@@ -56,7 +56,7 @@ def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[
                     continue
                 if record.get("event") == "records_dropped":
                     dropped += int(record.get("count") or 0)
-                else:
+                elif record.get("kind") != "outcome":  # feedback is not a decision
                     records.append(record)
         return records, dropped
     from dmr.store.sqlite import read_gaps, read_records

@@ -198,6 +198,18 @@ class RouterStores:
 
             logging.getLogger("dmr.store").warning("dmr: the decision logger failed: %s", exc)
 
+    def record_outcome(self, record: dict[str, Any]) -> None:
+        """Queue an outcome record (``dmr.store.outcomes``) on the decision log. Unlike a decision's
+        record, a failure here reaches the caller: feedback is never dropped without a word."""
+        if self._scrubber is not None and record.get("notes"):
+            record = {**record, "notes": self._scrubber.scrub(record["notes"])}
+        if getattr(self.logger, "closed", False):
+            from dmr.errors import DmrError
+
+            raise DmrError("the decision log is closed (router.close() or the end of its `with` block); "
+                           "record outcomes before closing the Router")
+        self.logger.log(record)  # type: ignore[union-attr]
+
     def _record(self, decision: Decision, text: str, tenant: Mapping[str, Any] | None, turns: int, ts: float,
                 registry: Any) -> dict[str, Any]:
         return build_record(decision, text, tenant=tenant, history_turns=turns, ts=ts, registry=registry,

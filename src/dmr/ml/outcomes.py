@@ -1,0 +1,454 @@
+"""The outcome model: how likely each cheaper model (or tier) is to answer as well as the best one.
+
+It learns from outcome data — prompts with a quality score per model, such as a user's own logs —
+one logistic regression per model over four kinds of features of the prompt:
+
+- hashed word and character n-grams (:class:`~dmr.ml.features.NgramFeaturizer`, tf-idf);
+- surface and Layer 1 signals (:func:`~dmr.ml.features.dense_features`) plus a few counts of
+  numbers and sentences, which track how many steps a problem takes;
+- the Layer 3 head's task-type and complexity probabilities (the bundled head by default);
+- a sentence embedding, when ``dmr.ml.encoder.default_encoder()`` is importable and works.
+
+The target of model ``m`` on a prompt is 1 when its score reaches the best score of that prompt
+(within ``eps``) and falls linearly to 0 as it trails by the whole range of scores. For 0/1
+outcomes that is exactly "``m`` matched the best model", so :meth:`OutcomeModel.predict` is the
+probability of it; for graded scores (a judge's 0–10) it is the expected closeness to the best.
+
+The ridge penalty is picked by inner cross-validation on the training rows (log loss), unless
+given. A model is saved as plain arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON
+metadata that names the features it was built with; loading refuses a model whose encoder is not
+available here.
+
+Estimator conventions: ``__init__`` stores parameters, :meth:`OutcomeModel.fit` returns ``self``,
+learned state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from dmr.errors import InputError, NotAvailableError
+from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
+
+__all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
+
+FORMAT = "dmr-outcome-model/1"
+_EXTRA_NAMES = ("log_numbers", "log_distinct_numbers", "log_sentences", "decimals", "big_numbers",
+                "choices", "log_max_word")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SENTENCE_END = re.compile(r"[.!?。！？]+(?:\s|$)")
+_CHOICE = re.compile(r"(?m)^\s*[A-Ha-h][.)]\s")
+# (n-gram penalty, dense penalty) pairs tried by inner cross-validation when l2 is 'auto'.
+L2_GRID = ((1e-4, 0.01), (1e-3, 0.01), (1e-3, 0.1), (1e-2, 0.1))
+
+
+class OutcomeModelError(InputError):
+    """An outcome model file is missing, unreadable or not one this version understands."""
+
+
+def _extra_features(text: str) -> np.ndarray:
+    numbers = _NUMBER.findall(text)
+    words = text.split()
+    out = np.zeros(len(_EXTRA_NAMES))
+    out[0] = math.log1p(len(numbers))
+    out[1] = math.log1p(len(set(numbers)))
+    out[2] = math.log1p(len(_SENTENCE_END.findall(text)))
+    out[3] = min(sum(1 for x in numbers if "." in x), 5) / 2.0
+    out[4] = min(sum(1 for x in numbers if len(x.replace(",", "").split(".")[0]) >= 4), 5) / 2.0
+    out[5] = min(len(_CHOICE.findall(text)), 8) / 4.0
+    out[6] = math.log1p(max((len(w) for w in words), default=0))
+    return out
+
+
+def order_by_price(models: Sequence[str], prices: Mapping[str, float]) -> tuple[str, ...]:
+    """``models`` from cheapest to most expensive; a model without a price is an error."""
+    missing = [m for m in models if m not in prices]
+    if missing:
+        raise InputError(f"no price for {', '.join(missing)}: pass the order explicitly or give prices")
+    return tuple(sorted(models, key=lambda m: (prices[m], m)))
+
+
+def _registry_prices(models: Sequence[str]) -> dict[str, float]:
+    from dmr.registry import default_registry
+
+    registry = default_registry()
+    out = {}
+    for name in models:
+        spec = registry.model(name)
+        if spec is not None and spec.priced:
+            out[name] = (spec.input_per_1m + spec.output_per_1m) / 2  # type: ignore[operator]
+    return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _default_encoder() -> tuple[Any, str] | None:
+    """The optional sentence encoder and the name it is recorded under, or None."""
+    try:
+        from dmr.ml.encoder import default_encoder  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        encoder = default_encoder()
+    except (RuntimeError, OSError, ValueError, ImportError):  # an encoder that cannot start here is not used
+        return None
+    if encoder is None:
+        return None
+    name = str(getattr(encoder, "name", None) or type(encoder).__qualname__)
+    fingerprint = getattr(encoder, "fingerprint", "")
+    return encoder, f"{name}@{fingerprint}" if fingerprint else name
+
+
+class OutcomeModel:
+    """P(each model reaches the best model's score | prompt), from outcome data.
+
+    Parameters:
+
+    - ``l2``: ridge penalty of the n-gram weights, or ``"auto"`` to choose it and ``dense_l2``
+      together by inner cross-validation over :data:`L2_GRID`;
+    - ``dense_l2``: penalty of the dense block (standardised columns), used when ``l2`` is a number;
+    - ``eps``: a score within ``eps`` of the best counts as reaching it;
+    - ``bits``, ``char_ngrams``: the n-gram featurizer (``None``: word unigrams and bigrams only,
+      several times faster to train than with character n-grams);
+    - ``use_head``: the Layer 3 head's probabilities as features (left out when it does not load);
+    - ``encoder``: ``"auto"`` uses the optional sentence encoder when available, ``None`` none;
+    - ``inner_folds``, ``max_iter``: the penalty search and the optimiser's budget.
+    """
+
+    def __init__(self, *, l2: float | str = "auto", dense_l2: float = 0.01, eps: float = 0.0, bits: int = 18,
+                 char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = "auto",
+                 inner_folds: int = 3, max_iter: int = 150) -> None:
+        self.l2 = l2
+        self.dense_l2 = dense_l2
+        self.eps = eps
+        self.bits = bits
+        self.char_ngrams = tuple(char_ngrams) if char_ngrams else None
+        self.use_head = use_head
+        self.encoder = encoder
+        self.inner_folds = inner_folds
+        self.max_iter = max_iter
+
+    # -- features --------------------------------------------------------------------------------
+    def _l1_layer(self) -> Any:
+        layer = getattr(self, "_l1", None)
+        if layer is None:
+            from dmr.layers.keywords import KeywordLayer
+            from dmr.packs import bundled_packs
+
+            layer = self._l1 = KeywordLayer(bundled_packs())
+        return layer
+
+    def _head(self) -> Any:
+        head = getattr(self, "_head_obj", None)
+        if head is None:
+            from dmr.layers.base import LayerUnavailable
+            from dmr.layers.embedding import DEFAULT_HEAD, load_head
+
+            try:
+                head = self._head_obj = load_head(DEFAULT_HEAD)
+            except LayerUnavailable as exc:
+                raise NotAvailableError(f"the outcome model uses the Layer 3 head, which is unusable: {exc}") from None
+        return head
+
+    def _head_usable(self) -> bool:
+        """Whether the Layer 3 head loads here; a model fitted without it records ``head: false``."""
+        try:
+            self._head()
+        except NotAvailableError:
+            return False
+        return True
+
+    def _dense(self, texts: Sequence[str]) -> np.ndarray:
+        from dmr.ml.train import l1_signals
+
+        signals = l1_signals(texts, self._l1_layer())
+        blocks = [np.stack([dense_features(t, s) for t, s in zip(texts, signals)]),
+                  np.stack([_extra_features(t) for t in texts])]
+        if self.head_:
+            head = self._head()
+            # The text part of many texts in one pass, then each text's signals: the head's own API.
+            text_part = head.sparse_logits(list(texts)) if len(texts) > 1 else [None]
+            z = np.stack([head.logits_one(t, s, part) for t, s, part in zip(texts, signals, text_part)])
+            blocks.extend(head.proba_from_logits(z))
+        if self.encoder_ is not None:
+            blocks.append(np.asarray(self._encoder_obj.encode(list(texts)), dtype=np.float64))
+        return np.concatenate(blocks, axis=1)
+
+    def _features(self, texts: Sequence[str]) -> tuple[SparseRows, np.ndarray]:
+        X = self.featurizer_.transform(texts)
+        D = (self._dense(texts) - self.dense_mean_) / self.dense_scale_
+        return X, D
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, prompts: Sequence[str], scores: Sequence[Mapping[str, float]], *,
+            models: Sequence[str] | None = None, prices: Mapping[str, float] | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> OutcomeModel:
+        """Fit on ``prompts`` and, for each, a mapping model → quality score. ``models`` orders the
+        models from cheapest to best; None orders them by ``prices`` (model → cost of a call) or,
+        without prices, by the model registry's prices. ``progress(stage, step, total)`` is called
+        as the fit goes."""
+        prompts = list(prompts)
+        if len(prompts) != len(scores):
+            raise InputError(f"{len(prompts)} prompts but {len(scores)} score rows")
+        if len(prompts) < 4:
+            raise InputError("an outcome model needs at least four scored prompts")
+        if models is None:
+            seen = list(dict.fromkeys(m for row in scores for m in row))
+            models = order_by_price(seen, prices if prices is not None else _registry_prices(seen))
+        models = tuple(models)
+        if len(models) < 2:
+            raise InputError("an outcome model needs scores of at least two models")
+        Y, M = self._targets(scores, models)
+        self.models_ = models
+        self.head_ = bool(self.use_head) and self._head_usable()
+        found = _default_encoder() if self.encoder == "auto" else None
+        self.encoder_ = found[1] if found else None
+        self._encoder_obj = found[0] if found else None
+        self.featurizer_ = NgramFeaturizer(self.bits, self.char_ngrams or (1, 0)).fit(prompts)
+        X = self.featurizer_.transform(prompts)
+        raw = self._dense(prompts)
+        self.dense_mean_ = raw.mean(axis=0)
+        scale = raw.std(axis=0)
+        self.dense_scale_ = np.where(scale > 1e-9, scale, 1.0)
+        D = (raw - self.dense_mean_) / self.dense_scale_
+        if self.l2 == "auto":
+            self.l2_, self.dense_l2_ = self._choose_l2(prompts, X, D, Y, M, progress)
+        else:
+            self.l2_, self.dense_l2_ = float(self.l2), float(self.dense_l2)
+        if progress is not None:
+            progress("fit", 0, 1)
+        self.sparse_weights_, self.dense_weights_, self.bias_ = _fit_logistic(
+            X, D, Y, M, self.l2_, self.dense_l2_, self.max_iter)
+        if progress is not None:
+            progress("fit", 1, 1)
+        return self
+
+    def _targets(self, scores: Sequence[Mapping[str, float]], models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Soft targets and a mask of the scores present. A row that scores every model is measured
+        against its own best; a row that scores only some (feedback from logs usually scores the
+        one tier that answered) against the best score seen anywhere."""
+        S = np.full((len(scores), len(models)), np.nan)
+        for i, row in enumerate(scores):
+            for j, m in enumerate(models):
+                value = row.get(m)
+                if value is not None:
+                    S[i, j] = float(value)
+        present = ~np.isnan(S)
+        if not present.any(axis=1).all():
+            i = int(np.flatnonzero(~present.any(axis=1))[0])
+            raise InputError(f"row {i} scores none of the models {', '.join(models)}")
+        span = float(np.nanmax(S) - np.nanmin(S)) or 1.0
+        self.span_ = span
+        best = np.where(present.all(axis=1), np.nanmax(S, axis=1), np.nanmax(S))[:, None]
+        behind = np.maximum(best - np.nan_to_num(S, nan=0.0) - self.eps, 0.0)
+        return np.where(present, 1.0 - np.minimum(behind / span, 1.0), 0.0), present.astype(np.float64)
+
+    def _choose_l2(self, prompts: Sequence[str], X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray,
+                   progress: Callable[[str, int, int], None] | None) -> tuple[float, float]:
+        """The penalties with the lowest inner cross-validated log loss (folds by a hash of the text)."""
+        k = self.inner_folds
+        fold = np.array([int(hashlib.sha256(("inner:" + p).encode()).hexdigest(), 16) % k for p in prompts])
+        losses = np.zeros(len(L2_GRID))
+        total = k * len(L2_GRID)
+        step = 0
+        for f in range(k):
+            train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            if not len(test) or len(train) < 2:
+                continue
+            Xtr, Xte = _take_rows(X, train), _take_rows(X, test)
+            for g, (lam, lam_dense) in enumerate(L2_GRID):
+                ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter)
+                p = np.clip(_sigmoid(_sparse_dot(Xte, ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
+                y = Y[test]
+                losses[g] -= float((M[test] * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum())
+                step += 1
+                if progress is not None:
+                    progress("select", step, total)
+        lam, lam_dense = L2_GRID[int(np.argmin(losses))]
+        return float(lam), float(lam_dense)
+
+    # -- inference -------------------------------------------------------------------------------
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.models_
+
+    def predict(self, prompts: Sequence[str]) -> np.ndarray:
+        """``(n, n_models)``: the probability that each model reaches the best score on each prompt."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts:
+            return np.zeros((0, len(self.models_)))
+        X, D = self._features(prompts)
+        return _sigmoid(_sparse_dot(X, self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
+
+    def difficulty(self, prompts: Sequence[str]) -> np.ndarray:
+        """In [0, 1]: 1 − P(the cheapest model reaches the best); higher needs a stronger model."""
+        return 1.0 - self.predict(prompts)[:, 0]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path, **metadata: Any) -> Path:
+        """Write ``path`` (``.npz``: arrays only) and the same name with ``.json`` (metadata)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, sparse_weights=self.sparse_weights_, dense_weights=self.dense_weights_,
+                            bias=self.bias_, idf=self.featurizer_.idf_, dense_mean=self.dense_mean_,
+                            dense_scale=self.dense_scale_)
+        meta = {"format": FORMAT, "models": list(self.models_), "featurizer": self.featurizer_.params(),
+                "dense": self._dense_names(), "head": self.head_, "encoder": self.encoder_,
+                "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_, **metadata}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    def _dense_names(self) -> list[str]:
+        names = list(DENSE_NAMES) + list(_EXTRA_NAMES)
+        if self.head_:
+            head = self._head()
+            names += [f"l3_type_{x}" for x in head.type_labels_] + [f"l3_cx_{x}" for x in head.complexity_labels_]
+        if self.encoder_ is not None:
+            names += [f"{self.encoder_}_{i}" for i in range(len(self.dense_mean_) - len(names))]
+        return names
+
+    @classmethod
+    def load(cls, path: str | Path) -> OutcomeModel:
+        """Load a model saved by :meth:`save`. Raises :class:`OutcomeModelError` (bad file) or
+        :class:`~dmr.errors.NotAvailableError` (its encoder or head is not available here)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        names = ("sparse_weights", "dense_weights", "bias", "idf", "dense_mean", "dense_scale")
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as arrays:
+                data = {name: arrays[name] for name in names}
+        except FileNotFoundError as exc:
+            raise OutcomeModelError(f"outcome model file missing: {exc.filename}") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise OutcomeModelError(f"cannot read outcome model {path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise OutcomeModelError(f"{path}: format {found!r}, expected {FORMAT!r}")
+        try:
+            self = cls(l2=float(meta["l2"]), dense_l2=float(meta["dense_l2"]), eps=float(meta["eps"]),
+                       bits=int(meta["featurizer"]["bits"]), char_ngrams=tuple(meta["featurizer"]["char_ngrams"]),
+                       use_head=bool(meta["head"]), encoder="auto" if meta["encoder"] else None)
+            self.models_ = tuple(meta["models"])
+            self.l2_, self.dense_l2_, self.span_ = float(meta["l2"]), float(meta["dense_l2"]), float(meta["span"])
+            self.head_ = bool(meta["head"])
+            self.featurizer_ = NgramFeaturizer.from_params(meta["featurizer"], data["idf"])
+            self.featurizer_.idf_ = data["idf"]
+            self.sparse_weights_, self.dense_weights_, self.bias_ = (
+                data["sparse_weights"], data["dense_weights"], data["bias"])
+            self.dense_mean_, self.dense_scale_ = data["dense_mean"], data["dense_scale"]
+            k, d = len(self.models_), len(meta["dense"])
+            ok = (self.sparse_weights_.shape == (self.featurizer_.n_features, k)
+                  and self.dense_weights_.shape == (d, k) and self.bias_.shape == (k,)
+                  and self.dense_mean_.shape == (d,) and self.dense_scale_.shape == (d,))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OutcomeModelError(f"{path}: bad metadata: {type(exc).__name__}: {exc}") from None
+        if not ok:
+            raise OutcomeModelError(f"{path}: array shapes do not match the metadata")
+        self.encoder_ = None
+        self._encoder_obj = None
+        if meta["encoder"]:
+            found = _default_encoder()
+            if found is None or found[1] != meta["encoder"]:
+                here = found[1] if found else "none"
+                raise NotAvailableError(f"{path} was trained with the sentence encoder {meta['encoder']!r}, "
+                                        f"which is not available here (available: {here})")
+            self._encoder_obj, self.encoder_ = found
+        if self.head_:
+            self._head()
+        self.metadata_ = meta
+        return self
+
+
+# -- the regression ------------------------------------------------------------------------------
+def _take_rows(X: SparseRows, rows: np.ndarray) -> SparseRows:
+    lengths = np.diff(X.indptr)[rows]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    pick = np.concatenate([np.arange(X.indptr[r], X.indptr[r + 1]) for r in rows]) if len(rows) else \
+        np.zeros(0, dtype=np.int64)
+    return SparseRows(indptr, X.indices[pick], X.values[pick], X.n_cols)
+
+
+def _sparse_dot(X: SparseRows, W: np.ndarray) -> np.ndarray:
+    out = np.zeros((X.n_rows, W.shape[1]))
+    if len(X.indices):
+        contrib = W[X.indices] * X.values[:, None]
+        nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
+        out[nonempty] = np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
+    return out
+
+
+def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2: float, l2_dense: float,
+                  max_iter: int, min_df: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Independent logistic regressions (one per column of the soft targets ``Y``) over the sparse
+    rows ``X`` and the dense block ``D``, by L-BFGS on the mean log loss over the targets present
+    (``M`` is 1 where a target exists) plus ridge penalties."""
+    from dmr.ml.head import _sparse_products, lbfgs
+
+    n, k = Y.shape
+    df = np.bincount(X.indices, minlength=X.n_cols)
+    keep = df[X.indices] >= min_df
+    counts = np.add.reduceat(keep.astype(np.int64), np.minimum(X.indptr[:-1], max(len(keep) - 1, 0))) \
+        if len(keep) else np.zeros(n, dtype=np.int64)
+    counts[np.diff(X.indptr) == 0] = 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    Xk = SparseRows(indptr, X.indices[keep], X.values[keep], X.n_cols)
+    cols, inverse = np.unique(Xk.indices, return_inverse=True)
+    m, d = len(cols), D.shape[1]
+    rows = Xk.row_ids()
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(m))
+    empty = np.diff(Xk.indptr) == 0
+    row_starts = np.minimum(Xk.indptr[:-1], max(len(Xk.values) - 1, 0))
+    if m:
+        matmul, matmul_t = _sparse_products(Xk, inverse, m, rows, order, starts, row_starts, empty)
+    else:
+        def matmul(w: np.ndarray) -> np.ndarray:
+            return np.zeros((n, k))
+
+        def matmul_t(g: np.ndarray) -> np.ndarray:
+            return np.zeros((0, k))
+
+    # The bias starts at each column's base rate, so a column that is (nearly) constant is done.
+    base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)
+    b0 = np.log(base / (1 - base))
+
+    def unpack(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return w[:m * k].reshape(m, k), w[m * k:(m + d) * k].reshape(d, k), w[(m + d) * k:]
+
+    def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
+        ws, wd, b = unpack(w)
+        z = matmul(ws) + D @ wd + b
+        # log(1 + e^z) - y z, stably
+        loss = float((M * (np.logaddexp(0.0, z) - Y * z)).sum()) / n
+        g = M * (_sigmoid(z) - Y) / n
+        loss += 0.5 * (l2 * float((ws * ws).sum()) + l2_dense * float((wd * wd).sum()) + 1e-6 * float(b @ b))
+        grad = np.concatenate([(matmul_t(g) + l2 * ws).ravel(), (D.T @ g + l2_dense * wd).ravel(),
+                               g.sum(axis=0) + 1e-6 * b])
+        return loss, grad
+
+    x0 = np.zeros((m + d) * k + k)
+    x0[(m + d) * k:] = b0
+    # head.lbfgs rather than scipy's L-BFGS-B: with ~10^5 weights, scipy's bookkeeping costs ~0.1 s
+    # a step here, ten times the function itself.
+    w = lbfgs(fun, x0, max_iter=max_iter, tol=1e-7)
+    ws, wd, b = unpack(w)
+    full = np.zeros((X.n_cols, k), dtype=np.float32)
+    full[cols] = ws
+    return full, wd.astype(np.float64), b.astype(np.float64)

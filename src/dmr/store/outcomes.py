@@ -1,0 +1,204 @@
+"""Feedback on decisions, and the training rows it makes.
+
+``router.record_outcome(decision_id, score, model=..., tier=..., notes=...)`` says how good the
+answer to a routed task turned out. It becomes an outcome record,
+``{"kind": "outcome", "outcome_id", "decision_id", "ts", "score", "model", "tier", "notes"}``, that
+travels the Router's decision-log pipeline like a decision: the SQLite and PostgreSQL logs keep it
+in the table ``<table>_outcomes`` of the same database, the JSONL log in the sidecar
+``<stem>.outcomes.jsonl``, and Kafka, S3 and webhook logs carry it in their stream as is. An outcome
+whose decision is not (yet) in the log is stored all the same — the decision may still be buffered,
+or have been logged by another replica — and :func:`training_rows` skips it, saying how many it
+skipped in a warning on the ``dmr.store`` logger.
+
+:func:`training_rows` joins outcomes to their decisions and yields one row per decision with
+feedback, in the outcome-file format ``dmr train --outcomes`` reads::
+
+    {"id": decision_id, "prompt": task, "outcomes": {"medium": 0.8}, "task_type": ..., "complexity": ...}
+
+The answer is keyed by the tier that answered (``key="model"``: by model): the decision's own,
+unless the outcome names another ``tier`` (or ``model``). An outcome that names only a model when
+rows are keyed by tier (or only a tier when keyed by model), and not the decision's, is left out.
+When a decision has several outcomes for the same answer, the latest recorded wins; outcomes for
+different answers (a task re-run at another tier and scored) all appear. The prompt is the task
+text the log holds: scrubbed of personal data when the Router was built with ``pii_scrub=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from dmr.errors import InputError
+from dmr.types import Decision, ModelTier
+
+__all__ = ["outcome_record", "read_outcomes", "training_rows"]
+
+log = logging.getLogger("dmr.store")
+
+_Reader = tuple[Callable[[], Iterable[dict[str, Any]]], Callable[[], Iterable[dict[str, Any]]]]
+
+
+def outcome_record(decision_id: str | Decision, score: float, *, model: str | None = None,
+                   tier: ModelTier | str | None = None, notes: str | None = None,
+                   ts: float | None = None) -> dict[str, Any]:
+    """A validated outcome record. ``decision_id`` may be the :class:`~dmr.types.Decision` itself,
+    whose tier and model then fill in ``tier`` and ``model`` when they are not given. ``score`` is
+    any finite number (0..1 is usual; keep one scale per log)."""
+    if isinstance(decision_id, Decision):
+        decision = decision_id
+        decision_id = decision.decision_id
+        if tier is None and model is None:
+            tier, model = decision.tier, decision.model_name
+    if not isinstance(decision_id, str) or not decision_id.strip():
+        raise InputError(f"decision_id must be a non-empty string (Decision.decision_id), not {decision_id!r}")
+    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(float(score)):
+        raise InputError(f"score must be a finite number (0..1 is usual), not {score!r}")
+    if tier is not None:
+        try:
+            tier = ModelTier(tier)
+            tier.rank
+        except ValueError as exc:
+            raise InputError(f"tier: {exc}") from None
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InputError(f"model must be a model name, not {model!r}")
+    if notes is not None and not isinstance(notes, str):
+        raise InputError(f"notes must be a string, not {type(notes).__name__}")
+    return {"kind": "outcome", "outcome_id": os.urandom(12).hex(), "decision_id": decision_id.strip(),
+            "ts": time.time() if ts is None else float(ts), "score": float(score),
+            "model": model, "tier": None if tier is None else str(tier), "notes": notes}
+
+
+# -- reading logs back ---------------------------------------------------------------------------------
+def _jsonl_lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn last line is skipped, not fatal
+            if isinstance(record, dict):
+                yield record
+
+
+def _jsonl(path: Path) -> _Reader:
+    from dmr.store.jsonl import outcomes_path
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no decision log at {path}")
+    return (lambda: _jsonl_lines(outcomes_path(path)),
+            lambda: (r for r in _jsonl_lines(path) if "decision_id" in r and r.get("kind") != "outcome"))
+
+
+def _sqlite(path: Path, table: str) -> _Reader:
+    from dmr.store.sqlite import _open_readonly, read_outcomes
+
+    def rated() -> Iterator[dict[str, Any]]:
+        conn = _open_readonly(path)
+        try:
+            try:
+                rows = conn.execute(f"SELECT record FROM {table} WHERE decision_id IN "
+                                    f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts")
+            except Exception:  # a log written before outcomes existed has no such table
+                return
+            for (text,) in rows:
+                try:
+                    yield json.loads(text)
+                except ValueError:
+                    continue
+        finally:
+            conn.close()
+
+    _open_readonly(path).close()  # a missing file fails here, not on first iteration
+    return lambda: read_outcomes(path, table=table), rated
+
+
+def _postgres(dsn: str, table: str) -> _Reader:
+    import psycopg
+
+    def query(sql: str) -> Iterator[dict[str, Any]]:
+        with psycopg.connect(dsn) as conn:
+            exists = conn.execute("SELECT to_regclass(%s)", (f"{table}_outcomes",)).fetchone()[0]
+            if exists is None:
+                return
+            for (record,) in conn.execute(sql):
+                yield record if isinstance(record, dict) else json.loads(record)
+
+    return (lambda: query(f"SELECT record FROM {table}_outcomes ORDER BY ts, outcome_id"),
+            lambda: query(f"SELECT record FROM {table} WHERE decision_id IN "
+                          f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts"))
+
+
+def _reader(source: Any) -> _Reader:
+    from dmr.store.logger import BufferedLogger
+
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        return _jsonl(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _sqlite(path, "decisions")
+    if isinstance(source, BufferedLogger):
+        source.flush()  # what it still buffers belongs in the rows too
+        kind = source.backend
+        if kind == "sqlite":
+            return _sqlite(source.path, source.table)  # type: ignore[attr-defined]
+        if kind == "jsonl":
+            return _jsonl(source.path)  # type: ignore[attr-defined]
+        if kind == "postgres":
+            return _postgres(source.dsn, source.table)  # type: ignore[attr-defined]
+        raise InputError(f"cannot read outcomes back from a {kind} log: consume its records of kind "
+                         "'outcome' from the stream, or log to SQLite, JSONL or PostgreSQL")
+    raise InputError(f"expected a SQLite or JSONL log path or a decision logger, not {type(source).__name__}")
+
+
+def read_outcomes(source: Any) -> list[dict[str, Any]]:
+    """Every outcome record of a log (a SQLite or JSONL path, or a SQLite, JSONL or PostgreSQL
+    logger, which is flushed first), in the order they were recorded."""
+    outcomes, _ = _reader(source)
+    return sorted(outcomes(), key=lambda r: float(r.get("ts") or 0.0))
+
+
+def _answer(record: dict[str, Any], decision: dict[str, Any], key: str) -> str | None:
+    """The tier (or model) whose answer an outcome scores: the decision's own unless the outcome
+    names another; None when it names only the other kind and that one is not the decision's."""
+    tier, model = record.get("tier"), record.get("model")
+    if tier is None and model is None:
+        return decision.get("tier") if key == "tier" else decision.get("model_name")
+    if key == "tier":
+        return tier if tier is not None else (decision.get("tier") if model == decision.get("model_name") else None)
+    return model if model is not None else (decision.get("model_name") if tier == decision.get("tier") else None)
+
+
+def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]:
+    """One outcome-file row per decision that has feedback, oldest decision first (see the module
+    docstring for the format, and for which outcome wins)."""
+    if key not in ("tier", "model"):
+        raise InputError(f"key must be 'tier' or 'model', not {key!r}")
+    outcomes, decisions = _reader(source)
+    by_decision: dict[str, list[dict[str, Any]]] = {}
+    for record in sorted(outcomes(), key=lambda r: float(r.get("ts") or 0.0)):
+        by_decision.setdefault(str(record.get("decision_id")), []).append(record)
+    seen: set[str] = set()
+    for decision in decisions():
+        decision_id = str(decision.get("decision_id"))
+        feedback = by_decision.get(decision_id)
+        if feedback is None or decision_id in seen:  # a retried batch may repeat a line
+            continue
+        seen.add(decision_id)
+        scores: dict[str, float] = {}
+        for record in feedback:
+            answer = _answer(record, decision, key)
+            if answer is not None and record.get("score") is not None:
+                scores[str(answer)] = float(record["score"])  # later records overwrite earlier ones
+        if scores and decision.get("task"):
+            yield {"id": decision_id, "prompt": decision["task"], "outcomes": scores,
+                   "task_type": decision.get("task_type"), "complexity": decision.get("complexity")}
+    orphans = sum(len(v) for k, v in by_decision.items() if k not in seen)
+    if orphans:
+        log.warning("dmr: %d outcome record(s) name decisions that are not in the log (not written yet, logged "
+                    "elsewhere, or a wrong id); they were left out of the training rows", orphans)

@@ -1,0 +1,142 @@
+"""The outcome model: it learns what decides an outcome, round-trips without pickle, and says
+clearly when a file or its encoder is unusable."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from dmr.errors import InputError, NotAvailableError
+from dmr.ml.outcomes import OutcomeModel, OutcomeModelError, order_by_price
+
+_WORDS = ["river", "stone", "paper", "cloud", "window", "garden", "letter", "market", "silver", "engine", "forest",
+          "candle", "bridge", "orange", "pencil", "harbor", "meadow", "violin", "ladder", "basket"]
+
+
+def _data(n=240, seed=0):
+    """The weak model fails exactly when the prompt mentions "quantum"; the strong one never does."""
+    rng = random.Random(seed)
+    prompts, scores = [], []
+    for i in range(n):
+        words = rng.sample(_WORDS, 6)
+        hard = i % 3 == 0
+        if hard:
+            words.insert(rng.randrange(len(words)), "quantum")
+        prompts.append(" ".join(words))
+        scores.append({"weak": 0.0 if hard else 1.0, "strong": 1.0})
+    return prompts, scores
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    prompts, scores = _data()
+    return OutcomeModel(encoder=None).fit(prompts, scores, models=["weak", "strong"]), prompts
+
+
+def test_learns_the_keyword_that_decides_the_outcome(fitted):
+    model, _ = fitted
+    test, _ = _data(60, seed=7)
+    hard = np.array(["quantum" in p for p in test])
+    p = model.predict(test)
+    assert p.shape == (60, 2) and model.models == ("weak", "strong")
+    assert p[~hard, 0].min() > p[hard, 0].max()      # separates every prompt
+    assert p[hard, 0].mean() < 0.35 and p[~hard, 0].mean() > 0.65
+    assert p[:, 1].min() > 0.8                        # the strong model always reaches the best
+    d = model.difficulty(test)
+    assert ((d >= 0) & (d <= 1)).all()
+    assert np.allclose(d, 1 - p[:, 0])
+
+
+def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
+    model, prompts = fitted
+    path = model.save(tmp_path / "outcome.npz", note="test")
+    again = OutcomeModel.load(path)
+    assert again.models == model.models
+    assert np.array_equal(again.predict(prompts[:40]), model.predict(prompts[:40]))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["format"] == "dmr-outcome-model/1" and meta["encoder"] is None and meta["note"] == "test"
+    assert len(meta["dense"]) == again.dense_weights_.shape[0]
+
+
+def test_the_npz_holds_plain_arrays_only(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / "outcome.npz")
+    with np.load(path, allow_pickle=False) as arrays:
+        for name in arrays.files:
+            assert arrays[name].dtype != object
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            assert b"pickle" not in archive.read(name)[:200].lower()
+
+
+def test_predicting_one_short_prompt_is_quick(fitted):
+    model, _ = fitted
+    model.predict(["warm up"])
+    start = time.perf_counter()
+    for _ in range(50):
+        model.predict(["is this a quantum river?"])
+    assert (time.perf_counter() - start) / 50 < 0.02  # ~1 ms here; generous for a shared CI machine
+
+
+def test_load_refuses_an_encoder_that_is_not_available(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / "outcome.npz")
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["encoder"] = "no-such-encoder-v9"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(NotAvailableError, match="no-such-encoder-v9"):
+        OutcomeModel.load(path)
+
+
+def test_load_reports_bad_files(fitted, tmp_path):
+    model, _ = fitted
+    with pytest.raises(OutcomeModelError, match="missing"):
+        OutcomeModel.load(tmp_path / "nothing.npz")
+    path = model.save(tmp_path / "outcome.npz")
+    path.write_bytes(b"not a zip")
+    with pytest.raises(OutcomeModelError, match="cannot read"):
+        OutcomeModel.load(path)
+    path = model.save(tmp_path / "outcome.npz")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["format"] = "something-else/2"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(OutcomeModelError, match="format"):
+        OutcomeModel.load(path)
+
+
+def test_graded_scores_and_three_models():
+    rng = random.Random(3)
+    prompts, scores = [], []
+    for i in range(90):
+        hard = i % 2 == 0
+        prompts.append(("prove the theorem " if hard else "say hello ") + rng.choice(_WORDS))
+        scores.append({"small": 2.0 if hard else 9.0, "medium": 7.0 if hard else 9.0, "large": 9.5})
+    model = OutcomeModel(encoder=None, l2=1e-3).fit(prompts, scores, prices={"small": 1, "medium": 3, "large": 9})
+    assert model.models == ("small", "medium", "large")
+    p = model.predict(["prove the theorem river", "say hello river"])
+    assert p[0, 0] < p[1, 0] and p[0, 0] < p[0, 1] < p[0, 2]
+
+
+def test_rows_that_score_one_model_count_against_the_best_score_seen():
+    # Feedback from logs scores only the tier that answered.
+    prompts = [f"{'quantum ' if i % 2 else ''}{w} task" for i, w in enumerate(_WORDS * 4)]
+    scores = [{"low": 0.0} if "quantum" in p else {"low": 1.0} for p in prompts]
+    scores += [{"high": 1.0}] * 8
+    prompts += [f"anything {w}" for w in _WORDS[:8]]
+    model = OutcomeModel(encoder=None, l2=1e-3).fit(prompts, scores, models=["low", "high"])
+    p = model.predict(["quantum river task", "river task"])
+    assert p[0, 0] < 0.5 < p[1, 0]
+
+
+def test_fit_rejects_unusable_input():
+    with pytest.raises(InputError, match="scores none"):
+        OutcomeModel(encoder=None).fit(["a b", "c d", "e f", "g h"], [{"w": 1, "s": 1}] * 3 + [{"x": 1}],
+                                       models=["w", "s"])
+    with pytest.raises(InputError, match="no price"):
+        order_by_price(["w", "s"], {"w": 1.0})
