@@ -78,10 +78,16 @@ def main() -> int:
     rows.append(("Layer 3 alone, p50 / p99 (ms)", f"{_pct(lat, .5):.3f} / {_pct(lat, .99):.3f}", ""))
 
     batch = tasks * max(1, 5000 // len(tasks))
-    t0 = time.perf_counter()
-    router.classify_batch(batch)
-    rate = len(batch) / (time.perf_counter() - t0)
-    rows.append(("classify_batch (tasks/s)", f"{rate:,.0f}", "≥ 5,000"))
+    # The static encoder memoises each word's tokens: measure a batch of words it has not seen
+    # (a cold start on new text) and the steady state.
+    encoder = getattr(layer._load(), "encoder", None)
+    if encoder is not None and hasattr(encoder, "_words"):
+        encoder._words.clear()
+    for label in ("first pass, new words", "steady state"):
+        t0 = time.perf_counter()
+        router.classify_batch(batch)
+        rate = len(batch) / (time.perf_counter() - t0)
+        rows.append((f"classify_batch, {label} (tasks/s)", f"{rate:,.0f}", "≥ 5,000"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("resident memory, peak (MB)", f"{rss:.0f}", "≤ 200"))
 

@@ -49,7 +49,7 @@ def test_learns_the_keyword_that_decides_the_outcome(fitted):
     assert p[:, 1].min() > 0.8                        # the strong model always reaches the best
     d = model.difficulty(test)
     assert ((d >= 0) & (d <= 1)).all()
-    assert np.allclose(d, 1 - p[:, 0])
+    assert np.allclose(d, (1 + p[:, 1] - p[:, 0]) / 2)
 
 
 def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
@@ -140,3 +140,34 @@ def test_fit_rejects_unusable_input():
                                        models=["w", "s"])
     with pytest.raises(InputError, match="no price"):
         order_by_price(["w", "s"], {"w": 1.0})
+
+
+def _three_way(n, seed):
+    """"alpha": only the cheap model is right; "beta": both are; "quantum": only the top model is."""
+    rng = random.Random(seed)
+    prompts, scores, keys = [], [], []
+    for i in range(n):
+        key = ("alpha", "beta", "quantum")[i % 3]
+        words = rng.sample(_WORDS, 5)
+        words.insert(rng.randrange(len(words)), key)
+        prompts.append(" ".join(words))
+        scores.append({"alpha": {"weak": 1.0, "strong": 0.0}, "beta": {"weak": 1.0, "strong": 1.0},
+                       "quantum": {"weak": 0.0, "strong": 1.0}}[key])
+        keys.append(key)
+    return prompts, scores, np.array(keys)
+
+
+def test_difficulty_ranks_by_the_signed_gap_so_cheap_model_wins_count():
+    prompts, scores, _ = _three_way(240, 5)
+    model = OutcomeModel(l2=1e-3).fit(prompts, scores, models=["weak", "strong"])
+    test, _, keys = _three_way(60, 11)
+    d = model.difficulty(test)
+    alpha, beta, quantum = (d[keys == k] for k in ("alpha", "beta", "quantum"))
+    assert alpha.max() < beta.min() and beta.max() < quantum.min()
+    assert alpha.mean() < 0.2 and abs(beta.mean() - 0.5) < 0.1 and quantum.mean() > 0.8
+
+
+def test_the_sentence_encoder_is_opt_in():
+    assert OutcomeModel().encoder is None
+    prompts, scores = _data(40)
+    assert OutcomeModel(l2=1e-3).fit(prompts, scores, models=["weak", "strong"]).encoder_ is None

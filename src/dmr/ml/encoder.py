@@ -12,8 +12,10 @@ Three kinds, chosen by what a directory holds (``load_encoder``):
 - **sentence-transformers**: a sentence-transformers directory without an ONNX export, run by
   the ``sentence_transformers`` package when the user has it installed (it brings torch).
 
-Every encoder returns L2-normalised float32 rows and has a ``fingerprint`` that a Layer 3 head
-records when it is trained, so a head is never applied to embeddings it was not trained on.
+``encode`` returns L2-normalised float32 rows (for similarity); ``features`` is what a Layer 3
+head is trained on (the static encoder's plain token mean, which lets a head fold its weights into
+the token table, see :meth:`StaticEncoder.token_ids`). Every encoder has a ``fingerprint`` that a
+head records when it is trained, so a head is never applied to embeddings it was not trained on.
 Tokenisation uses the ``tokenizers`` package (``pip install 'dynamic-model-router[ml]'``).
 """
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import threading
 import zipfile
@@ -39,6 +40,7 @@ DEFAULT_ENCODER = Path(__file__).resolve().parents[1] / "data" / "l3" / "encoder
 # encoder reads less (its tokenizer pass is most of its cost; encoder.json can set max_chars).
 MAX_CHARS = 6000
 STATIC_MAX_CHARS = 1200
+_WORD_CACHE = 100_000
 FORMAT = "dmr-static-encoder/1"
 
 
@@ -87,6 +89,10 @@ class Encoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors a Layer 3 head is trained on (by default the normalised embeddings)."""
+        return self.encode(texts)
+
     def describe(self) -> dict[str, Any]:
         """What a head records about the encoder it was trained on."""
         return {"kind": self.kind, "name": self.name, "dim": self.dim, "fingerprint": self.fingerprint}
@@ -121,32 +127,60 @@ class StaticEncoder(Encoder):
         if self.tokenizer.get_vocab_size() > len(self.table):
             raise EncoderUnavailable(f"{directory}: the tokenizer has {self.tokenizer.get_vocab_size()} tokens "
                                      f"but the table only {len(self.table)} rows")
-        # The unknown token carries no meaning: a zero row leaves it out of the (normalised) mean.
+        # The unknown token carries no meaning: a zero row.
         unk = meta.get("unk_token")
         unk_id = self.tokenizer.token_to_id(unk) if unk else None
         if unk_id is not None:
             self.table[unk_id] = 0.0
         self.fingerprint = hashlib.sha256(raw).hexdigest()[:16]
+        # Tokens of each whitespace-separated word, memoised: the tokenizer splits words on their
+        # own anyway (punctuation, CJK characters), so this gives exactly its ids, and common
+        # words then cost one dict lookup. Cleared when it grows past _WORD_CACHE entries.
+        self._words: dict[str, list[int]] = {}
+
+    def token_ids(self, text: str) -> list[int]:
+        """The token ids of ``text`` (clipped), as the tokenizer gives them, at most max_tokens."""
+        words = self._words
+        if len(words) > _WORD_CACHE:
+            words.clear()
+        out: list[int] = []
+        encode = self.tokenizer.encode
+        for word in _clip(text, self.max_chars).split():
+            ids = words.get(word)
+            if ids is None:
+                ids = words[word] = encode(word, add_special_tokens=False).ids
+            out += ids
+            if len(out) >= self.max_tokens:
+                return out[:self.max_tokens]
+        return out
+
+    def learn_words(self, texts: Sequence[str]) -> None:
+        """Tokenize the words of many texts not seen yet in one parallel tokenizer call, so that
+        a large batch does not pay for its new words one call at a time."""
+        words = self._words
+        new = list({w for text in texts for w in _clip(text, self.max_chars).split() if w not in words})
+        if not new:
+            return
+        if len(words) + len(new) > _WORD_CACHE:
+            words.clear()
+        for start in range(0, len(new), 2048):  # the tokenizer's results are large: a few at a time
+            chunk = new[start:start + 2048]
+            for word, enc in zip(chunk, self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)):
+                words[word] = enc.ids
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The mean of each text's token rows (zeros for a text with no tokens)."""
+        if len(texts) > 1:
+            self.learn_words(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            ids = self.token_ids(text)
+            if ids:
+                out[i] = self.table[ids].mean(axis=0)
+        return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not len(texts):
-            return out
-        clipped = [_clip(t, self.max_chars) for t in texts]
-        if len(clipped) == 1:
-            ids = self.tokenizer.encode(clipped[0], add_special_tokens=False).ids
-            if ids:
-                out[0] = self.table[ids].sum(axis=0)
-            return _normalise(out)
-        # One gather and one segmented sum for the whole batch; the sum has the mean's direction.
-        lists = [e.ids for e in self.tokenizer.encode_batch_fast(clipped, add_special_tokens=False)]
-        counts = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
-        nonempty = np.flatnonzero(counts)
-        if len(nonempty):
-            flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.intp, count=int(counts.sum()))
-            starts = np.concatenate([[0], np.cumsum(counts[nonempty])[:-1]])
-            out[nonempty] = np.add.reduceat(self.table[flat], starts, axis=0)
-        return _normalise(out)
+        return _normalise(self.features(texts))
 
 
 def _onnx_file(directory: Path) -> Path | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import threading
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -153,13 +152,33 @@ class NgramHead:
         self.embedding_scale = embedding_scale
 
     def embeddings(self, texts: Sequence[str], chunk: int = 256) -> np.ndarray:
-        """The scaled sentence embeddings of ``texts`` (zero columns without an encoder)."""
+        """The scaled encoder features of ``texts`` (zero columns without an encoder)."""
         if self.encoder is None:
             return np.zeros((len(texts), 0))
         texts = list(texts)
-        parts = [self.encoder.encode(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+        parts = [self.encoder.features(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
         out = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dim), dtype=np.float32)
         return out.astype(np.float64) * self.embedding_scale
+
+    def embedding_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's part of the logits. A static encoder's feature is a mean of token rows,
+        so the head's weights fold into its table once (vocabulary x labels) and a text costs a
+        tokenizer pass and a mean over a few numbers per token."""
+        weights = self.dense_weights_[len(DENSE_NAMES):]
+        token_ids = getattr(self.encoder, "token_ids", None)
+        if token_ids is None:
+            return self.embeddings(texts) @ weights
+        folded = getattr(self, "folded_", None)
+        if folded is None:
+            folded = self.folded_ = (self.encoder.table @ weights) * self.embedding_scale
+        if len(texts) > 1:
+            self.encoder.learn_words(texts)
+        out = np.zeros((len(texts), weights.shape[1]), dtype=np.float64)
+        for i, text in enumerate(texts):
+            ids = token_ids(text)
+            if ids:
+                out[i] = folded[ids].mean(axis=0)
+        return out
 
     def _dense(self, texts: Sequence[str], signals: Sequence[Any] | None) -> np.ndarray:
         sigs = signals if signals is not None else [None] * len(texts)
@@ -173,6 +192,7 @@ class NgramHead:
             temperatures: tuple[float, float] = (1.0, 1.0),
             progress: Callable[[int, float], None] | None = None) -> NgramHead:
         """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None)."""
+        self.folded_ = None
         self.type_labels_ = tuple(type_labels)
         self.complexity_labels_ = tuple(complexity_labels)
         if not hasattr(self.featurizer, "idf_"):
@@ -249,7 +269,7 @@ class NgramHead:
             ids, vals = self.featurizer.transform_one(text)
             sparse = vals @ np.take(self.sparse_weights_, ids, axis=0)
             if self.encoder is not None:
-                sparse = sparse + self.embeddings([text])[0] @ self.dense_weights_[n_dense:]
+                sparse = sparse + self.embedding_logits([text])[0]
         z = dense_features(text, signals) @ self.dense_weights_[:n_dense]
         z += sparse
         z += self.bias_
@@ -257,20 +277,10 @@ class NgramHead:
 
     def sparse_logits(self, texts: Sequence[str], chunk: int = 64) -> np.ndarray:
         """The text part of the logits of many texts (n-grams and embedding; not Layer 1's
-        signals), in one vectorised pass. For large batches the sentence encoder runs on a second
-        thread meanwhile (its tokenizer and numpy release the GIL)."""
+        signals), in one vectorised pass."""
         out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
-        embedded: list[np.ndarray] = []
-        worker = None
         if self.encoder is not None and len(texts):
-            def embed() -> None:
-                embedded.append(self.embeddings(texts) @ self.dense_weights_[len(DENSE_NAMES):])
-
-            if len(texts) >= 4 * chunk:
-                worker = threading.Thread(target=embed, name="dmr-l3-embed", daemon=True)
-                worker.start()
-            else:
-                embed()
+            out += self.embedding_logits(texts)
         # Small chunks keep the gathered weight rows in cache.
         for start in range(0, len(texts), chunk):
             X = self.featurizer.transform_batch(texts[start:start + chunk])
@@ -278,13 +288,7 @@ class NgramHead:
                 contrib = np.take(self.sparse_weights_, X.indices, axis=0)
                 contrib *= X.values[:, None].astype(np.float32)
                 nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
-                out[start + nonempty] = np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
-        if worker is not None:
-            worker.join()
-            if not embedded:
-                raise RuntimeError("the sentence encoder failed on this batch")
-        if embedded:
-            out += embedded[0]
+                out[start + nonempty] += np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
         return out
 
     def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:

@@ -98,23 +98,12 @@ def _jsonl(path: Path) -> _Reader:
 
 
 def _sqlite(path: Path, table: str) -> _Reader:
-    from dmr.store.sqlite import _open_readonly, read_outcomes
+    from dmr.store.sqlite import _open_readonly, query_records, read_outcomes
 
     def rated() -> Iterator[dict[str, Any]]:
-        conn = _open_readonly(path)
-        try:
-            try:
-                rows = conn.execute(f"SELECT record FROM {table} WHERE decision_id IN "
-                                    f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts")
-            except Exception:  # a log written before outcomes existed has no such table
-                return
-            for (text,) in rows:
-                try:
-                    yield json.loads(text)
-                except ValueError:
-                    continue
-        finally:
-            conn.close()
+        # A log written before outcomes existed has no outcomes table: nothing is rated.
+        return query_records(path, f"SELECT record FROM {table} WHERE decision_id IN "
+                                   f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts")
 
     _open_readonly(path).close()  # a missing file fails here, not on first iteration
     return lambda: read_outcomes(path, table=table), rated

@@ -125,27 +125,14 @@ def _open_readonly(path: str | Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
 
 
-def read_records(path: str | Path, *, since: float | None = None, table: str = "decisions") -> Iterator[dict[str, Any]]:
-    """The records of a SQLite decision log, oldest first (``since``: a Unix time)."""
-    conn = _open_readonly(path)
-    try:
-        query = f"SELECT record FROM {table}" + (" WHERE ts >= ?" if since is not None else "") + " ORDER BY ts"
-        for (text,) in conn.execute(query, (since,) if since is not None else ()):
-            try:
-                yield json.loads(text)
-            except ValueError:
-                continue
-    finally:
-        conn.close()
-
-
-def read_outcomes(path: str | Path, *, table: str = "decisions") -> Iterator[dict[str, Any]]:
-    """The outcome records of a SQLite decision log, in the order they were recorded (none when
-    the log predates outcomes)."""
+def query_records(path: str | Path, query: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+    """The JSON ``record`` column of the rows ``query`` selects from a SQLite log, read-only;
+    a table that does not exist yet (a log written before it) yields nothing, and a row that is
+    not valid JSON is skipped."""
     conn = _open_readonly(path)
     try:
         try:
-            rows = conn.execute(f"SELECT record FROM {table}_outcomes ORDER BY ts, rowid")
+            rows = conn.execute(query, params)
         except sqlite3.OperationalError:
             return
         for (text,) in rows:
@@ -155,6 +142,19 @@ def read_outcomes(path: str | Path, *, table: str = "decisions") -> Iterator[dic
                 continue
     finally:
         conn.close()
+
+
+def read_records(path: str | Path, *, since: float | None = None, table: str = "decisions") -> Iterator[dict[str, Any]]:
+    """The records of a SQLite decision log, oldest first (``since``: a Unix time)."""
+    query = f"SELECT record FROM {table}" + (" WHERE ts >= ?" if since is not None else "") + " ORDER BY ts"
+    _open_readonly(path).close()  # a missing file fails here, not on first iteration
+    return query_records(path, query, (since,) if since is not None else ())
+
+
+def read_outcomes(path: str | Path, *, table: str = "decisions") -> Iterator[dict[str, Any]]:
+    """The outcome records of a SQLite decision log, in the order they were recorded (none when
+    the log predates outcomes)."""
+    return query_records(path, f"SELECT record FROM {table}_outcomes ORDER BY ts, rowid")
 
 
 def read_gaps(path: str | Path, *, since: float | None = None, table: str = "decisions") -> int:
