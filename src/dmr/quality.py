@@ -17,7 +17,7 @@ Two sources of expectations, each giving, per tier, a number in [0, 1] compared 
 ``MAX_GAP`` (0.4) is read off the default tier matrix, not fitted to any data. The matrix sends
 simple tasks to low, standard ones to medium and harder ones to high; on the layers' difficulty
 scale all three layers put the standard/complex boundary at 0.5, and the simple/standard one at
-0.25 on Layer 2's evenly spaced scale (Layer 3's sits lower, Layer 1's higher). ``MAX_GAP = 0.4``
+0.25 on Layer 1's and Layer 2's scales (Layer 3's expected complexity puts it lower, at 1/6). ``MAX_GAP = 0.4``
 is the one value with which ``quality_target=0.9`` puts the tier boundaries exactly there
 (1 − 0.25·0.4 = 1 − 0.5·0.2 = 0.9), so the default matrix reads as "90 % of the best tier's
 quality"; 0.95 halves both boundaries (more tasks go up a tier) and 0.8 doubles them. At the hardest

@@ -242,11 +242,13 @@ def test_complexity_and_difficulty_follow_the_score():
     expected = [("simple", low - eps), ("standard", low), ("standard", middle - eps), ("complex", middle),
                 ("complex", high - eps), ("research", high), ("research", high + 5)]
     assert [str(complexity_for(score)) for _, score in expected] == [level for level, _ in expected]
-    scores = [-1.0, 0.0, low, middle, high, high + 3]
+    scores = [0.0, low / 2, low, middle, high, high + 1]
     difficulties = [difficulty_for(s) for s in scores]
     assert difficulties == sorted(difficulties) and len(set(difficulties)) == len(scores)
-    assert difficulty_for(middle) == pytest.approx(0.5)  # the standard/complex boundary
-    assert all(0 < d < 1 for d in difficulties)
+    # The bounds sit where dmr.quality's prior puts the tier boundaries.
+    assert [difficulty_for(b) for b in (low, middle, high)] == pytest.approx([0.25, 0.5, 0.75])
+    assert difficulty_for(-1.0) == difficulty_for(0.0) == 0.0  # nothing to do: no difficulty
+    assert difficulty_for(high + 100) == 1.0 and all(0 <= d <= 1 for d in difficulties)
 
 
 def test_ties_between_task_types_do_not_depend_on_the_hash_seed():

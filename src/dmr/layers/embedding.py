@@ -130,14 +130,11 @@ def _expected_complexity(cx: Mapping[str, float]) -> float:
 
 
 def _difficulty(scores: L3Scores) -> float:
-    """How much the task needs a stronger model, 0..1: the expected tier rank under the head's
-    probabilities (so the tier matrix's knowledge of which task types a cheap model handles is
-    used, and uncertainty between tiers shows), with the expected complexity breaking ties."""
-    cx = _expected_complexity(scores.complexity_probs)
-    if scores.rank_grid is None or scores.top_rank == 0:
-        return cx
-    expected_rank = float(scores.type_array @ scores.rank_grid @ scores.complexity_array) / scores.top_rank
-    return 0.9 * expected_rank + 0.1 * cx
+    """How much the task needs a stronger model, 0..1: the expected complexity under the head's
+    calibrated probabilities (simple 0, standard 1/3, complex 2/3, research 1). The router places
+    it inside the band of the decided tier, so the tier matrix's knowledge of task types counts
+    first; this orders the tasks within a tier, and ``dmr.quality``'s prior reads it directly."""
+    return _expected_complexity(scores.complexity_probs)
 
 
 def _relation(l1: Verdict | None, task_type: str, complexity: str) -> str:

@@ -108,8 +108,20 @@ def complexity_for(score: float) -> TaskComplexity:
 
 
 def difficulty_for(score: float) -> float:
-    """A 0..1 difficulty from the complexity score: logistic, 0.5 at the standard/complex bound."""
-    return 1.0 / (1.0 + math.exp(-(score - _BOUNDS[1]) / 0.9))
+    """A 0..1 difficulty from the complexity score, piecewise linear: 0 at a score of 0 (and for
+    trivial input), 0.25 / 0.5 / 0.75 at the simple/standard, standard/complex and complex/research
+    bounds, 1 a little beyond. These are the boundaries ``dmr.quality``'s prior uses, so a quality
+    target and the tier matrix read Layer 1's difficulty on the same scale."""
+    b0, b1, b2 = _BOUNDS
+    if score <= 0.0:
+        return 0.0
+    if score < b0:
+        return 0.25 * score / b0
+    if score < b1:
+        return 0.25 + 0.25 * (score - b0) / (b1 - b0)
+    if score < b2:
+        return 0.5 + 0.25 * (score - b1) / (b2 - b1)
+    return min(1.0, 0.75 + 0.25 * (score - b2) / 1.5)
 
 
 class _Signals(NamedTuple):
