@@ -199,3 +199,22 @@ def test_dmr_train_with_an_encoder_directory_writes_a_head_for_it(onnx_dir, tmp_
     assert json.loads((tmp_path / "plain.json").read_text())["encoder"] is None
     missing = CliRunner().invoke(cli, ["train", "--data", str(data), "--encoder", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "encoder" in missing.output
+
+
+def test_a_broken_shipped_encoder_makes_layer3_pass_with_the_reason(encoder_copy, monkeypatch):
+    """The default Router keeps deciding (with Layer 1) and says why Layer 3 passed; doctor warns."""
+    import dmr.layers.embedding as embedding
+    import dmr.ml.encoder as encoder_module
+    from dmr.doctor import _layer3
+
+    data = (encoder_copy / "embeddings.npz").read_bytes()
+    (encoder_copy / "embeddings.npz").write_bytes(data[:1000])
+    monkeypatch.setattr(encoder_module, "DEFAULT_ENCODER", encoder_copy)
+    monkeypatch.setattr(encoder_module, "_CACHE", {})
+    monkeypatch.setattr(embedding, "_HEADS", {})
+    decision = Router(escalation_threshold=1.0).classify("Refactor this module to use dependency injection")
+    step = next(s for s in decision.trace if s.layer == "layer3")
+    assert step.outcome == "passed" and "encoder" in step.detail and "cannot read static encoder" in step.detail
+    assert decision.layer == "layer1"
+    check = _layer3(None)
+    assert check.status == "WARN" and "encoder" in check.detail
