@@ -167,7 +167,15 @@ def test_difficulty_ranks_by_the_signed_gap_so_cheap_model_wins_count():
     assert alpha.mean() < 0.2 and abs(beta.mean() - 0.5) < 0.1 and quantum.mean() > 0.8
 
 
-def test_the_sentence_encoder_is_opt_in():
-    assert OutcomeModel().encoder is None
+def test_inner_cross_validation_decides_whether_the_sentence_encoder_is_used():
     prompts, scores = _data(40)
-    assert OutcomeModel(l2=1e-3).fit(prompts, scores, models=["weak", "strong"]).encoder_ is None
+    fit = dict(models=["weak", "strong"])
+    assert OutcomeModel(l2=1e-3, encoder=None).fit(prompts, scores, **fit).encoder_ is None
+    always = OutcomeModel(l2=1e-3, encoder="always").fit(prompts, scores, **fit)
+    assert always.encoder_ and "@" in always.encoder_
+    auto = OutcomeModel(l2=1e-3).fit(prompts, scores, **fit)
+    losses = auto.cv_losses_
+    assert set(losses) == {"with encoder", "without encoder"}
+    assert (auto.encoder_ is not None) == (losses["with encoder"] < losses["without encoder"])
+    with pytest.raises(InputError, match="encoder"):
+        OutcomeModel(encoder="sometimes").fit(prompts, scores, **fit)

@@ -7,9 +7,11 @@ one logistic regression per model over four kinds of features of the prompt:
 - surface and Layer 1 signals (:func:`~dmr.ml.features.dense_features`) plus a few counts of
   numbers and sentences, which track how many steps a problem takes;
 - the Layer 3 head's task-type and complexity probabilities (the bundled head by default);
-- with ``encoder="auto"``, a sentence embedding from ``dmr.ml.encoder.default_encoder()``. Off by
-  default: in-domain 5-fold on RouteLLM's GSM8K and MMLU outcomes its 128 raw columns cost 7 and 2
-  points of CS@95 (they give the fit many directions to overfit along).
+- the sentence embedding of ``dmr.ml.encoder.default_encoder()``, when inner cross-validation on
+  the training rows says it helps (``encoder="auto"``, the default): on some data its 128 columns
+  only give the fit more directions to overfit along (in-domain 5-fold on RouteLLM's GSM8K and
+  MMLU outcomes they cost 7 and 2 points of CS@95), on other data they help (MT-Bench: 7 points),
+  so the fit tries both and keeps the lower held-out log loss. ``"always"`` and ``None`` force it.
 
 The target of model ``m`` on a prompt is 1 when its score reaches the best score of that prompt
 (within ``eps``) and falls linearly to 0 as it trails by the whole range of scores. For 0/1
@@ -129,13 +131,14 @@ class OutcomeModel:
     - ``bits``, ``char_ngrams``: the n-gram featurizer (``None``: word unigrams and bigrams only,
       several times faster to train than with character n-grams);
     - ``use_head``: the Layer 3 head's probabilities as features (left out when it does not load);
-    - ``encoder``: ``"auto"`` adds the optional sentence encoder's embedding when available,
-      ``None`` (the default) none;
+    - ``encoder``: ``"auto"`` (the default) adds the sentence encoder's embedding when it is
+      available and inner cross-validation prefers it, ``"always"`` whenever available, ``None``
+      never;
     - ``inner_folds``, ``max_iter``: the penalty search and the optimiser's budget.
     """
 
     def __init__(self, *, l2: float | str = "auto", dense_l2: float = 0.01, eps: float = 0.0, bits: int = 18,
-                 char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = None,
+                 char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = "auto",
                  inner_folds: int = 3, max_iter: int = 150) -> None:
         self.l2 = l2
         self.dense_l2 = dense_l2
@@ -220,20 +223,35 @@ class OutcomeModel:
         Y, M = self._targets(scores, models)
         self.models_ = models
         self.head_ = bool(self.use_head) and self._head_usable()
-        found = _default_encoder() if self.encoder == "auto" else None
-        self.encoder_ = found[1] if found else None
-        self._encoder_obj = found[0] if found else None
+        if self.encoder not in (None, "auto", "always"):
+            raise InputError(f"encoder must be 'auto', 'always' or None, not {self.encoder!r}")
+        found = _default_encoder() if self.encoder in ("auto", "always") else None
+        self.encoder_, self._encoder_obj = None, None
         self.featurizer_ = NgramFeaturizer(self.bits, self.char_ngrams or (1, 0)).fit(prompts)
         X = self.featurizer_.transform(prompts)
         raw = self._dense(prompts)
-        self.dense_mean_ = raw.mean(axis=0)
-        scale = raw.std(axis=0)
-        self.dense_scale_ = np.where(scale > 1e-9, scale, 1.0)
-        D = (raw - self.dense_mean_) / self.dense_scale_
-        if self.l2 == "auto":
-            self.l2_, self.dense_l2_ = self._choose_l2(prompts, X, D, Y, M, progress)
-        else:
-            self.l2_, self.dense_l2_ = float(self.l2), float(self.dense_l2)
+        candidates = [] if self.encoder == "always" and found else [(raw, None)]
+        if found:
+            embedded = np.asarray(found[0].encode(prompts), dtype=np.float64)
+            candidates.append((np.concatenate([raw, embedded], axis=1), found))
+        grid = L2_GRID if self.l2 == "auto" else ((float(self.l2), float(self.dense_l2)),)
+        best: tuple[float, Any] | None = None
+        self.cv_losses_: dict[str, float] = {}
+        for raw_c, enc in candidates:
+            mean, scale = raw_c.mean(axis=0), raw_c.std(axis=0)
+            scale = np.where(scale > 1e-9, scale, 1.0)
+            D_c = (raw_c - mean) / scale
+            if len(candidates) > 1 or len(grid) > 1:
+                lam, lam_dense, loss = self._choose_l2(prompts, X, D_c, Y, M, progress, grid)
+            else:
+                (lam, lam_dense), loss = grid[0], 0.0
+            self.cv_losses_["with encoder" if enc else "without encoder"] = loss
+            if best is None or loss < best[0]:
+                best = (loss, (D_c, mean, scale, enc, lam, lam_dense))
+        assert best is not None
+        D, self.dense_mean_, self.dense_scale_, enc, self.l2_, self.dense_l2_ = best[1]
+        if enc is not None:
+            self._encoder_obj, self.encoder_ = enc
         if progress is not None:
             progress("fit", 0, 1)
         self.sparse_weights_, self.dense_weights_, self.bias_ = _fit_logistic(
@@ -263,19 +281,21 @@ class OutcomeModel:
         return np.where(present, 1.0 - np.minimum(behind / span, 1.0), 0.0), present.astype(np.float64)
 
     def _choose_l2(self, prompts: Sequence[str], X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray,
-                   progress: Callable[[str, int, int], None] | None) -> tuple[float, float]:
-        """The penalties with the lowest inner cross-validated log loss (folds by a hash of the text)."""
+                   progress: Callable[[str, int, int], None] | None,
+                   grid: Sequence[tuple[float, float]] = L2_GRID) -> tuple[float, float, float]:
+        """The penalties with the lowest inner cross-validated log loss (folds by a hash of the
+        text), and that loss."""
         k = self.inner_folds
         fold = np.array([int(hashlib.sha256(("inner:" + p).encode()).hexdigest(), 16) % k for p in prompts])
-        losses = np.zeros(len(L2_GRID))
-        total = k * len(L2_GRID)
+        losses = np.zeros(len(grid))
+        total = k * len(grid)
         step = 0
         for f in range(k):
             train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             if not len(test) or len(train) < 2:
                 continue
             Xtr, Xte = _take_rows(X, train), _take_rows(X, test)
-            for g, (lam, lam_dense) in enumerate(L2_GRID):
+            for g, (lam, lam_dense) in enumerate(grid):
                 ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter)
                 p = np.clip(_sigmoid(_sparse_dot(Xte, ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
                 y = Y[test]
@@ -283,8 +303,9 @@ class OutcomeModel:
                 step += 1
                 if progress is not None:
                     progress("select", step, total)
-        lam, lam_dense = L2_GRID[int(np.argmin(losses))]
-        return float(lam), float(lam_dense)
+        best = int(np.argmin(losses))
+        lam, lam_dense = grid[best]
+        return float(lam), float(lam_dense), float(losses[best])
 
     # -- inference -------------------------------------------------------------------------------
     @property
