@@ -42,17 +42,23 @@ def pick_pair(data: OutcomeSet, strong: str | None, weak: str | None, pool: Sequ
     return strong or ranked[-1], weak or ranked[0]
 
 
-def router_scorer(router: Any, progress: Progress | None = None, chunk: int = 512) -> Callable[[list[OutcomeRow]], list[float]]:
-    """Decision.difficulty of every prompt, classified in batches."""
+def _chunked(score_prompts: Callable[[list[str]], Any], progress: Progress | None,
+             chunk: int) -> Callable[[list[OutcomeRow]], list[float]]:
+    """A scorer of rows from a scorer of prompts, called ``chunk`` prompts at a time."""
     def score(rows: list[OutcomeRow]) -> list[float]:
         out: list[float] = []
         for start in range(0, len(rows), chunk):
             part = [r.prompt for r in rows[start:start + chunk]]
-            out.extend(d.difficulty for d in router.classify_batch(part))
+            out.extend(float(x) for x in score_prompts(part))
             if progress is not None:
                 progress(len(part))
         return out
     return score
+
+
+def router_scorer(router: Any, progress: Progress | None = None, chunk: int = 512) -> Callable[[list[OutcomeRow]], list[float]]:
+    """Decision.difficulty of every prompt, classified in batches."""
+    return _chunked(lambda prompts: [d.difficulty for d in router.classify_batch(prompts)], progress, chunk)
 
 
 def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str | None = None,
@@ -117,15 +123,7 @@ def _random(rows: list[OutcomeRow]) -> list[float]:
 
 
 def _model_scorer(model: Any, progress: Progress | None, chunk: int = 1024) -> Callable[[list[OutcomeRow]], list[float]]:
-    def score(rows: list[OutcomeRow]) -> list[float]:
-        out: list[float] = []
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
-            out.extend(model.difficulty([r.prompt for r in part]).tolist())
-            if progress is not None:
-                progress(len(part))
-        return out
-    return score
+    return _chunked(model.difficulty, progress, chunk)
 
 
 def train_outcome_model(data: OutcomeSet, *, models: Sequence[str] | None = None,

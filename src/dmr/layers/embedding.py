@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from dmr.errors import ConfigError
 from dmr.layers.base import Context, LayerUnavailable
-from dmr.types import ModelTier, TaskComplexity, TaskType, Verdict
+from dmr.types import TaskComplexity, TaskType, Verdict
 
 __all__ = ["DEFAULT_HEAD", "DEFAULT_THRESHOLD", "EmbeddingLayer", "L3Scores", "l3_strategies",
            "register_l3_strategy"]
@@ -46,9 +46,6 @@ class L3Scores:
     type_array: Any = None
     complexity_array: Any = None
     tier_grid: Any = None
-    # The rank of each cell's tier (0 = cheapest) and the highest rank in force.
-    rank_grid: Any = None
-    top_rank: int = 0
 
     def tier_probability(self, task_type: str, complexity: str) -> float:
         """The probability that the tier of ``(task_type, complexity)`` is the right tier."""
@@ -124,17 +121,13 @@ def l3_strategies() -> tuple[str, ...]:
         return tuple(sorted(_STRATEGIES))
 
 
-def _expected_complexity(cx: Mapping[str, float]) -> float:
-    top = max(len(cx) - 1, 1)
-    return sum(p * i for i, p in enumerate(cx.values())) / top
-
-
-def _difficulty(scores: L3Scores) -> float:
+def _difficulty(cx: Mapping[str, float]) -> float:
     """How much the task needs a stronger model, 0..1: the expected complexity under the head's
     calibrated probabilities (simple 0, standard 1/3, complex 2/3, research 1). The router places
     it inside the band of the decided tier, so the tier matrix's knowledge of task types counts
     first; this orders the tasks within a tier, and ``dmr.quality``'s prior reads it directly."""
-    return _expected_complexity(scores.complexity_probs)
+    top = max(len(cx) - 1, 1)
+    return sum(p * i for i, p in enumerate(cx.values())) / top
 
 
 def _relation(l1: Verdict | None, task_type: str, complexity: str) -> str:
@@ -152,7 +145,7 @@ def _tier_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     complexity = max(cp, key=cp.__getitem__)
     confidence = scores.tier_probability(task_type, complexity)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(confidence, 1.0), 4),
-                   _difficulty(scores), "layer3",
+                   _difficulty(cp), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -163,7 +156,7 @@ def _min_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     task_type = max(tp, key=tp.__getitem__)
     complexity = max(cp, key=cp.__getitem__)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(tp[task_type], cp[complexity]), 4),
-                   _difficulty(scores), "layer3",
+                   _difficulty(cp), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -249,7 +242,6 @@ class EmbeddingLayer:
         self._tier_of = tier_of
         self._head: Any = None
         self._grid: Any = None
-        self._ranks: tuple[Any, int] = (None, 0)
         self._local = threading.local()  # per-thread results of prime()
         self._labels: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         if eager:
@@ -295,11 +287,9 @@ class EmbeddingLayer:
 
             cells = [[self._tier_of(t, c) for c in levels] for t in types]
             ids = {tier: i for i, tier in enumerate(dict.fromkeys(x for row in cells for x in row))}
-            ranks = [[ModelTier(x).rank for x in row] for row in cells]
-            self._ranks = (np.array(ranks, dtype=np.float64), max(max(r) for r in ranks))
             grid = self._grid = np.array([[ids[x] for x in row] for row in cells])
         return L3Scores(dict(zip(types, p_type[0].tolist())), dict(zip(levels, p_cx[0].tolist())), self._tier_of, l1,
-                        p_type[0], p_cx[0], grid, *self._ranks)
+                        p_type[0], p_cx[0], grid)
 
     def classify(self, task: str, ctx: Context) -> Verdict | None:
         extra: dict[str, Any] = {}

@@ -168,16 +168,23 @@ class StaticEncoder(Encoder):
             for word, enc in zip(chunk, self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)):
                 words[word] = enc.ids
 
-    def features(self, texts: Sequence[str]) -> np.ndarray:
-        """The mean of each text's token rows (zeros for a text with no tokens)."""
+    def mean_rows(self, texts: Sequence[str], table: np.ndarray | None = None) -> np.ndarray:
+        """For each text, the mean of the rows of ``table`` (default: the embeddings; any array
+        with one row per token, such as a head's weights folded into it) at its token ids;
+        zeros for a text with no tokens."""
+        table = self.table if table is None else table
         if len(texts) > 1:
             self.learn_words(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), table.shape[1]), dtype=table.dtype)
         for i, text in enumerate(texts):
             ids = self.token_ids(text)
             if ids:
-                out[i] = self.table[ids].mean(axis=0)
+                out[i] = table[ids].mean(axis=0)
         return out
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The mean of each text's token rows (zeros for a text with no tokens)."""
+        return self.mean_rows(texts)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return _normalise(self.features(texts))

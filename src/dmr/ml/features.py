@@ -63,6 +63,30 @@ class SparseRows:
     def row_ids(self) -> np.ndarray:
         return np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
 
+    def take(self, rows: np.ndarray) -> SparseRows:
+        """The rows ``rows``, in that order."""
+        lengths = np.diff(self.indptr)[rows]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        pick = np.concatenate([np.arange(self.indptr[r], self.indptr[r + 1]) for r in rows]) if len(rows) else \
+            np.zeros(0, dtype=np.int64)
+        return SparseRows(indptr, self.indices[pick], self.values[pick], self.n_cols)
+
+    def dot(self, weights: np.ndarray, dtype: Any = None) -> np.ndarray:
+        """``self @ weights`` as a float64 array; ``dtype`` (e.g. float32, faster) is the precision
+        of the products, by default numpy's promotion of the two operands."""
+        out = np.zeros((self.n_rows, weights.shape[1]), dtype=np.float64)
+        if len(self.indices):
+            contrib = np.take(weights, self.indices, axis=0)
+            if dtype is None:
+                contrib = contrib * self.values[:, None]
+            else:
+                contrib = contrib.astype(dtype, copy=False)
+                contrib *= self.values[:, None].astype(dtype)
+            nonempty = np.flatnonzero(np.diff(self.indptr) > 0)
+            out[nonempty] = np.add.reduceat(contrib, self.indptr[:-1][nonempty], axis=0)
+        return out
+
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.uint64(pow(int(_P), -1, 2**64))

@@ -112,14 +112,33 @@ def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def _sparse_products(X: SparseRows, inverse: np.ndarray, m: int, rows: np.ndarray, order: np.ndarray,
-                     starts: np.ndarray, row_starts: np.ndarray, empty: np.ndarray) -> tuple[Any, Any]:
-    """``X @ W`` and ``X.T @ G`` over the compact columns: scipy's sparse kernels when scipy is
-    installed (the ``train`` extra; ~30x faster), plain numpy otherwise."""
-    vals = X.values
+def sparse_products(X: SparseRows, min_df: int = 1) -> tuple[np.ndarray, Any, Any]:
+    """For fitting weights on ``X``: the columns seen in at least ``min_df`` rows (the others keep
+    weight 0), and ``X @ W`` and ``X.T @ G`` over those columns only — scipy's sparse kernels when
+    scipy is installed (the ``train`` extra; ~30x faster), plain numpy otherwise."""
+    n = X.n_rows
+    if min_df > 1:
+        df = np.bincount(X.indices, minlength=X.n_cols)
+        keep = df[X.indices] >= min_df
+        counts = np.add.reduceat(keep.astype(np.int64), np.minimum(X.indptr[:-1], max(len(keep) - 1, 0))) \
+            if len(keep) else np.zeros(n, dtype=np.int64)
+        counts[np.diff(X.indptr) == 0] = 0
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        X = SparseRows(indptr, X.indices[keep], X.values[keep], X.n_cols)
+    cols, inverse = np.unique(X.indices, return_inverse=True)
+    m, vals = len(cols), X.values
+    if not m:
+        return cols, (lambda w: np.zeros((n, w.shape[1]))), (lambda g: np.zeros((0, g.shape[1])))
     try:
         from scipy import sparse
     except ImportError:
+        rows = X.row_ids()
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(m))
+        empty = np.diff(X.indptr) == 0
+        row_starts = np.minimum(X.indptr[:-1], max(len(vals) - 1, 0))
+
         def matmul(w: np.ndarray) -> np.ndarray:
             z = np.add.reduceat(w[inverse] * vals[:, None], row_starts, axis=0)
             z[empty] = 0.0
@@ -128,10 +147,10 @@ def _sparse_products(X: SparseRows, inverse: np.ndarray, m: int, rows: np.ndarra
         def matmul_t(g: np.ndarray) -> np.ndarray:
             return np.add.reduceat(g[rows[order]] * vals[order, None], starts, axis=0)
 
-        return matmul, matmul_t
-    A = sparse.csr_matrix((vals, inverse, X.indptr), shape=(X.n_rows, m))
+        return cols, matmul, matmul_t
+    A = sparse.csr_matrix((vals, inverse, X.indptr), shape=(n, m))
     At = A.T.tocsr()
-    return (lambda w: A @ w), (lambda g: At @ g)
+    return cols, (lambda w: A @ w), (lambda g: At @ g)
 
 
 class NgramHead:
@@ -151,34 +170,24 @@ class NgramHead:
         self.encoder = encoder
         self.embedding_scale = embedding_scale
 
-    def embeddings(self, texts: Sequence[str], chunk: int = 256) -> np.ndarray:
+    def embeddings(self, texts: Sequence[str]) -> np.ndarray:
         """The scaled encoder features of ``texts`` (zero columns without an encoder)."""
         if self.encoder is None:
             return np.zeros((len(texts), 0))
-        texts = list(texts)
-        parts = [self.encoder.features(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
-        out = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return out.astype(np.float64) * self.embedding_scale
+        return self.encoder.features(list(texts)).astype(np.float64) * self.embedding_scale
 
     def embedding_logits(self, texts: Sequence[str]) -> np.ndarray:
         """The encoder's part of the logits. A static encoder's feature is a mean of token rows,
         so the head's weights fold into its table once (vocabulary x labels) and a text costs a
         tokenizer pass and a mean over a few numbers per token."""
         weights = self.dense_weights_[len(DENSE_NAMES):]
-        token_ids = getattr(self.encoder, "token_ids", None)
-        if token_ids is None:
+        mean_rows = getattr(self.encoder, "mean_rows", None)
+        if mean_rows is None:
             return self.embeddings(texts) @ weights
         folded = getattr(self, "folded_", None)
         if folded is None:
             folded = self.folded_ = (self.encoder.table @ weights) * self.embedding_scale
-        if len(texts) > 1:
-            self.encoder.learn_words(texts)
-        out = np.zeros((len(texts), weights.shape[1]), dtype=np.float64)
-        for i, text in enumerate(texts):
-            ids = token_ids(text)
-            if ids:
-                out[i] = folded[ids].mean(axis=0)
-        return out
+        return mean_rows(list(texts), folded).astype(np.float64)
 
     def _dense(self, texts: Sequence[str], signals: Sequence[Any] | None) -> np.ndarray:
         sigs = signals if signals is not None else [None] * len(texts)
@@ -204,27 +213,11 @@ class NgramHead:
         nt, nc = len(self.type_labels_), len(self.complexity_labels_)
         k = nt + nc
         # Train on the columns seen in at least `min_df` texts; everything else keeps weight 0.
-        if self.min_df > 1:
-            df = np.bincount(X.indices, minlength=X.n_cols)
-            keep = df[X.indices] >= self.min_df
-            counts = np.add.reduceat(keep.astype(np.int64), np.minimum(X.indptr[:-1], max(len(keep) - 1, 0)))
-            counts[np.diff(X.indptr) == 0] = 0
-            indptr = np.zeros_like(X.indptr)
-            np.cumsum(counts, out=indptr[1:])
-            X = SparseRows(indptr, X.indices[keep], X.values[keep], X.n_cols)
-        cols, inverse = np.unique(X.indices, return_inverse=True)
-        rows = X.row_ids()
-        order = np.argsort(inverse, kind="stable")
-        starts = np.searchsorted(inverse[order], np.arange(len(cols)))
+        cols, matmul, matmul_t = sparse_products(X, self.min_df)
         n, m, d = X.n_rows, len(cols), D.shape[1]
-        vals = X.values
-        empty = np.diff(X.indptr) == 0
-        row_starts = np.minimum(X.indptr[:-1], max(len(vals) - 1, 0))
 
         def unpack(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return w[:m * k].reshape(m, k), w[m * k:(m + d) * k].reshape(d, k), w[(m + d) * k:]
-
-        matmul, matmul_t = _sparse_products(X, inverse, m, rows, order, starts, row_starts, empty)
 
         def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
             ws, wd, b = unpack(w)
@@ -283,12 +276,8 @@ class NgramHead:
             out += self.embedding_logits(texts)
         # Small chunks keep the gathered weight rows in cache.
         for start in range(0, len(texts), chunk):
-            X = self.featurizer.transform_batch(texts[start:start + chunk])
-            if len(X.indices):
-                contrib = np.take(self.sparse_weights_, X.indices, axis=0)
-                contrib *= X.values[:, None].astype(np.float32)
-                nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
-                out[start + nonempty] += np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
+            out[start:start + chunk] += self.featurizer.transform_batch(texts[start:start + chunk]).dot(
+                self.sparse_weights_, np.float32)
         return out
 
     def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:

@@ -86,18 +86,6 @@ def order_by_price(models: Sequence[str], prices: Mapping[str, float]) -> tuple[
     return tuple(sorted(models, key=lambda m: (prices[m], m)))
 
 
-def _registry_prices(models: Sequence[str]) -> dict[str, float]:
-    from dmr.registry import default_registry
-
-    registry = default_registry()
-    out = {}
-    for name in models:
-        spec = registry.model(name)
-        if spec is not None and spec.priced:
-            out[name] = (spec.input_per_1m + spec.output_per_1m) / 2  # type: ignore[operator]
-    return out
-
-
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
@@ -216,7 +204,11 @@ class OutcomeModel:
             raise InputError("an outcome model needs at least four scored prompts")
         if models is None:
             seen = list(dict.fromkeys(m for row in scores for m in row))
-            models = order_by_price(seen, prices if prices is not None else _registry_prices(seen))
+            if prices is None:
+                from dmr.evaluate.outcomes import registry_prices
+
+                prices = registry_prices(seen)
+            models = order_by_price(seen, prices)
         models = tuple(models)
         if len(models) < 2:
             raise InputError("an outcome model needs scores of at least two models")
@@ -294,10 +286,10 @@ class OutcomeModel:
             train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             if not len(test) or len(train) < 2:
                 continue
-            Xtr, Xte = _take_rows(X, train), _take_rows(X, test)
+            Xtr, Xte = X.take(train), X.take(test)
             for g, (lam, lam_dense) in enumerate(grid):
                 ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter)
-                p = np.clip(_sigmoid(_sparse_dot(Xte, ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
+                p = np.clip(_sigmoid(Xte.dot(ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
                 y = Y[test]
                 losses[g] -= float((M[test] * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum())
                 step += 1
@@ -318,7 +310,7 @@ class OutcomeModel:
         if not prompts:
             return np.zeros((0, len(self.models_)))
         X, D = self._features(prompts)
-        return _sigmoid(_sparse_dot(X, self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
+        return _sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
 
     def difficulty(self, prompts: Sequence[str]) -> np.ndarray:
         """In [0, 1]: ``(1 + P(top reaches best) − P(cheapest reaches best)) / 2``, the expected
@@ -407,55 +399,16 @@ class OutcomeModel:
 
 
 # -- the regression ------------------------------------------------------------------------------
-def _take_rows(X: SparseRows, rows: np.ndarray) -> SparseRows:
-    lengths = np.diff(X.indptr)[rows]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    pick = np.concatenate([np.arange(X.indptr[r], X.indptr[r + 1]) for r in rows]) if len(rows) else \
-        np.zeros(0, dtype=np.int64)
-    return SparseRows(indptr, X.indices[pick], X.values[pick], X.n_cols)
-
-
-def _sparse_dot(X: SparseRows, W: np.ndarray) -> np.ndarray:
-    out = np.zeros((X.n_rows, W.shape[1]))
-    if len(X.indices):
-        contrib = W[X.indices] * X.values[:, None]
-        nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
-        out[nonempty] = np.add.reduceat(contrib, X.indptr[:-1][nonempty], axis=0)
-    return out
-
-
 def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2: float, l2_dense: float,
                   max_iter: int, min_df: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Independent logistic regressions (one per column of the soft targets ``Y``) over the sparse
     rows ``X`` and the dense block ``D``, by L-BFGS on the mean log loss over the targets present
     (``M`` is 1 where a target exists) plus ridge penalties."""
-    from dmr.ml.head import _sparse_products, lbfgs
+    from dmr.ml.head import lbfgs, sparse_products
 
     n, k = Y.shape
-    df = np.bincount(X.indices, minlength=X.n_cols)
-    keep = df[X.indices] >= min_df
-    counts = np.add.reduceat(keep.astype(np.int64), np.minimum(X.indptr[:-1], max(len(keep) - 1, 0))) \
-        if len(keep) else np.zeros(n, dtype=np.int64)
-    counts[np.diff(X.indptr) == 0] = 0
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    Xk = SparseRows(indptr, X.indices[keep], X.values[keep], X.n_cols)
-    cols, inverse = np.unique(Xk.indices, return_inverse=True)
+    cols, matmul, matmul_t = sparse_products(X, min_df)
     m, d = len(cols), D.shape[1]
-    rows = Xk.row_ids()
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(m))
-    empty = np.diff(Xk.indptr) == 0
-    row_starts = np.minimum(Xk.indptr[:-1], max(len(Xk.values) - 1, 0))
-    if m:
-        matmul, matmul_t = _sparse_products(Xk, inverse, m, rows, order, starts, row_starts, empty)
-    else:
-        def matmul(w: np.ndarray) -> np.ndarray:
-            return np.zeros((n, k))
-
-        def matmul_t(g: np.ndarray) -> np.ndarray:
-            return np.zeros((0, k))
 
     # The bias starts at each column's base rate, so a column that is (nearly) constant is done.
     base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)

@@ -12,11 +12,27 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dmr.store.logger import BufferedLogger, split_outcomes
 
-__all__ = ["JSONLLogger", "outcomes_path"]
+__all__ = ["JSONLLogger", "outcomes_path", "read_jsonl"]
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL log, in file order (none when the file does not exist). A line that
+    is not a JSON object — a torn last line after a crash — is skipped, not fatal."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
 
 
 def outcomes_path(path: str | Path) -> Path:

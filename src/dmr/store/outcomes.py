@@ -75,26 +75,13 @@ def outcome_record(decision_id: str | Decision, score: float, *, model: str | No
 
 
 # -- reading logs back ---------------------------------------------------------------------------------
-def _jsonl_lines(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a torn last line is skipped, not fatal
-            if isinstance(record, dict):
-                yield record
-
-
 def _jsonl(path: Path) -> _Reader:
-    from dmr.store.jsonl import outcomes_path
+    from dmr.store.jsonl import outcomes_path, read_jsonl
 
     if not path.is_file():
         raise FileNotFoundError(f"no decision log at {path}")
-    return (lambda: _jsonl_lines(outcomes_path(path)),
-            lambda: (r for r in _jsonl_lines(path) if "decision_id" in r and r.get("kind") != "outcome"))
+    return (lambda: read_jsonl(outcomes_path(path)),
+            lambda: (r for r in read_jsonl(path) if "decision_id" in r and r.get("kind") != "outcome"))
 
 
 def _sqlite(path: Path, table: str) -> _Reader:

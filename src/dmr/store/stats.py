@@ -7,7 +7,6 @@ with sending every task to the highest tier (the money the routing saved).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -45,19 +44,16 @@ def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[
     if not path.is_file():
         raise FileNotFoundError(f"no decision log at {path}")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
+        from dmr.store.jsonl import read_jsonl
+
         records, dropped = [], 0
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line is skipped, not fatal
-                if not isinstance(record, dict) or (since is not None and (record.get("ts") or 0) < since):
-                    continue
-                if record.get("event") == "records_dropped":
-                    dropped += int(record.get("count") or 0)
-                elif record.get("kind") != "outcome":  # feedback is not a decision
-                    records.append(record)
+        for record in read_jsonl(path):
+            if since is not None and (record.get("ts") or 0) < since:
+                continue
+            if record.get("event") == "records_dropped":
+                dropped += int(record.get("count") or 0)
+            elif record.get("kind") != "outcome":  # feedback is not a decision
+                records.append(record)
         return records, dropped
     from dmr.store.sqlite import read_gaps, read_records
 
