@@ -97,7 +97,25 @@ def run(subsets, data: Path, prices_path: Path, progress) -> dict:
         sub["seconds"] = timings
         sub.pop("curves")
         report["subsets"].append(sub)
+    report["predict_ms"] = predict_latency(rows)
     return report
+
+
+def predict_latency(rows) -> dict:
+    """What ``quality_target`` with an outcome model adds per decision: p50 / p99 of
+    ``OutcomeModel.predict`` on one prompt (a model fitted on ``rows``, the last subset)."""
+    from dmr.ml.outcomes import OutcomeModel
+
+    model = OutcomeModel().fit([r.prompt for r in rows], [r.outcomes for r in rows], models=(WEAK, STRONG))
+    prompts = [r.prompt for r in rows[:200]]
+    model.predict(prompts[:1])
+    times = []
+    for prompt in prompts * max(1, 200 // len(prompts)):
+        start = time.perf_counter()
+        model.predict([prompt])
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return {"p50": round(times[len(times) // 2], 3), "p99": round(times[int(len(times) * 0.99)], 3)}
 
 
 def table(report: dict) -> str:
@@ -135,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args.subset or SUBSETS, args.data, args.prices,
                  lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else table(report))
+    if not args.json:
+        ms = report["predict_ms"]
+        print(f"OutcomeModel.predict, one prompt: p50 {ms['p50']} ms, p99 {ms['p99']} ms")
     return 0
 
 

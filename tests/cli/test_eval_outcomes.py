@@ -94,6 +94,12 @@ def test_eval_prints_the_metrics_of_every_router(outcomes, prices):
     for name in ("router", "random", "length", "oracle"):
         assert f"  {name}" in out
     assert out.count("CS@95") == 8 and "APGR" in out
+    # beta: a third of the prompts are hard (the weak model fails them), so weak scores 2/3; the
+    # oracle sends exactly that third to the strong model: PGR climbs to 1 over the first third
+    # (APGR 1 - 1/6) and 80 % of the gap needs 80 % of that third.
+    assert "beta (n=60): weak 0.667, strong 1.000" in out
+    oracle = [line for line in out.splitlines() if line.strip().startswith("oracle")]
+    assert len(oracle) == 2 and all("APGR 0.833" in line and "CPT(80%) 26.7%" in line for line in oracle)
 
 
 def test_eval_json_report_follows_the_schema(outcomes, prices):
@@ -119,7 +125,11 @@ def test_eval_baselines_and_pool(outcomes, prices):
     assert report["strong"] == "big-model" and report["weak"] == "small-model" and report["scorer"] == "length"
     pool = report["pool"]
     assert pool["models"] == ["small-model", "mid-model", "big-model"] and pool["best_single"] == "big-model"
-    assert pool["cost_saved"] is not None and 0 < pool["cost_saved"] < 1
+    assert pool["cost_saved"] == pytest.approx(0.756, abs=0.05)
+    costs = [p["cost"] for p in pool["frontier"]]
+    qualities = [p["quality"] for p in pool["frontier"]]
+    assert costs == sorted(costs) and qualities == sorted(qualities)
+    assert qualities[-1] <= pool["singles"]["big-model"]["quality"] + 1e-9
     text = _run("eval", "--outcomes", outcomes, "--pool", "big-model,small-model,mid-model", "--prices", prices)
     assert "cost saved against big-model at 95% of its quality" in text.output
 
@@ -136,7 +146,8 @@ def test_missing_price_is_a_clear_error(outcomes, tmp_path):
 
 
 def test_usage_errors(outcomes, prices):
-    assert _run("eval").exit_code == 2
+    result = _run("eval")
+    assert result.exit_code == 2 and "--outcomes" in result.output
     result = _run("eval", "--outcomes", outcomes, "--prices", prices)  # three models, no pair named
     assert result.exit_code == 1 and "--strong" in result.output
     result = _run("eval", "--outcomes", outcomes, "--prices", prices, "--strong", "big-model", "--weak",
@@ -193,7 +204,6 @@ def test_eval_on_the_shared_mt_bench_subset():
 
 
 def test_train_from_the_decision_log_end_to_end(tmp_path):
-    pytest.importorskip("dmr.store.outcomes")
     from dmr import Router
     from dmr.ml.outcomes import OutcomeModel
     from dmr.store import SQLiteLogger

@@ -64,10 +64,13 @@ def test_cross_validated_never_scores_a_row_with_a_model_that_saw_it():
     def fit_predict(train, test):
         ids = {r.id for r in train}
         assert not ids & {r.id for r in test}
-        return [float(fold_of(r.id)) for r in test]
+        # trained on every other fold, scoring exactly one fold
+        assert len(train) + len(test) == len(rows) and len({fold_of(r.id) for r in test}) == 1
+        return [float(r.id[1:]) for r in test]
 
     out = cross_validated(rows, fit_predict, on_fold=lambda f: seen.setdefault(f, True))
-    assert out == [float(fold_of(r.id)) for r in rows] and sorted(seen) == [0, 1, 2, 3, 4]
+    # every row gets its own score back, in its own place
+    assert out == [float(r.id[1:]) for r in rows] and sorted(seen) == [0, 1, 2, 3, 4]
 
 
 def _pool_rows(n=300, seed=1):
@@ -95,11 +98,11 @@ def test_pool_with_perfect_difficulty_saves_most_of_the_cost():
     assert costs == sorted(costs) and qualities == sorted(qualities)
     assert all(abs(sum(p["shares"]) - 1) < 1e-3 for p in good["frontier"])
     # only the level-2 sixth truly needs "top": a perfect router saves about 70% of the cost
-    assert good["cost_saved"] > 0.6
-    assert bad["cost_saved"] is None or bad["cost_saved"] < good["cost_saved"] - 0.3
+    assert good["cost_saved"] == pytest.approx(0.78, abs=0.05)
+    assert bad["cost_saved"] is not None and bad["cost_saved"] < 0.4
 
 
 def test_pool_needs_two_models():
     rows, level = _pool_rows(10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two models"):
         pool_report(rows, level, ["top"], {"top": 1.0})

@@ -50,6 +50,9 @@ def test_rows_from_dicts_like_a_file():
     data = rows_from_dicts([{"id": "1", "prompt": "p", "outcomes": {"low": 1, "high": 1}},
                             {"id": "2", "prompt": "q", "outcomes": {"low": 0, "high": 1}, "contaminated": True}])
     assert len(data.rows) == 1 and data.contaminated == 1
+    row = data.rows[0]
+    assert (row.id, row.prompt, row.outcomes) == ("1", "p", {"low": 1.0, "high": 1.0})
+    assert data.models == ("low", "high")
 
 
 def test_price_file_gives_the_mean_of_input_and_output(tmp_path):
@@ -71,5 +74,7 @@ def test_registry_prices_are_used_without_a_file():
     registry = default_registry()
     priced = [m for m in registry.models() if registry.model(m).priced][:2]
     prices = resolve_prices(priced)
-    spec = registry.model(priced[0])
-    assert prices[priced[0]] == pytest.approx((spec.input_per_1m + spec.output_per_1m) / 2)
+    assert list(prices) == priced
+    for name in priced:
+        spec = registry.model(name)
+        assert prices[name] == pytest.approx((spec.input_per_1m + spec.output_per_1m) / 2)

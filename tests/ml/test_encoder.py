@@ -198,7 +198,7 @@ def test_dmr_train_with_an_encoder_directory_writes_a_head_for_it(onnx_dir, tmp_
     assert none.exit_code == 0, none.output
     assert json.loads((tmp_path / "plain.json").read_text())["encoder"] is None
     missing = CliRunner().invoke(cli, ["train", "--data", str(data), "--encoder", str(tmp_path / "nowhere")])
-    assert missing.exit_code != 0 and "encoder" in missing.output
+    assert missing.exit_code == 1 and "is not a local directory" in missing.output
 
 
 def test_a_broken_shipped_encoder_makes_layer3_pass_with_the_reason(encoder_copy, monkeypatch):

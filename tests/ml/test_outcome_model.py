@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import zipfile
 
 import numpy as np
@@ -69,18 +68,15 @@ def test_the_npz_holds_plain_arrays_only(fitted, tmp_path):
     with np.load(path, allow_pickle=False) as arrays:
         for name in arrays.files:
             assert arrays[name].dtype != object
+    # Every member's .npy header declares a plain numeric dtype (an object array would say '|O').
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            assert b"pickle" not in archive.read(name)[:200].lower()
-
-
-def test_predicting_one_short_prompt_is_quick(fitted):
-    model, _ = fitted
-    model.predict(["warm up"])
-    start = time.perf_counter()
-    for _ in range(50):
-        model.predict(["is this a quantum river?"])
-    assert (time.perf_counter() - start) / 50 < 0.02  # ~1 ms here; generous for a shared CI machine
+            with archive.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                _, _, dtype = read_header(member)
+                assert dtype.kind in "fiub", (name, dtype)
 
 
 def test_load_refuses_an_encoder_that_is_not_available(fitted, tmp_path):
