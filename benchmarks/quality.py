@@ -6,7 +6,10 @@ Reads ``../shared/eval/routellm_gpt4_mixtral.jsonl`` (MT-Bench, MMLU, GSM8K; con
 left out) and ``../shared/eval/prices.json``, and prints one table with these routers:
 
 - random, length (longer = harder) and the per-prompt oracle (hindsight), for reference;
-- dmr default (zero-shot): ``Router().classify_batch`` difficulty, trained on none of this data;
+- dmr default (zero-shot), two ways, trained on none of this data: ``Router()``, where the tier
+  matrix picks the tier and ``Decision.difficulty`` orders tasks inside it; and
+  ``Router(quality_target=0.95)``, where the difficulty itself picks the tier (any target gives the
+  same order, so the same curve);
 - dmr outcome-trained (in-domain, 5-fold): :class:`dmr.ml.outcomes.OutcomeModel` trained on four
   folds of the subset and scored on the fifth, folds fixed by a hash of ``id`` — what a user gets
   after training on their own outcome logs, never a zero-shot figure;
@@ -43,14 +46,15 @@ STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 SUBSETS = ("mt_bench", "mmlu", "gsm8k")
 LABELS = {"random": "random", "length": "length", "oracle": "per-prompt oracle",
-          "zero_shot": "dmr default (zero-shot)", "outcome": "dmr outcome-trained (in-domain, 5-fold)",
+          "zero_shot": "dmr default, tier matrix (zero-shot)",
+          "zero_shot_target": "dmr default, quality_target (zero-shot)", "outcome": "dmr outcome-trained (in-domain, 5-fold)",
           "ridge": "TF-IDF ridge (in-domain, 5-fold)"}
 
 
-def zero_shot(prompts: list[str]) -> list[float]:
+def zero_shot(prompts: list[str], target: float | None = None) -> list[float]:
     from dmr.router import Router
 
-    router = Router()
+    router = Router(quality_target=target)
     return [d.difficulty for d in router.classify_batch(prompts)]
 
 
@@ -87,6 +91,7 @@ def run(subsets, data: Path, prices_path: Path, progress) -> dict:
         timings = {}
         scores = {}
         for key, compute in (("zero_shot", lambda rows: zero_shot([r.prompt for r in rows])),
+                             ("zero_shot_target", lambda rows: zero_shot([r.prompt for r in rows], 0.95)),
                              ("outcome", lambda rows: cross_validated(rows, outcome_model)),
                              ("ridge", lambda rows: cross_validated(rows, tfidf_ridge))):
             start = time.perf_counter()
@@ -129,7 +134,7 @@ def table(report: dict) -> str:
     def cell(v, pct):
         return "     -" if v is None else (f"{v:>6.1%}" if pct else f"{v:>6.3f}")
 
-    for key in ("random", "length", "oracle", "zero_shot", "outcome", "ridge"):
+    for key in ("random", "length", "oracle", "zero_shot", "zero_shot_target", "outcome", "ridge"):
         line = f"{LABELS[key]:<{width}}"
         for s in subs:
             m = s["routers"][key]

@@ -205,9 +205,20 @@ ModelTier._levels = ("low", "medium", "high")
 ModelTier._ranks = {"low": 0, "medium": 1, "high": 2}
 
 
-def register_task_type(name: str) -> TaskType:
-    """Add a task type (idempotent) and return it. Routers need a tier-matrix row for it."""
-    return TaskType._add(name)
+def register_task_type(name: str, *, gap: float | None = None) -> TaskType:
+    """Add a task type (idempotent) and return it. Routers need a tier-matrix row for it.
+
+    ``gap`` (0..1) is how far economy models typically fall behind flagship ones on this kind of
+    task; it scales the task's difficulty (:mod:`dmr.difficulty`). Without it the type takes
+    reasoning's gap."""
+    from dmr.difficulty import check_gap, set_type_gap
+
+    if gap is not None:
+        check_gap(name, gap)  # before adding, so a bad gap leaves no half-registered type
+    task_type = TaskType._add(name)
+    if gap is not None:
+        set_type_gap(str(task_type), gap)
+    return task_type
 
 
 def set_tier_levels(levels: list[str] | tuple[str, ...]) -> tuple[ModelTier, ...]:

@@ -7,6 +7,7 @@ import pytest
 from dmr.errors import ConfigError
 from dmr.layers import keywords, register_layer, unregister_layer
 from dmr.layers.base import Context
+from dmr.difficulty import type_gap
 from dmr.layers.keywords import DEFAULT_WEIGHTS, KeywordLayer, complexity_for, difficulty_for
 from dmr.packs import KeywordPack, bundled_packs
 from dmr.router import Router
@@ -147,7 +148,7 @@ def test_type_keywords_decide_the_type(layer, task, expected):
 
 def test_signals_describe_what_layer1_saw(layer):
     verdict, signals = run(layer, "Prove rigorously that the sum of two even numbers is even, step by step")
-    assert verdict.difficulty == pytest.approx(difficulty_for(signals.score))
+    assert verdict.difficulty == pytest.approx(type_gap(verdict.task_type) * difficulty_for(signals.score))
     assert verdict.complexity is complexity_for(signals.score)
     assert {"prove", "rigorously"} <= set(signals.escalators)
     assert signals.multistep > 0 and signals.words > 10

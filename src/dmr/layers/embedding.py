@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from dmr.difficulty import expected_difficulty
 from dmr.errors import ConfigError
 from dmr.layers.base import Context, LayerUnavailable
 from dmr.types import TaskComplexity, TaskType, Verdict
@@ -121,13 +122,13 @@ def l3_strategies() -> tuple[str, ...]:
         return tuple(sorted(_STRATEGIES))
 
 
-def _difficulty(cx: Mapping[str, float]) -> float:
-    """How much the task needs a stronger model, 0..1: the expected complexity under the head's
-    calibrated probabilities (simple 0, standard 1/3, complex 2/3, research 1). The router places
-    it inside the band of the decided tier, so the tier matrix's knowledge of task types counts
-    first; this orders the tasks within a tier, and ``dmr.quality``'s prior reads it directly."""
+def _difficulty(types: Mapping[str, float], cx: Mapping[str, float]) -> float:
+    """How much the task needs a stronger model, 0..1 (:mod:`dmr.difficulty`): the expected
+    position on the complexity scale (simple 0, standard 1/3, complex 2/3, research 1) under the
+    head's calibrated probabilities, scaled by the expected type gap. The router places it inside
+    the band of the decided tier; ``dmr.quality``'s prior reads it directly."""
     top = max(len(cx) - 1, 1)
-    return sum(p * i for i, p in enumerate(cx.values())) / top
+    return expected_difficulty(types, sum(p * i for i, p in enumerate(cx.values())) / top)
 
 
 def _relation(l1: Verdict | None, task_type: str, complexity: str) -> str:
@@ -145,7 +146,7 @@ def _tier_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     complexity = max(cp, key=cp.__getitem__)
     confidence = scores.tier_probability(task_type, complexity)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(confidence, 1.0), 4),
-                   _difficulty(cp), "layer3",
+                   _difficulty(tp, cp), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -156,7 +157,7 @@ def _min_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     task_type = max(tp, key=tp.__getitem__)
     complexity = max(cp, key=cp.__getitem__)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(tp[task_type], cp[complexity]), 4),
-                   _difficulty(cp), "layer3",
+                   _difficulty(tp, cp), "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 

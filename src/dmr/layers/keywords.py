@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from dmr.difficulty import difficulty
 from dmr.errors import ConfigError
 from dmr.layers.base import Context
 from dmr.packs import KeywordPack
@@ -400,7 +401,7 @@ class KeywordLayer:
         ctx.signals["l1"] = _Signals(score, tuple(escalators), tuple(negated), deesc, constraints,
                                      multistep, items, has_code, eff_words, trivial, type_scores)
         return Verdict(
-            task_type, complexity, confidence, difficulty_for(score), self.name,
+            task_type, complexity, confidence, difficulty(task_type, difficulty_for(score)), self.name,
             self._explain(task_type, complexity, hits, escalators, negated, trivial, eff_words),
         )
 

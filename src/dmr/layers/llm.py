@@ -117,7 +117,7 @@ class LLMLayer:
             self._reported(adapter.name, "invalid_answer")
             raise LayerUnavailable(f"Layer 2: invalid answer from {adapter.name} ({exc}); passed") from None
         reasoning = f"Layer 2 ({completion.model}): {task_type}, {complexity}{spend}"
-        verdict = Verdict(task_type, complexity, confidence, difficulty_of(complexity), self.name, reasoning)
+        verdict = Verdict(task_type, complexity, confidence, difficulty_of(task_type, complexity), self.name, reasoning)
         signals = ctx.signals.get("l1")
         escalators = tuple(getattr(signals, "escalators", ()) or ())
         injected = INJECTION.search(task) is not None

@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any, Callable, Mapping, Sequence
 
+from dmr.difficulty import difficulty
 from dmr.errors import ConfigError
 from dmr.providers.base import InvalidAnswer
 from dmr.types import ModelTier, TaskComplexity, TaskType, Verdict
@@ -133,9 +134,11 @@ def parse_answer(data: Any) -> tuple[TaskType, TaskComplexity, float]:
     return TaskType(task_type), TaskComplexity(complexity), float(confidence)
 
 
-def difficulty_of(complexity: TaskComplexity) -> float:
+def difficulty_of(task_type: TaskType, complexity: TaskComplexity) -> float:
+    """Layer 2's difficulty: the middle of the complexity's quarter of the scale, scaled by the
+    type's gap (:mod:`dmr.difficulty`)."""
     levels = list(TaskComplexity)
-    return round((levels.index(complexity) + 0.5) / len(levels), 4)
+    return difficulty(task_type, (levels.index(complexity) + 0.5) / len(levels))
 
 
 def apply_floor(verdict: Verdict, earlier: Sequence[Verdict], escalators: Sequence[str], injected: bool,
@@ -164,5 +167,6 @@ def apply_floor(verdict: Verdict, earlier: Sequence[Verdict], escalators: Sequen
            else f"{reference.layer} found escalators ({', '.join(list(escalators)[:3])})")
     note = (f"Layer 2 said {verdict.task_type}/{verdict.complexity}, raised to {task_type}/{complexity} "
             f"(tier {floor_tier} at least): {why}")
-    return Verdict(task_type, complexity, verdict.confidence, max(verdict.difficulty, difficulty_of(complexity)),
+    raised = max(verdict.difficulty, difficulty_of(task_type, complexity))
+    return Verdict(task_type, complexity, verdict.confidence, raised,
                    verdict.layer, note), note
