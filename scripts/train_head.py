@@ -6,8 +6,11 @@ on), fits the temperatures on a fold held out of the training rows, and records 
 metrics in the metadata. numpy alone is enough; with scipy installed (`pip install '.[train]'`)
 training is much faster.
 
+With datasets/capability/*.jsonl present (``--capability``), the head also learns its difficulty
+output (``needs``, datasets/capability/README.md), held out by the same hash split.
+
 Usage: python scripts/train_head.py [--data datasets] [--out src/dmr/data/l3/head] [--max-iter 150]
-                                   [--encoder default|none|DIR]
+                                   [--encoder default|none|DIR] [--capability datasets/capability]
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def main() -> int:
     parser.add_argument("--l2", type=float, default=1e-5)
     parser.add_argument("--encoder", default="default",
                         help="sentence encoder directory ('default': the shipped static one; 'none': n-grams only)")
+    parser.add_argument("--capability", default=str(ROOT / "datasets" / "capability"),
+                        help="capability JSONL file or folder for the difficulty output ('none' to skip)")
     args = parser.parse_args()
 
     from dmr.ml.evaluate import evaluate_head
@@ -49,8 +54,14 @@ def main() -> int:
     head, _ = train_head(train, l2=args.l2, max_iter=args.max_iter, progress=progress, encoder=encoder)
     report = evaluate_head(head, test)
     report.pop("confidence")
+    needs = None
+    if args.capability != "none":
+        from dmr.ml.needs import fit_and_score
+
+        needs = fit_and_score(head, args.capability)
+        print(f"difficulty output: {needs}", flush=True)
     path = head.save(args.out, trained_on=f"{len(train)} rows of datasets/*.jsonl (test split excluded)",
-                     heldout=report)
+                     heldout=report, needs_report=needs)
     print(f"wrote {path} in {time.time() - start:.0f} s; held-out: "
           f"type macro-F1 {report['type_macro_f1']:.3f}, complexity macro-F1 {report['complexity_macro_f1']:.3f}, "
           f"tier accuracy {report['tier_accuracy']:.3f}, ECE {report['ece']:.3f}")

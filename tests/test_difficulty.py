@@ -85,10 +85,10 @@ def test_layer_2_difficulty_scales_its_complexity_by_the_type():
 def test_with_a_quality_target_a_short_puzzle_outranks_a_long_essay():
     """The point of the gap: a long essay is complex-looking and cheap models write it well; a
     two-line probability question is where they fail."""
-    router = Router(quality_target=0.95)
+    router = Router(quality_target=0.9)
     puzzle = router.classify("When rolling two dice, what is the probability of a sum of at least 3?")
     essay = router.classify("Write a 2000-word essay on the causes of World War I for a history blog, "
                             "with an introduction, three sections and a conclusion")
     assert puzzle.difficulty > essay.difficulty
     assert puzzle.tier.rank > essay.tier.rank
-    assert router.classify("hi").difficulty == 0.0
+    assert router.classify("hi").difficulty < 0.05

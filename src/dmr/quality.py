@@ -14,18 +14,18 @@ Two sources of expectations, each giving, per tier, a number in [0, 1] compared 
   top tier's quality for tier ``k`` of ``N`` is ``1 − d · MAX_GAP · (N − 1 − k) / (N − 1)``, so the
   top tier always keeps 1 and every cheaper tier loses linearly more as tasks get harder.
 
-``MAX_GAP`` (0.4) is read off the default tier matrix, not fitted to any data. The difficulty is
-the position on the complexity scale times the task type's gap (:mod:`dmr.difficulty`; 1 for
-maths). For maths the matrix sends simple tasks to low, standard ones to medium and harder ones to
-high, and all three layers put the standard/complex boundary at position 0.5, and the
-simple/standard one at 0.25 on Layer 1's and Layer 2's scales (Layer 3's expected complexity puts
-it lower, at 1/6). ``MAX_GAP = 0.4`` is the one value with which ``quality_target=0.9`` puts those
-boundaries exactly there (1 − 0.25·0.4 = 1 − 0.5·0.2 = 0.9), so the maths row of the matrix reads as
-"90 % of the best tier's quality"; 0.95 halves both boundaries (more tasks go up a tier) and 0.8
-doubles them. Types with a narrower gap need a higher position for the same tier: an essay reaches
-high later than a proof. At the hardest task the prior expects the cheapest tier to keep 60 % of the
-best tier's quality, about the gap public leaderboards show between economy and flagship models on
-their hardest benchmarks. It is a prior: an outcome model trained on your own scores replaces it.
+``MAX_GAP`` (0.4) is read off the default tier matrix and the capability labels, not fitted to
+any outcome data. Layer 3's difficulty is its head's ``needs`` output, the capability label (0 any
+small model, 1 a mid-size model, 2 only strong models, 3 even flagship ones struggle) divided by 3;
+``quality_target=0.9`` then sends needs 0 to low, 1 to medium and 2–3 to high, the labels' own
+meaning. Layers 1 and 2 compute the difficulty as the complexity position times the task type's gap
+(:mod:`dmr.difficulty`; 1 for maths), and for maths 0.9 reproduces the tier matrix: the
+standard/complex boundary is at position 0.5 on every layer's scale, the simple/standard one at
+0.25 on Layer 1's and Layer 2's (1 − 0.25·0.4 = 1 − 0.5·0.2 = 0.9). 0.95 halves the boundaries
+(more tasks go up a tier) and 0.8 doubles them. At the hardest task the prior expects the cheapest
+tier to keep 60 % of the best tier's quality, about the gap public leaderboards show between economy
+and flagship models on their hardest benchmarks. It is a prior: an outcome model trained on your
+own scores replaces it.
 
 Either way the choice is the cheapest tier whose expectation reaches the target, else the top tier;
 so a higher target (or, with the prior, a higher difficulty) never gives a cheaper tier. Policies

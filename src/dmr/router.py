@@ -168,6 +168,7 @@ class Router:
         Layer 2 (LLM). Each later layer is built by its own module from the config and is left
         out (None) when disabled."""
         layers: list[Any] = [self._l1]
+        self._l3: Any = None
         if cfg.layer3_enabled is not False:
             from dmr.errors import NotAvailableError
             from dmr.layers.embedding import EmbeddingLayer
@@ -181,6 +182,7 @@ class Router:
                         "layer3_head" if cfg.layer3_head else "layer3_enabled"
                     raise NotAvailableError(f"{key}: {why}", [(key, why)])
             layers.append(layer3)
+            self._l3 = layer3
         from dmr.layers.llm import LLMLayer, layer2_wanted
 
         # Built (which validates its options, offline) even when off; in the cascade only when asked for.
@@ -410,16 +412,18 @@ class Router:
         return out
 
     def train(self, data: str | Path | Iterable[str | Path], output: str | Path = "dmr-l3-head.npz", *,
-              max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+              max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None,
+              capability: str | Path | Iterable[str | Path] | None = None) -> dict[str, Any]:
         """Train a Layer 3 head on labelled JSONL (``task, task_type, complexity``), leaving out and
         scoring the held-out split (sha256 of the task % 5 == 0), and write it to ``output``, on
-        this Router's sentence encoder (``layer3_embedding_model``, else the shipped one). This
-        Router is unchanged; ``Router(layer3_head=report["path"])`` (with the same
-        ``layer3_embedding_model``) uses the new head."""
+        this Router's sentence encoder (``layer3_embedding_model``, else the shipped one); with
+        ``capability`` (``task, needs`` rows) also its difficulty output. This Router is unchanged;
+        ``Router(layer3_head=report["path"])`` (with the same ``layer3_embedding_model``) uses the
+        new head."""
         from dmr.ml.train import train_and_save
 
         return train_and_save(data, output, max_iter=max_iter, progress=progress,
-                              encoder=self.config.layer3_embedding_model or "default")
+                              encoder=self.config.layer3_embedding_model or "default", capability=capability)
 
     def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
         # Observers (metrics, spans, latency estimates) hear each step as the loop records it.
@@ -491,7 +495,7 @@ class Router:
         # The quality target replaces the matrix's tier; every policy below still applies to it.
         # Without an outcome model it needs a layer's difficulty, so the default tier stays default.
         if self._quality is not None and (answered or self._quality.learned):
-            choice = self._choose_for_quality(ctx.text, verdict.difficulty)
+            choice = self._choose_for_quality(ctx.text, self._target_difficulty(ctx, verdict, trace))
             if choice.tier is not tier:
                 choice = choice._replace(reason=f"{choice.reason}, instead of the tier matrix's {tier}")
             tier, raw_difficulty = choice.tier, choice.difficulty
@@ -549,6 +553,21 @@ class Router:
             latency_ms=(time.perf_counter() - start) * 1e3, estimated_cost_usd=cost,
             decision_id=f"{self._id_prefix}{next(self._ids):016x}", policies_applied=tuple(policies), trace=tuple(trace),
         )
+
+    def _target_difficulty(self, ctx: Context, verdict: Verdict, trace: Sequence[LayerStep]) -> float:
+        """The difficulty a quality target reads. It picks the tier there, so when Layer 1 or 2
+        decided, Layer 3's head is asked too (when it can run and the latency budget did not skip
+        it): it is the layer trained to estimate how strong a model a task needs. An outcome model
+        brings its own, so it is not asked then."""
+        skipped = any(step.layer == "layer3" and step.outcome == "skipped" for step in trace)
+        # Layer 1 deciding at difficulty 0 means it found nothing to do ("hi", "thanks"): it stays 0.
+        nothing = verdict.layer == "layer1" and verdict.difficulty == 0.0
+        if (self._l3 is not None and verdict.layer in ("layer1", "layer2") and not skipped and not nothing
+                and not self._quality.learned):  # type: ignore[union-attr]
+            found = self._l3.difficulty(ctx.text, ctx)
+            if found is not None:
+                return found
+        return verdict.difficulty
 
     def _choose_for_quality(self, text: str, difficulty: float) -> QualityChoice:
         quality = self._quality

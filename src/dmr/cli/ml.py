@@ -182,10 +182,12 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
 @click.option("--encoder", default="default", show_default=True, metavar="DIR|default|none",
               help="Sentence encoder for a Layer 3 head: the shipped static one, a directory (ONNX export, "
                    "sentence-transformers or static), or none (n-grams and signals only).")
+@click.option("--capability", "capability", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Capability-labelled JSONL (task, needs 0-3) for the head's difficulty output; repeatable.")
 @config_option
 def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_json: bool, outcomes: tuple[Path, ...],
               from_log: str | None, models: str | None, prices_path: Path | None, folds: int, encoder: str,
-              config_path: Path | None) -> None:
+              capability: tuple[Path, ...], config_path: Path | None) -> None:
     """Train a Layer 3 head (--data; the rows whose sha256 % 5 == 0 are held out and scored), or an
     outcome model (--outcomes or --from-log; scored by k-fold cross-validation, then fitted on all)."""
     from tqdm import tqdm
@@ -213,7 +215,8 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
             bar.set_description(f"calibrating ({step}/{int(value)})" if value == value else "calibrating")
 
     try:
-        report = train_and_save(list(data), output, max_iter=max_iter, progress=progress, encoder=encoder)
+        report = train_and_save(list(data), output, max_iter=max_iter, progress=progress, encoder=encoder,
+                                capability=list(capability) or None)
     finally:
         bar.close()
     if as_json:
@@ -223,6 +226,11 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
     if report["heldout"]:
         click.echo("held-out metrics:")
         click.echo(_table(report["heldout"]))
+    needs = report["needs"]
+    if needs and needs.get("heldout"):
+        h = needs["heldout"]
+        click.echo(f"difficulty (needs) output, {h['rows']} held-out rows: Spearman {h['spearman']}, "
+                   f"AUC(needs>=2) {h['auc_needs_2']}, MAE {h['mae']}")
     extra = "" if encoder in ("default", "none") else f", layer3_embedding_model={encoder!r}"
     click.echo(f"use it with Router(layer3_head={report['path']!r}{extra}) or `layer3_head: {report['path']}` in dmr.yaml")
 

@@ -47,6 +47,14 @@ class L3Scores:
     type_array: Any = None
     complexity_array: Any = None
     tier_grid: Any = None
+    # The head's ``needs`` output (0..1, how strong a model the task needs), None without one.
+    needs: float | None = None
+
+    @property
+    def difficulty(self) -> float:
+        """The task's difficulty (:mod:`dmr.difficulty`): the head's ``needs`` output when it has
+        one, else the expected type gap times the expected complexity position."""
+        return self.needs if self.needs is not None else _difficulty(self.type_probs, self.complexity_probs)
 
     def tier_probability(self, task_type: str, complexity: str) -> float:
         """The probability that the tier of ``(task_type, complexity)`` is the right tier."""
@@ -146,7 +154,7 @@ def _tier_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     complexity = max(cp, key=cp.__getitem__)
     confidence = scores.tier_probability(task_type, complexity)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(confidence, 1.0), 4),
-                   _difficulty(tp, cp), "layer3",
+                   scores.difficulty, "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -157,7 +165,7 @@ def _min_strategy(task: str, history: Any, scores: L3Scores) -> Verdict:
     task_type = max(tp, key=tp.__getitem__)
     complexity = max(cp, key=cp.__getitem__)
     return Verdict(TaskType(task_type), TaskComplexity(complexity), round(min(tp[task_type], cp[complexity]), 4),
-                   _difficulty(tp, cp), "layer3",
+                   scores.difficulty, "layer3",
                    f"Layer 3: {task_type} (p={tp[task_type]:.2f}), {complexity} (p={cp[complexity]:.2f})"
                    + _relation(scores.l1, task_type, complexity))
 
@@ -279,7 +287,9 @@ class EmbeddingLayer:
             signals = _keyword_signals(task)
         primed = getattr(self._local, "primed", None)
         sparse = primed.get(task) if primed else None
-        p_type, p_cx = head.proba_from_logits(head.logits_one(task, signals, sparse))
+        z = head.logits_one(task, signals, sparse)
+        p_type, p_cx = head.proba_from_logits(z)
+        needs = head.needs_from_logits(z)
         types, levels = self._labels
         l1 = next((v for v in reversed(ctx.verdicts) if v.layer == "layer1"), None)
         grid = self._grid
@@ -289,8 +299,21 @@ class EmbeddingLayer:
             cells = [[self._tier_of(t, c) for c in levels] for t in types]
             ids = {tier: i for i, tier in enumerate(dict.fromkeys(x for row in cells for x in row))}
             grid = self._grid = np.array([[ids[x] for x in row] for row in cells])
-        return L3Scores(dict(zip(types, p_type[0].tolist())), dict(zip(levels, p_cx[0].tolist())), self._tier_of, l1,
-                        p_type[0], p_cx[0], grid)
+        found = L3Scores(dict(zip(types, p_type[0].tolist())), dict(zip(levels, p_cx[0].tolist())), self._tier_of,
+                         l1, p_type[0], p_cx[0], grid, None if needs is None else float(needs[0]))
+        ctx.signals["l3"] = found
+        return found
+
+    def difficulty(self, task: str, ctx: Context) -> float | None:
+        """The head's difficulty for ``task`` (see :attr:`L3Scores.difficulty`), reusing this
+        decision's scores when Layer 3 already ran; None when the layer cannot run here."""
+        found = ctx.signals.get("l3")
+        if found is None:
+            try:
+                found = self.scores(task, ctx)
+            except LayerUnavailable:
+                return None
+        return found.difficulty
 
     def classify(self, task: str, ctx: Context) -> Verdict | None:
         extra: dict[str, Any] = {}

@@ -1,5 +1,7 @@
 """Layer 3's head: multinomial logistic regression over hashed n-grams and dense signals, with one
-softmax for the task type and one for the complexity, each temperature-scaled.
+softmax for the task type and one for the complexity, each temperature-scaled; optionally one more
+output, a logistic regression of how strong a model the task needs (``needs``, 0..1, from
+``datasets/capability/``), fitted afterwards on the same features (:meth:`NgramHead.fit_needs`).
 
 Inference is numpy only. A head is saved as plain arrays (``.npz``) and JSON metadata; loading
 never unpickles anything (``allow_pickle=False``), so a head file cannot run code.
@@ -202,6 +204,7 @@ class NgramHead:
             progress: Callable[[int, float], None] | None = None) -> NgramHead:
         """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None)."""
         self.folded_ = None
+        self.needs_ = False
         self.type_labels_ = tuple(type_labels)
         self.complexity_labels_ = tuple(complexity_labels)
         if not hasattr(self.featurizer, "idf_"):
@@ -247,10 +250,49 @@ class NgramHead:
 
     def calibrate(self, logits: np.ndarray, types: Sequence[str], complexities: Sequence[str]) -> NgramHead:
         """Fit the two temperatures on held-out logits (from :meth:`logits`)."""
-        nt = len(self.type_labels_)
+        nt, nc = len(self.type_labels_), len(self.complexity_labels_)
         yt = np.array([self.type_labels_.index(t) for t in types])
         yc = np.array([self.complexity_labels_.index(c) for c in complexities])
-        self.temperatures_ = (_temperature(logits[:, :nt], yt), _temperature(logits[:, nt:], yc))
+        self.temperatures_ = (_temperature(logits[:, :nt], yt), _temperature(logits[:, nt:nt + nc], yc))
+        return self
+
+    def fit_needs(self, texts: Sequence[str], needs: Sequence[float], signals: Sequence[Any] | None = None, *,
+                  l2: float = 1e-4, progress: Callable[[int, float], None] | None = None) -> NgramHead:
+        """Add (or replace) the ``needs`` output: a logistic regression of the share of the scale
+        (0..1; capability labels 0..3 divided by 3) on this head's features, as a soft target. The
+        type and complexity outputs are left as they are."""
+        y = np.asarray(needs, dtype=np.float64)
+        if len(y) != len(texts) or not len(y):
+            raise ValueError("fit_needs needs one label per text, and at least one text")
+        if not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
+            raise ValueError("needs labels must be numbers in [0, 1]")
+        k = len(self.type_labels_) + len(self.complexity_labels_)
+        self.sparse_weights_, self.dense_weights_, self.bias_ = (
+            self.sparse_weights_[:, :k], self.dense_weights_[:, :k], self.bias_[:k])
+        X = self.featurizer.transform(texts)
+        D = self._dense(texts, signals)
+        cols, matmul, matmul_t = sparse_products(X, self.min_df)
+        n, m, d = X.n_rows, len(cols), D.shape[1]
+
+        def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
+            ws, wd, b = w[:m, None], w[m:m + d, None], w[-1]
+            z = (matmul(ws) + D @ wd)[:, 0] + b
+            p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+            loss = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).mean()
+            g = ((p - y) / n)[:, None]
+            loss += 0.5 * l2 * (w[:-1] @ w[:-1])
+            grad = np.concatenate([matmul_t(g)[:, 0] + l2 * w[:m], (D.T @ g)[:, 0] + l2 * w[m:m + d], [g.sum()]])
+            return float(loss), grad
+
+        w = _minimise(fun, np.zeros(m + d + 1), self.max_iter, progress)
+        column = np.zeros((X.n_cols, 1), dtype=np.float32)
+        column[cols, 0] = w[:m]
+        self.sparse_weights_ = np.hstack([self.sparse_weights_, column])
+        self.dense_weights_ = np.hstack([self.dense_weights_, w[m:m + d, None].astype(np.float32)])
+        self.bias_ = np.append(self.bias_, np.float32(w[-1]))
+        self.needs_ = True
+        self.needs_l2_ = l2
+        self.folded_ = None
         return self
 
     # -- inference -------------------------------------------------------------------------------
@@ -286,10 +328,17 @@ class NgramHead:
             np.zeros((0, len(self.bias_)))
 
     def proba_from_logits(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        nt = len(self.type_labels_)
+        nt, nc = len(self.type_labels_), len(self.complexity_labels_)
         tt, tc = self.temperatures_
         z = np.atleast_2d(z)
-        return _softmax(z[:, :nt] / tt), _softmax(z[:, nt:] / tc)
+        return _softmax(z[:, :nt] / tt), _softmax(z[:, nt:nt + nc] / tc)
+
+    def needs_from_logits(self, z: np.ndarray) -> np.ndarray | None:
+        """The ``needs`` output (0..1) per row, or None when this head has none."""
+        if not getattr(self, "needs_", False):
+            return None
+        z = np.atleast_2d(z)[:, -1]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def predict_proba(self, texts: Sequence[str],
                       signals: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -309,7 +358,8 @@ class NgramHead:
                 "type_labels": list(self.type_labels_), "complexity_labels": list(self.complexity_labels_),
                 "temperatures": list(self.temperatures_), "l2": self.l2,
                 "encoder": self.encoder.describe() if self.encoder is not None else None,
-                "embedding_scale": self.embedding_scale, **metadata}
+                "embedding_scale": self.embedding_scale, "needs": bool(getattr(self, "needs_", False)),
+                "needs_l2": getattr(self, "needs_l2_", None), **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
 
@@ -340,7 +390,9 @@ class NgramHead:
                        embedding_scale=float(meta.get("embedding_scale", 0.3)))
             self.type_labels_ = tuple(meta["type_labels"])
             self.complexity_labels_ = tuple(meta["complexity_labels"])
-            k = len(self.type_labels_) + len(self.complexity_labels_)
+            self.needs_ = bool(meta.get("needs", False))
+            self.needs_l2_ = meta.get("needs_l2")
+            k = len(self.type_labels_) + len(self.complexity_labels_) + int(self.needs_)
             self.sparse_weights_ = data["sparse_weights"].astype(np.float32)
             self.dense_weights_ = data["dense_weights"].astype(np.float32)
             self.bias_ = data["bias"].astype(np.float32)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -20,7 +20,10 @@ from dmr.errors import InputError
 from dmr.ml.features import NgramFeaturizer
 from dmr.ml.head import NgramHead
 
-__all__ = ["Example", "fold_of", "is_heldout", "l1_signals", "load_examples", "out_of_fold_logits", "train_head"]
+T = TypeVar("T")
+
+__all__ = ["Example", "fold_of", "is_heldout", "l1_signals", "load_examples", "out_of_fold_logits", "read_rows",
+           "train_head"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +43,17 @@ def is_heldout(task: str) -> bool:
     return fold_of(task) == 0
 
 
-def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
-    """Read labelled JSONL files (a file, a folder of ``*.jsonl``, or several). Bad lines raise
-    :class:`~dmr.errors.InputError` naming the file and line."""
+def read_rows(paths: str | Path | Iterable[str | Path], parse: Callable[[dict[str, Any]], T]) -> list[T]:
+    """``parse`` applied to every row of JSONL files (a file, a folder of ``*.jsonl``, or several),
+    each row's ``task`` checked to be a non-empty string first. An unreadable file or a bad line
+    (``parse`` raising ValueError, KeyError or TypeError) raises :class:`~dmr.errors.InputError`
+    naming the file and line."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[Path] = []
-    for p in paths:
-        p = Path(p)
+    for p in map(Path, paths):
         files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
-    from dmr.types import TaskComplexity, TaskType
-
-    out: list[Example] = []
+    out: list[T] = []
     for file in files:
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
@@ -65,11 +67,20 @@ def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
                 task = row["task"]
                 if not isinstance(task, str) or not task.strip():
                     raise ValueError("task must be a non-empty string")
-                out.append(Example(task, str(TaskType(row["task_type"])), str(TaskComplexity(row["complexity"])),
-                                   str(row.get("language") or "")))
+                out.append(parse(row))
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"{file}:{n}: {type(exc).__name__}: {exc}") from None
     return out
+
+
+def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
+    """Read labelled JSONL files (a file, a folder of ``*.jsonl``, or several). Bad lines raise
+    :class:`~dmr.errors.InputError` naming the file and line."""
+    from dmr.types import TaskComplexity, TaskType
+
+    return read_rows(paths, lambda row: Example(row["task"], str(TaskType(row["task_type"])),
+                                                str(TaskComplexity(row["complexity"])),
+                                                str(row.get("language") or "")))
 
 
 def l1_signals(texts: Sequence[str], layer: Any = None) -> list[Any]:
@@ -157,11 +168,15 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
 
 def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
                    l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None,
-                   encoder: Any = "default") -> dict[str, Any]:
+                   encoder: Any = "default", capability: str | Path | Iterable[str | Path] | None = None
+                   ) -> dict[str, Any]:
     """Train a head on ``data`` less its held-out split (the hash split), score it on that split,
     save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``).
     ``encoder``: an encoder object, a directory, ``"default"`` (the shipped static encoder) or
-    None / ``"none"`` (n-grams and signals only)."""
+    None / ``"none"`` (n-grams and signals only). ``capability``: capability-labelled JSONL
+    (``datasets/capability/README.md``) for the head's ``needs`` output (:mod:`dmr.ml.needs`), held out and
+    scored by the same hash split; without it the head has none and difficulty comes from the type
+    gaps (:mod:`dmr.difficulty`)."""
     from dmr.ml.evaluate import evaluate_head
 
     if isinstance(encoder, (str, Path)):
@@ -181,5 +196,11 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
     heldout = evaluate_head(head, test) if test else None
     if heldout is not None:
         heldout.pop("confidence", None)
-    path = head.save(output, trained_on=f"{len(train)} rows ({len(test)} held out by hash)", heldout=heldout)
-    return {"path": str(path), "train_rows": len(train), "heldout_rows": len(test), "heldout": heldout}
+    needs = None
+    if capability is not None:
+        from dmr.ml.needs import fit_and_score
+
+        needs = fit_and_score(head, capability)
+    path = head.save(output, trained_on=f"{len(train)} rows ({len(test)} held out by hash)", heldout=heldout,
+                     needs_report=needs)
+    return {"path": str(path), "train_rows": len(train), "heldout_rows": len(test), "heldout": heldout, "needs": needs}

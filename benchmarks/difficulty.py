@@ -1,0 +1,72 @@
+"""How well each difficulty estimate ranks the held-out capability labels of ``datasets/capability/``.
+
+    python benchmarks/difficulty.py [--json]
+
+The held-out rows are those whose ``sha256(task) % 5 == 0`` (never trained on). For each estimate:
+Spearman rank agreement with ``needs`` (0..3), ROC AUC of telling ``needs >= 2`` (only strong models
+reliably) from the rest, and mean absolute error on the 0..3 scale (estimates in 0..1 are scaled by
+3, so MAE only means something for the first two rows). Rows:
+
+- the shipped head's difficulty output (what Layer 3 and quality targets use);
+- the type gap times the expected complexity position (``dmr.difficulty``; what Layers 1 and 2 use,
+  here from the head's type and complexity probabilities);
+- the expected complexity position alone;
+- prompt length, the baseline a difficulty must beat without leaning on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run() -> dict:
+    from dmr.difficulty import type_gap
+    from dmr.layers.embedding import DEFAULT_HEAD
+    from dmr.ml.head import NgramHead
+    from dmr.ml.needs import load_capability, needs_report, predict_needs
+    from dmr.ml.train import is_heldout, l1_signals
+
+    rows = [r for r in load_capability(ROOT / "datasets" / "capability") if is_heldout(r[0])]
+    texts, needs = [t for t, _ in rows], [n for _, n in rows]
+    head = NgramHead.load(DEFAULT_HEAD)
+    p_type, p_cx = head.predict_proba(texts, l1_signals(texts))
+    position = p_cx @ np.arange(p_cx.shape[1]) / (p_cx.shape[1] - 1)
+    gaps = np.array([type_gap(t) for t in head.type_labels_])
+    lengths = np.array([len(t) for t in texts], dtype=np.float64)
+    estimates = {"head difficulty output": predict_needs(head, texts) if head.needs_ else None,
+                 "type gap x complexity position": (p_type @ gaps) * position,
+                 "complexity position": position,
+                 "prompt length": lengths / lengths.max()}
+    return {name: None if est is None else needs_report(est, needs) for name, est in estimates.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = run()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{'estimate':<32} | {'rows':>5} | {'Spearman':>8} | {'AUC needs>=2':>12} | {'MAE (0-3)':>9}")
+    print("-" * 79)
+    for name, r in report.items():
+        if r is None:
+            print(f"{name:<32} | the shipped head has no difficulty output")
+            continue
+        print(f"{name:<32} | {r['rows']:>5} | {r['spearman']:>8.3f} | {r['auc_needs_2']:>12.3f} | {r['mae']:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
