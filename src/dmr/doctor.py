@@ -177,7 +177,8 @@ def _layer3(path: Path | None) -> Check:
     score = f", held-out type macro-F1 {heldout['type_macro_f1']:.2f}" if "type_macro_f1" in heldout else ""
     encoder = getattr(layer._head, "encoder", None)
     used = f", encoder {encoder.name} ({encoder.kind}, {encoder.dim} dims)" if encoder is not None else ""
-    return Check("OK", "layer 3", f"{layer.head_path}{used}{score}")
+    needs = ", difficulty output" if getattr(layer._head, "needs_", False) else ", difficulty from type gaps"
+    return Check("OK", "layer 3", f"{layer.head_path}{used}{score}{needs}")
 
 
 def run_checks(config_path: Path | None = None) -> list[Check]:

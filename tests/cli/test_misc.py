@@ -125,6 +125,8 @@ def test_doctor_passes_on_a_working_install():
     assert "FAIL" not in checks.values()
     assert checks["config"] == "OK" and checks["classify"] == "OK"
     assert re.search(r"^\d+ checks: 0 failed, \d+ warnings$", result.stdout, re.MULTILINE)
+    # The shipped head carries its difficulty output, and doctor says so.
+    assert re.search(r"layer 3: .*head\.npz.*, difficulty output$", result.stdout, re.MULTILINE)
 
 
 def test_doctor_warns_about_unset_provider_keys(monkeypatch):

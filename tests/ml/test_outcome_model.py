@@ -175,3 +175,21 @@ def test_inner_cross_validation_decides_whether_the_sentence_encoder_is_used():
     assert (auto.encoder_ is not None) == (losses["with encoder"] < losses["without encoder"])
     with pytest.raises(InputError, match="encoder"):
         OutcomeModel(encoder="sometimes").fit(prompts, scores, **fit)
+
+
+def test_the_head_s_difficulty_output_is_a_feature_and_must_be_there_at_load(fitted, tmp_path, monkeypatch):
+    model, _ = fitted
+    assert "l3_needs" in model._dense_names()
+    path = model.save(tmp_path / "m.npz")
+    # The same head without its difficulty output (as a head trained without capability rows is).
+    from dmr.layers import embedding
+    from dmr.ml.head import NgramHead
+
+    plain = NgramHead.load(embedding.DEFAULT_HEAD)
+    k = len(plain.type_labels_) + len(plain.complexity_labels_)
+    plain.sparse_weights_, plain.dense_weights_, plain.bias_ = (
+        plain.sparse_weights_[:, :k], plain.dense_weights_[:, :k], plain.bias_[:k])
+    plain.needs_ = False
+    monkeypatch.setattr(embedding, "DEFAULT_HEAD", plain.save(tmp_path / "plain.npz"))
+    with pytest.raises(NotAvailableError, match="difficulty output"):
+        OutcomeModel.load(path)

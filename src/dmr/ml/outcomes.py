@@ -6,7 +6,8 @@ one logistic regression per model over four kinds of features of the prompt:
 - hashed word and character n-grams (:class:`~dmr.ml.features.NgramFeaturizer`, tf-idf);
 - surface and Layer 1 signals (:func:`~dmr.ml.features.dense_features`) plus a few counts of
   numbers and sentences, which track how many steps a problem takes;
-- the Layer 3 head's task-type and complexity probabilities (the bundled head by default);
+- the Layer 3 head's task-type and complexity probabilities (the bundled head by default), and its
+  difficulty output (the zero-shot estimate) when it has one;
 - the sentence embedding of ``dmr.ml.encoder.default_encoder()``, when inner cross-validation on
   the training rows says it helps (``encoder="auto"``, the default): on some data its 128 columns
   only give the fit more directions to overfit along (in-domain 5-fold on RouteLLM's GSM8K and
@@ -180,6 +181,8 @@ class OutcomeModel:
             text_part = head.sparse_logits(list(texts)) if len(texts) > 1 else [None]
             z = np.stack([head.logits_one(t, s, part) for t, s, part in zip(texts, signals, text_part)])
             blocks.extend(head.proba_from_logits(z))
+            if self.needs_:
+                blocks.append(head.needs_from_logits(z)[:, None])
         if self.encoder_ is not None:
             blocks.append(np.asarray(self._encoder_obj.encode(list(texts)), dtype=np.float64))
         return np.concatenate(blocks, axis=1)
@@ -215,6 +218,8 @@ class OutcomeModel:
         Y, M = self._targets(scores, models)
         self.models_ = models
         self.head_ = bool(self.use_head) and self._head_usable()
+        # The head's difficulty output, when it has one: the zero-shot estimate as one more feature.
+        self.needs_ = self.head_ and bool(getattr(self._head(), "needs_", False))
         if self.encoder not in (None, "auto", "always"):
             raise InputError(f"encoder must be 'auto', 'always' or None, not {self.encoder!r}")
         found = _default_encoder() if self.encoder in ("auto", "always") else None
@@ -340,6 +345,7 @@ class OutcomeModel:
         if self.head_:
             head = self._head()
             names += [f"l3_type_{x}" for x in head.type_labels_] + [f"l3_cx_{x}" for x in head.complexity_labels_]
+            names += ["l3_needs"] if self.needs_ else []
         if self.encoder_ is not None:
             names += [f"{self.encoder_}_{i}" for i in range(len(self.dense_mean_) - len(names))]
         return names
@@ -370,6 +376,7 @@ class OutcomeModel:
             self.models_ = tuple(meta["models"])
             self.l2_, self.dense_l2_, self.span_ = float(meta["l2"]), float(meta["dense_l2"]), float(meta["span"])
             self.head_ = bool(meta["head"])
+            self.needs_ = self.head_ and "l3_needs" in meta["dense"]
             self.featurizer_ = NgramFeaturizer.from_params(meta["featurizer"], data["idf"])
             self.featurizer_.idf_ = data["idf"]
             self.sparse_weights_, self.dense_weights_, self.bias_ = (
@@ -393,7 +400,10 @@ class OutcomeModel:
                                         f"which is not available here (available: {here})")
             self._encoder_obj, self.encoder_ = found
         if self.head_:
-            self._head()
+            head = self._head()
+            if self.needs_ and not getattr(head, "needs_", False):
+                raise NotAvailableError(f"{path} uses the Layer 3 head's difficulty output, which the head here "
+                                        "does not have: retrain the outcome model")
         self.metadata_ = meta
         return self
 
