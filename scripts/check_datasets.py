@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Validate dmr's hand-written classifier datasets (datasets/*.jsonl).
+"""Validate dmr's hand-written classifier datasets (datasets/*.jsonl, and the capability rows in
+datasets/capability/*.jsonl, which also carry `needs`).
 
 Stdlib only. Checks every line of every datasets/*.jsonl file:
   * valid JSON object
@@ -7,6 +8,7 @@ Stdlib only. Checks every line of every datasets/*.jsonl file:
   * `task_type` in the taxonomy, `complexity` in the taxonomy
   * `language` is an ISO 639-1 code (two lowercase letters, known code)
   * `source` optional; if present a non-empty string
+  * `needs` (capability rows) optional; if present an integer 0..3
   * no unknown keys
 Reports duplicates across all files (after lowercasing + whitespace folding),
 counts per task_type x complexity, per language, the non-English share,
@@ -30,7 +32,7 @@ TASK_TYPES = (
     "translation", "math", "conversation", "multimodal",
 )
 COMPLEXITIES = ("simple", "standard", "complex", "research")
-ALLOWED_KEYS = {"task", "task_type", "complexity", "language", "source"}
+ALLOWED_KEYS = {"task", "task_type", "complexity", "language", "source", "needs"}
 
 # ISO 639-1 (two-letter) language codes.
 ISO_639_1 = set("""
@@ -91,6 +93,8 @@ def validate_row(row: object) -> list[str]:
     lang = row.get("language")
     if not isinstance(lang, str) or lang not in ISO_639_1:
         errors.append(f"invalid language (need ISO 639-1 code): {lang!r}")
+    if "needs" in row and (isinstance(row["needs"], bool) or row["needs"] not in (0, 1, 2, 3)):
+        errors.append(f"`needs` present but not an integer 0..3: {row['needs']!r}")
     if "source" in row:
         src = row["source"]
         if not isinstance(src, str) or not src.strip():

@@ -224,3 +224,23 @@ def test_train_from_the_decision_log_end_to_end(tmp_path):
     assert loaded.models == ("low", "high")
     hard, easy = loaded.difficulty([_HARD[0] + " (ticket 99)", _EASY[0] + " (ticket 99)"])
     assert hard > easy
+
+
+def test_with_a_quality_target_in_the_config_the_sweep_follows_the_router_s_difficulty(outcomes, prices, tmp_path):
+    from dmr.evaluate.curves import curve
+    from dmr.router import Router
+
+    (tmp_path / "dmr.yaml").write_text("quality_target: 0.9\n", encoding="utf-8")
+    result = _run("eval", "--outcomes", outcomes, "--strong", "big-model", "--weak", "small-model",
+                  "--prices", prices, "--benchmark", "beta", "--config", tmp_path / "dmr.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    rows = [r for r in _rows() if r.get("benchmark") == "beta"]
+    decisions = Router(quality_target=0.9).classify_batch([r["prompt"] for r in rows])
+    assert all(d.policies_applied[0].startswith("quality_target:0.9->") for d in decisions)
+    expected = curve([d.difficulty for d in decisions], [r["outcomes"]["big-model"] for r in rows],
+                     [r["outcomes"]["small-model"] for r in rows]).apgr
+    assert json.loads(result.output)["subsets"][0]["routers"]["router"]["apgr"] == pytest.approx(expected, abs=1e-3)
+    # The hard prompts (the weak model fails them) need a stronger model than the easy ones.
+    hard = [d.difficulty for d, r in zip(decisions, rows) if r["outcomes"]["small-model"] == 0.0]
+    easy = [d.difficulty for d, r in zip(decisions, rows) if r["outcomes"]["small-model"] == 1.0]
+    assert min(hard) > max(easy)

@@ -24,6 +24,14 @@ def test_heldout_split_is_the_datasets_test_split():
         assert is_heldout(task) == module.is_test(task)
 
 
+@pytest.mark.parametrize("folder", ["datasets", "datasets/capability"])
+def test_the_shipped_datasets_are_valid_and_free_of_duplicates(folder, capsys):
+    spec = importlib.util.spec_from_file_location("check_datasets", ROOT / "scripts" / "check_datasets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["check_datasets", str(ROOT / folder)]) == 0, capsys.readouterr().out[-2000:]
+
+
 def test_load_examples_reads_files_and_folders(tmp_path, small_rows):
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in small_rows[:5]) + "\n\n")
     (tmp_path / "b.jsonl").write_text(json.dumps(small_rows[5]) + "\n")
