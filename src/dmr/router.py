@@ -560,8 +560,8 @@ class Router:
         it): it is the layer trained to estimate how strong a model a task needs. An outcome model
         brings its own, so it is not asked then."""
         skipped = any(step.layer == "layer3" and step.outcome == "skipped" for step in trace)
-        # Layer 1 deciding at difficulty 0 means it found nothing to do ("hi", "thanks"): it stays 0.
-        nothing = verdict.layer == "layer1" and verdict.difficulty == 0.0
+        # Input Layer 1 calls trivial ("hi", "thanks") keeps its difficulty of 0.
+        nothing = verdict.layer == "layer1" and bool(getattr(ctx.signals.get("l1"), "trivial", False))
         if (self._l3 is not None and verdict.layer in ("layer1", "layer2") and not skipped and not nothing
                 and not self._quality.learned):  # type: ignore[union-attr]
             found = self._l3.difficulty(ctx.text, ctx)
