@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run() -> dict:
-    from dmr.difficulty import type_gap
+    from dmr.difficulty import expected_difficulty
     from dmr.layers.embedding import DEFAULT_HEAD
     from dmr.ml.head import NgramHead
     from dmr.ml.needs import load_capability, needs_report, predict_needs
@@ -41,10 +41,10 @@ def run() -> dict:
     head = NgramHead.load(DEFAULT_HEAD)
     p_type, p_cx = head.predict_proba(texts, l1_signals(texts))
     position = p_cx @ np.arange(p_cx.shape[1]) / (p_cx.shape[1] - 1)
-    gaps = np.array([type_gap(t) for t in head.type_labels_])
+    formula = [expected_difficulty(dict(zip(head.type_labels_, p)), x) for p, x in zip(p_type, position)]
     lengths = np.array([len(t) for t in texts], dtype=np.float64)
     estimates = {"head difficulty output": predict_needs(head, texts) if head.needs_ else None,
-                 "type gap x complexity position": (p_type @ gaps) * position,
+                 "type gap x complexity position": formula,
                  "complexity position": position,
                  "prompt length": lengths / lengths.max()}
     return {name: None if est is None else needs_report(est, needs) for name, est in estimates.items()}

@@ -111,7 +111,8 @@ def test_on_held_out_capability_labels_the_shipped_difficulty_beats_complexity_a
     head = NgramHead.load(DEFAULT_HEAD)
     shipped = needs_report(predict_needs(head, texts), needs)
     p_type, p_cx = head.predict_proba(texts, l1_signals(texts))
-    formula = (p_type @ np.array([type_gap(t) for t in head.type_labels_])) * (p_cx @ np.arange(4) / 3)
+    position = p_cx @ np.arange(p_cx.shape[1]) / (p_cx.shape[1] - 1)
+    formula = [expected_difficulty(dict(zip(head.type_labels_, p)), x) for p, x in zip(p_type, position)]
     by_formula = needs_report(formula, needs)
     by_length = needs_report([len(t) for t in texts], needs)
     assert len(rows) > 1000

@@ -164,3 +164,11 @@ def test_dmr_train_with_capability_writes_a_head_with_the_output(capability_file
     assert "difficulty (needs) output" in result.stdout
     assert NgramHead.load(out).needs_
     assert json.loads(out.with_suffix(".json").read_text())["needs_report"]["train_rows"] > 0
+
+
+def test_a_unicode_line_separator_inside_a_task_is_part_of_the_task(tmp_path):
+    # U+2028 is a line break to str.splitlines but legal, unescaped, inside a JSON string.
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"task": "first part\u2028second part", "needs": 1}, ensure_ascii=False) + "\n"
+                    + json.dumps({"task": "next", "needs": 0}) + "\n", encoding="utf-8")
+    assert load_capability(path) == [("first part\u2028second part", 1), ("next", 0)]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from dmr.datafiles import numbered_lines
 from dmr.errors import InputError, UnknownModelError
 
 __all__ = ["OutcomeRow", "OutcomeSet", "load_outcomes", "load_prices", "registry_prices", "resolve_prices",
@@ -97,33 +98,23 @@ def rows_from_dicts(items: Iterable[Mapping[str, Any]], source: str = "<rows>") 
 
 def load_outcomes(paths: str | Path | Iterable[str | Path]) -> OutcomeSet:
     """Read outcome JSONL files. A bad line raises :class:`~dmr.errors.InputError` naming it."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     rows: list[OutcomeRow] = []
     dropped = 0
     by: dict[str, int] = {}
-    sources = []
-    for p in map(Path, paths):
-        sources.append(str(p))
+    for p, n, line in numbered_lines(paths):
         try:
-            lines = p.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit inside a string
-        except OSError as exc:
-            raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{p}:{n}: not valid JSON: {exc.msg}") from None
-            row = _row(data, f"{p}:{n}")
-            if row is None:
-                dropped += 1
-                bench = str(data.get("benchmark") or "")
-                by[bench] = by.get(bench, 0) + 1
-            else:
-                rows.append(row)
-    return OutcomeSet(tuple(rows), dropped, tuple(sources), by)
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{p}:{n}: not valid JSON: {exc.msg}") from None
+        row = _row(data, f"{p}:{n}")
+        if row is None:
+            dropped += 1
+            bench = str(data.get("benchmark") or "")
+            by[bench] = by.get(bench, 0) + 1
+        else:
+            rows.append(row)
+    return OutcomeSet(tuple(rows), dropped, tuple(str(p) for p in paths), by)
 
 
 def load_prices(path: str | Path) -> dict[str, float]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 
-__all__ = ["FORMAT", "HeadFormatError", "NgramHead", "lbfgs"]
+__all__ = ["FORMAT", "HeadFormatError", "NgramHead", "lbfgs", "sigmoid", "sparse_products"]
 
 FORMAT = "dmr-l3-head/1"
 
@@ -101,6 +101,11 @@ def _minimise(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndar
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=step,
                       options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-6})
     return np.asarray(result.x)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow for large ``|z|``."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -277,7 +282,7 @@ class NgramHead:
         def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
             ws, wd, b = w[:m, None], w[m:m + d, None], w[-1]
             z = (matmul(ws) + D @ wd)[:, 0] + b
-            p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+            p = sigmoid(z)
             loss = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).mean()
             g = ((p - y) / n)[:, None]
             loss += 0.5 * l2 * (w[:-1] @ w[:-1])
@@ -322,6 +327,14 @@ class NgramHead:
                 self.sparse_weights_, np.float32)
         return out
 
+    def batch_logits(self, texts: Sequence[str], signals: Sequence[Any]) -> np.ndarray:
+        """Logits of many texts: their text parts in one vectorised pass (:meth:`sparse_logits`),
+        then each text's Layer 1 signals."""
+        texts = list(texts)
+        parts = self.sparse_logits(texts) if len(texts) > 1 else [None] * len(texts)
+        return np.stack([self.logits_one(t, s, part) for t, s, part in zip(texts, signals, parts)]) if texts else \
+            np.zeros((0, len(self.bias_)))
+
     def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:
         sigs = signals if signals is not None else [None] * len(texts)
         return np.stack([self.logits_one(t, s) for t, s in zip(texts, sigs)]) if len(texts) else \
@@ -337,8 +350,7 @@ class NgramHead:
         """The ``needs`` output (0..1) per row, or None when this head has none."""
         if not getattr(self, "needs_", False):
             return None
-        z = np.atleast_2d(z)[:, -1]
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return sigmoid(np.atleast_2d(z)[:, -1])
 
     def predict_proba(self, texts: Sequence[str],
                       signals: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:

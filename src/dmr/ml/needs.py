@@ -74,9 +74,7 @@ def needs_report(predicted: Sequence[float], needs: Sequence[int]) -> dict[str, 
 
 
 def _predict(head: Any, texts: Sequence[str], signals: Sequence[Any]) -> np.ndarray:
-    parts = head.sparse_logits(list(texts))
-    z = np.stack([head.logits_one(t, s, part) for t, s, part in zip(texts, signals, parts)])
-    return head.needs_from_logits(z)
+    return head.needs_from_logits(head.batch_logits(texts, signals))
 
 
 def train_needs(head: Any, rows: Sequence[tuple[str, int]], *, l2: float | None = None, folds: int = 4,

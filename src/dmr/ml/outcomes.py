@@ -47,6 +47,7 @@ import numpy as np
 
 from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
+from dmr.ml.head import lbfgs, sigmoid, sparse_products
 
 __all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
 
@@ -85,10 +86,6 @@ def order_by_price(models: Sequence[str], prices: Mapping[str, float]) -> tuple[
     if missing:
         raise InputError(f"no price for {', '.join(missing)}: pass the order explicitly or give prices")
     return tuple(sorted(models, key=lambda m: (prices[m], m)))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _default_encoder() -> tuple[Any, str] | None:
@@ -177,9 +174,7 @@ class OutcomeModel:
                   np.stack([_extra_features(t) for t in texts])]
         if self.head_:
             head = self._head()
-            # The text part of many texts in one pass, then each text's signals: the head's own API.
-            text_part = head.sparse_logits(list(texts)) if len(texts) > 1 else [None]
-            z = np.stack([head.logits_one(t, s, part) for t, s, part in zip(texts, signals, text_part)])
+            z = head.batch_logits(texts, signals)
             blocks.extend(head.proba_from_logits(z))
             if self.needs_:
                 blocks.append(head.needs_from_logits(z)[:, None])
@@ -294,7 +289,7 @@ class OutcomeModel:
             Xtr, Xte = X.take(train), X.take(test)
             for g, (lam, lam_dense) in enumerate(grid):
                 ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter)
-                p = np.clip(_sigmoid(Xte.dot(ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
+                p = np.clip(sigmoid(Xte.dot(ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
                 y = Y[test]
                 losses[g] -= float((M[test] * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum())
                 step += 1
@@ -315,7 +310,7 @@ class OutcomeModel:
         if not prompts:
             return np.zeros((0, len(self.models_)))
         X, D = self._features(prompts)
-        return _sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
+        return sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
 
     def difficulty(self, prompts: Sequence[str]) -> np.ndarray:
         """In [0, 1]: ``(1 + P(top reaches best) − P(cheapest reaches best)) / 2``, the expected
@@ -414,8 +409,6 @@ def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2
     """Independent logistic regressions (one per column of the soft targets ``Y``) over the sparse
     rows ``X`` and the dense block ``D``, by L-BFGS on the mean log loss over the targets present
     (``M`` is 1 where a target exists) plus ridge penalties."""
-    from dmr.ml.head import lbfgs, sparse_products
-
     n, k = Y.shape
     cols, matmul, matmul_t = sparse_products(X, min_df)
     m, d = len(cols), D.shape[1]
@@ -432,7 +425,7 @@ def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2
         z = matmul(ws) + D @ wd + b
         # log(1 + e^z) - y z, stably
         loss = float((M * (np.logaddexp(0.0, z) - Y * z)).sum()) / n
-        g = M * (_sigmoid(z) - Y) / n
+        g = M * (sigmoid(z) - Y) / n
         loss += 0.5 * (l2 * float((ws * ws).sum()) + l2_dense * float((wd * wd).sum()) + 1e-6 * float(b @ b))
         grad = np.concatenate([(matmul_t(g) + l2 * ws).ravel(), (D.T @ g + l2_dense * wd).ravel(),
                                g.sum(axis=0) + 1e-6 * b])

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from dmr.datafiles import numbered_lines
 from dmr.errors import InputError
 from dmr.ml.features import NgramFeaturizer
 from dmr.ml.head import NgramHead
@@ -48,28 +49,16 @@ def read_rows(paths: str | Path | Iterable[str | Path], parse: Callable[[dict[st
     each row's ``task`` checked to be a non-empty string first. An unreadable file or a bad line
     (``parse`` raising ValueError, KeyError or TypeError) raises :class:`~dmr.errors.InputError`
     naming the file and line."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
     out: list[T] = []
-    for file in files:
+    for file, n, line in numbered_lines(paths, folders=True):
         try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                task = row["task"]
-                if not isinstance(task, str) or not task.strip():
-                    raise ValueError("task must be a non-empty string")
-                out.append(parse(row))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{file}:{n}: {type(exc).__name__}: {exc}") from None
+            row = json.loads(line)
+            task = row["task"]
+            if not isinstance(task, str) or not task.strip():
+                raise ValueError("task must be a non-empty string")
+            out.append(parse(row))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{file}:{n}: {type(exc).__name__}: {exc}") from None
     return out
 
 
