@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import dmr.cli.ml  # noqa: F401  # attaches `train` and `eval` to `cli`
 from dmr.cli.main import cli
+from services import kafka_server  # noqa: F401  # a real Kafka-protocol broker (tests/services.py)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
@@ -223,6 +224,30 @@ def test_train_from_the_decision_log_end_to_end(tmp_path):
     loaded = OutcomeModel.load(model)
     assert loaded.models == ("low", "high")
     hard, easy = loaded.difficulty([_HARD[0] + " (ticket 99)", _EASY[0] + " (ticket 99)"])
+    assert hard > easy
+
+
+@pytest.mark.service("kafka")
+def test_train_from_a_kafka_log_by_url(kafka_server, tmp_path):
+    import uuid
+
+    from dmr import Router
+    from dmr.ml.outcomes import OutcomeModel
+    from dmr.store import KafkaLogger
+
+    topic = f"dmr-train-{uuid.uuid4().hex[:8]}"
+    with Router(decision_logger=KafkaLogger([kafka_server.bootstrap], topic)) as router:
+        for i in range(30):
+            hard = i % 2 == 0
+            decision = router.classify((_HARD if hard else _EASY)[i % 3] + f" (ticket {i})")
+            router.record_outcome(decision.decision_id, 0.0 if hard else 1.0, tier="low")
+            router.record_outcome(decision.decision_id, 1.0, tier="high")
+    model = tmp_path / "from-kafka.npz"
+    result = _run("train", "--from-log", f"kafka://{kafka_server.bootstrap}/{topic}", "--models", "low,high",
+                  "--folds", "2", "--output", model)
+    assert result.exit_code == 0, result.output
+    assert "30 rows" in result.output
+    hard, easy = OutcomeModel.load(model).difficulty([_HARD[1] + " (ticket 99)", _EASY[1] + " (ticket 99)"])
     assert hard > easy
 
 

@@ -1,11 +1,13 @@
 """Feedback on decisions: Router.record_outcome writes beside the decision log (SQLite table, JSONL
-sidecar, PostgreSQL table, or the stream), and training_rows turns a log into outcome-file rows."""
+sidecar, PostgreSQL table, or the stream), and training_rows turns a log into outcome-file rows:
+from files, a real PostgreSQL, a real Kafka-protocol broker and an S3 server (moto)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
+import uuid
 
 import pytest
 
@@ -227,8 +229,12 @@ def test_numpy_scores_and_graded_scales_are_accepted():
 
 
 def test_training_rows_rejects_what_it_cannot_read():
-    with pytest.raises(InputError, match="SQLite or JSONL log path"):
+    with pytest.raises(InputError, match="SQLite or JSONL log path, an s3:// or kafka:// URL"):
         list(training_rows(42))
+    with pytest.raises(InputError, match="names its topic"):
+        list(training_rows("kafka://127.0.0.1:9092"))
+    with pytest.raises(InputError, match="expected s3://bucket/prefix/"):
+        list(training_rows("s3://"))
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -250,3 +256,65 @@ def test_postgres_outcomes_become_training_rows(postgres_server):
     assert rows[hard.decision_id]["outcomes"] == {"medium": 1.0}
     assert rows[hard.decision_id]["prompt"] == TASKS[1]
     assert [o["score"] for o in read_outcomes(logger)] == [0.1, 0.8, 1.0]
+
+
+# -- Kafka and S3: one stream of decisions and outcomes, read back --------------------------------
+
+def record_feedback(router, easy, hard):
+    router.record_outcome(easy.decision_id, 0.3)
+    router.record_outcome(easy.decision_id, 0.7)  # the latest wins
+    router.record_outcome(hard.decision_id, 1.0, tier="high")
+    router.record_outcome(hard.decision_id, 0.2, tier="low")
+    router.record_outcome("not-a-logged-decision", 0.5)
+
+
+def check_rows(rows, easy, hard):
+    assert list(rows) == [easy.decision_id, hard.decision_id]  # oldest first, translation unrated
+    assert rows[easy.decision_id] == {"id": easy.decision_id, "prompt": TASKS[0], "outcomes": {str(easy.tier): 0.7},
+                                      "task_type": str(easy.task_type), "complexity": str(easy.complexity)}
+    assert rows[hard.decision_id]["outcomes"] == {"high": 1.0, "low": 0.2}
+
+
+@pytest.mark.service("kafka")
+def test_kafka_outcomes_become_training_rows(kafka_server, monkeypatch, caplog):
+    from dmr.store import KafkaLogger
+
+    topic = f"dmr-outcomes-{uuid.uuid4().hex[:8]}"
+    logger = KafkaLogger([kafka_server.bootstrap], topic, delivery_timeout_s=5.0)
+    router, (easy, hard, _) = routed(logger)
+    record_feedback(router, easy, hard)
+    with caplog.at_level(logging.WARNING, logger="dmr.store"):
+        rows = by_id(training_rows(logger))  # flushes the logger first
+    router.close()
+    check_rows(rows, easy, hard)
+    assert "1 outcome record(s) name decisions that are not in the log" in caplog.text
+    # The same topic by URL, as `dmr train --from-log kafka://host:port/topic` names it.
+    check_rows(by_id(training_rows(f"kafka://{kafka_server.bootstrap}/{topic}")), easy, hard)
+    assert [o["score"] for o in read_outcomes(f"kafka://{kafka_server.bootstrap}/{topic}")] == [0.3, 0.7, 1.0, 0.2, 0.5]
+    with pytest.raises(InputError, match="does not exist|cannot be read"):
+        list(training_rows(f"kafka://{kafka_server.bootstrap}/no-such-topic-{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.mark.service("s3")
+def test_s3_outcomes_become_training_rows(s3_server, monkeypatch):
+    import boto3
+
+    from dmr.store import S3Logger
+
+    credentials = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    bucket = f"feedback-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_server.endpoint, **credentials).create_bucket(Bucket=bucket)
+    logger = S3Logger(bucket, prefix="team/log/", endpoint_url=s3_server.endpoint, batch_size=2, **credentials)
+    router, (easy, hard, _) = routed(logger)  # batches of two: decisions and outcomes across objects
+    record_feedback(router, easy, hard)
+    rows = by_id(training_rows(logger))
+    router.close()
+    check_rows(rows, easy, hard)
+    # Batch keys: an outcome rating a decision must not overwrite the object that holds it.
+    assert sorted(r.get("kind", "decision") for r in logger.read_records()) == ["decision"] * 3 + ["outcome"] * 5
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"),
+                        ("AWS_SECRET_ACCESS_KEY", "test")):
+        monkeypatch.setenv(name, value)
+    check_rows(by_id(training_rows(f"s3://{bucket}/team/log/")), easy, hard)
+    assert list(training_rows(f"s3://{bucket}/other/prefix/")) == []  # nothing logged there

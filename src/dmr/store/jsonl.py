@@ -12,11 +12,11 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from dmr.store.logger import BufferedLogger, split_outcomes
 
-__all__ = ["JSONLLogger", "outcomes_path", "read_jsonl"]
+__all__ = ["JSONLLogger", "outcomes_path", "parse_records", "read_jsonl"]
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -26,13 +26,18 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         return
     with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+        yield from parse_records(lines)
+
+
+def parse_records(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects among ``lines`` (text or UTF-8 bytes); anything else is skipped."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:  # also UnicodeDecodeError
+            continue
+        if isinstance(record, dict):
+            yield record
 
 
 def outcomes_path(path: str | Path) -> Path:

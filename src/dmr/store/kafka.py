@@ -4,6 +4,9 @@ by its ``decision_id``.
 Each batch is produced and then flushed until every message has its delivery report: delivered
 messages leave the batch, failed ones (the broker down, the topic refused) stay and are retried by
 the base class. ``message.timeout.ms`` bounds how long one attempt waits on a broker that is down.
+
+:meth:`KafkaLogger.read_records` reads the topic back from its start to its current end, with a
+consumer of its own that joins no group and commits nothing (``dmr train --from-log`` does).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+import uuid
+from typing import Any, Iterator
 
-from dmr.errors import NotAvailableError
+from dmr.errors import InputError, NotAvailableError
 from dmr.store.logger import BufferedLogger
 
 __all__ = ["KafkaLogger", "KafkaLoggerBackend"]
@@ -21,12 +25,14 @@ __all__ = ["KafkaLogger", "KafkaLoggerBackend"]
 
 class KafkaLogger(BufferedLogger):
     """``KafkaLogger(brokers=["127.0.0.1:9092"], topic="dmr-decisions")``; ``producer_config``
-    adds or overrides librdkafka settings (security, compression…)."""
+    adds or overrides librdkafka settings (security, compression…); the reader takes its
+    ``security.*``, ``sasl.*`` and ``ssl.*`` settings too, unless ``consumer_config`` is given."""
 
     backend = "kafka"
 
     def __init__(self, brokers: list[str] | str, topic: str, *, producer_config: dict[str, Any] | None = None,
-                 delivery_timeout_s: float = 5.0, **options: Any) -> None:
+                 consumer_config: dict[str, Any] | None = None, delivery_timeout_s: float = 5.0,
+                 **options: Any) -> None:
         super().__init__(**options)
         self.brokers = brokers if isinstance(brokers, str) else ",".join(brokers)
         if not self.brokers or not topic:
@@ -34,6 +40,9 @@ class KafkaLogger(BufferedLogger):
         self.topic = topic
         self.delivery_timeout_s = delivery_timeout_s
         self.producer_config = dict(producer_config or {})
+        self.consumer_config = (dict(consumer_config) if consumer_config is not None else
+                                {k: v for k, v in self.producer_config.items()
+                                 if k.startswith(("security.", "sasl.", "ssl."))})
         self._producer: Any = None
 
     def _connect(self) -> Any:
@@ -77,6 +86,58 @@ class KafkaLogger(BufferedLogger):
                 raise RuntimeError(f"Kafka delivery unconfirmed for {left} message(s)")
             records[:] = keep
             raise RuntimeError(f"Kafka delivery failed for {len(keep)} message(s): {reason}")
+
+    def read_records(self, timeout_s: float = 30.0) -> Iterator[dict[str, Any]]:
+        """Every record of the topic from its start to its end (gap notices left out), each
+        partition in offset order. Raises when the topic does not exist, or when the end is not
+        reached within ``timeout_s``, rather than returning part of the log."""
+        try:
+            from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+        except ImportError:
+            raise NotAvailableError(
+                "reading a Kafka log needs confluent-kafka: pip install 'dynamic-model-router[kafka]'") from None
+        from dmr.store.jsonl import parse_records
+
+        consumer = Consumer({"bootstrap.servers": self.brokers, "group.id": f"dmr-reader-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                             "logger": logging.getLogger("dmr.store.kafka"), **self.consumer_config})
+        deadline = time.monotonic() + timeout_s
+        try:
+            try:
+                topic = consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
+                if topic is None or topic.error is not None:
+                    raise InputError(f"Kafka topic {self.topic!r} on {self.brokers} cannot be read: "
+                                     f"{getattr(topic, 'error', None) or 'it does not exist'}")
+                partitions = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic.partitions]
+                consumer.assign(partitions)
+                next_offset = {p: 0 for p in topic.partitions}
+                values: list[bytes] = []
+                while True:
+                    message = consumer.poll(0.3)
+                    if message is None:
+                        # Idle: done once every partition is read up to its end, asked afresh (a
+                        # broker may report an end that lags the messages it has acknowledged).
+                        ends = {p: consumer.get_watermark_offsets(
+                            TopicPartition(self.topic, p), timeout=max(deadline - time.monotonic(), 0.1))
+                            for p in next_offset}
+                        behind = sorted(p for p, (low, high) in ends.items() if max(next_offset[p], low) < high)
+                        if not behind:
+                            break
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"Kafka topic {self.topic!r}: the end of partition(s) {behind} "
+                                               f"was not reached in {timeout_s:g} s")
+                        continue
+                    if message.error() is not None:
+                        if message.error().fatal():
+                            raise RuntimeError(f"Kafka topic {self.topic!r}: {message.error()}")
+                        continue  # librdkafka retries transient errors itself; the deadline bounds them
+                    values.append(message.value())
+                    next_offset[message.partition()] = message.offset() + 1
+            except KafkaException as exc:
+                raise RuntimeError(f"Kafka topic {self.topic!r} on {self.brokers}: {exc}") from None
+        finally:
+            consumer.close()
+        yield from (r for r in parse_records(values) if r.get("event") != "records_dropped")
 
     def write_gap(self, count: int) -> None:
         gap = {"event": "records_dropped", "count": count, "ts": time.time()}

@@ -5,7 +5,9 @@ answer to a routed task turned out. It becomes an outcome record,
 ``{"kind": "outcome", "outcome_id", "decision_id", "ts", "score", "model", "tier", "notes"}``, that
 travels the Router's decision-log pipeline like a decision: the SQLite and PostgreSQL logs keep it
 in the table ``<table>_outcomes`` of the same database, the JSONL log in the sidecar
-``<stem>.outcomes.jsonl``, and Kafka, S3 and webhook logs carry it in their stream as is. An outcome
+``<stem>.outcomes.jsonl``, and Kafka, S3 and webhook logs carry it in their stream as is. All but
+the webhook can be read back: a path, a logger, or ``s3://bucket/prefix/`` and
+``kafka://host:port/topic`` (:func:`log_from_url`). An outcome
 whose decision is not (yet) in the log is stored all the same — the decision may still be buffered,
 or have been logged by another replica — and :func:`training_rows` skips it, saying how many it
 skipped in a warning on the ``dmr.store`` logger.
@@ -37,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 from dmr.errors import InputError
 from dmr.types import Decision, ModelTier
 
-__all__ = ["outcome_record", "read_outcomes", "training_rows"]
+__all__ = ["log_from_url", "outcome_record", "read_outcomes", "training_rows"]
 
 log = logging.getLogger("dmr.store")
 
@@ -112,9 +114,51 @@ def _postgres(dsn: str, table: str) -> _Reader:
                           f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts"))
 
 
+def _stream(logger: Any) -> _Reader:
+    """Kafka and S3 logs carry decisions and outcomes in one stream: read it once, split it."""
+    records: list[dict[str, Any]] = []
+    loaded = False
+
+    def read() -> list[dict[str, Any]]:
+        nonlocal loaded
+        if not loaded:
+            records.extend(logger.read_records())
+            loaded = True
+        return records
+
+    def decisions() -> list[dict[str, Any]]:
+        found = [r for r in read() if "decision_id" in r and r.get("kind") != "outcome"]
+        return sorted(found, key=lambda r: float(r.get("ts") or 0.0))  # Kafka orders by partition only
+
+    return lambda: [r for r in read() if r.get("kind") == "outcome"], decisions
+
+
+def log_from_url(url: str) -> Any:
+    """The logger a ``s3://bucket/prefix/`` or ``kafka://host:port[,host:port]/topic`` URL names,
+    built to read it back (S3 credentials and ``AWS_ENDPOINT_URL`` come from the environment, as
+    boto3 reads them); None for anything else."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("s3", "kafka"):
+        return None
+    where, _, name = rest.partition("/")
+    if not where:
+        raise InputError(f"{url!r}: expected {scheme}://{'bucket/prefix/' if scheme == 's3' else 'host:port/topic'}")
+    if scheme.lower() == "s3":
+        from dmr.store.s3 import S3Logger
+
+        return S3Logger(where, prefix=name) if name else S3Logger(where)
+    if not name:
+        raise InputError(f"{url!r}: a Kafka log URL names its topic, kafka://host:port/topic")
+    from dmr.store.kafka import KafkaLogger
+
+    return KafkaLogger(where, name)
+
+
 def _reader(source: Any) -> _Reader:
     from dmr.store.logger import BufferedLogger
 
+    if isinstance(source, str) and (logger := log_from_url(source)) is not None:
+        source = logger
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         return _jsonl(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _sqlite(path, "decisions")
@@ -127,14 +171,18 @@ def _reader(source: Any) -> _Reader:
             return _jsonl(source.path)  # type: ignore[attr-defined]
         if kind == "postgres":
             return _postgres(source.dsn, source.table)  # type: ignore[attr-defined]
+        if callable(getattr(source, "read_records", None)):
+            return _stream(source)
         raise InputError(f"cannot read outcomes back from a {kind} log: consume its records of kind "
-                         "'outcome' from the stream, or log to SQLite, JSONL or PostgreSQL")
-    raise InputError(f"expected a SQLite or JSONL log path or a decision logger, not {type(source).__name__}")
+                         "'outcome' from the stream, or log to SQLite, JSONL, PostgreSQL, Kafka or S3")
+    raise InputError("expected a SQLite or JSONL log path, an s3:// or kafka:// URL or a decision logger, "
+                     f"not {type(source).__name__}")
 
 
 def read_outcomes(source: Any) -> list[dict[str, Any]]:
-    """Every outcome record of a log (a SQLite or JSONL path, or a SQLite, JSONL or PostgreSQL
-    logger, which is flushed first), in the order they were recorded."""
+    """Every outcome record of a log (a SQLite or JSONL path, an ``s3://`` or ``kafka://`` URL, or
+    a SQLite, JSONL, PostgreSQL, Kafka or S3 logger, which is flushed first), in the order they
+    were recorded."""
     outcomes, _ = _reader(source)
     return sorted(outcomes(), key=lambda r: float(r.get("ts") or 0.0))
 

@@ -1,16 +1,20 @@
 """A decision log archived to S3 (boto3): each batch becomes one JSON Lines object.
 
-Object keys are ``{prefix}YYYY/MM/DD/HHMMSS-{first decision id}-{count}.jsonl`` (UTC), named by the
-batch's own content, so a retried batch overwrites its own object instead of adding a copy. With
+Object keys are ``{prefix}YYYY/MM/DD/HHMMSS-{first record's id}-{count}-{content hash}.jsonl`` (UTC,
+the first record's time), named by the batch's own content, so a retried batch overwrites its own
+object instead of adding a copy, and two different batches never share a key (an outcome record
+carries the id of the decision it rates, so ids alone could collide). With
 a bucket under object lock this is the immutable audit trail the production checklist asks for.
+:meth:`S3Logger.read_records` reads the objects back (``dmr train --from-log`` does).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from dmr.errors import NotAvailableError
 from dmr.store.logger import BufferedLogger
@@ -50,16 +54,32 @@ class S3Logger(BufferedLogger):
             self._client = boto3.client("s3", config=config, **self._client_options)
         return self._client
 
-    def _key(self, records: list[dict[str, Any]]) -> str:
+    def _key(self, records: list[dict[str, Any]], body: bytes) -> str:
         first = records[0]
         when = dt.datetime.fromtimestamp(float(first.get("ts") or time.time()), dt.timezone.utc)
-        ident = "".join(c for c in str(first.get("decision_id", "")) if c.isalnum() or c in "-_")[:64]
-        return f"{self.prefix}{when:%Y/%m/%d/%H%M%S}-{ident}-{len(records)}.jsonl"
+        ident = str(first.get("outcome_id") or first.get("decision_id", ""))
+        ident = "".join(c for c in ident if c.isalnum() or c in "-_")[:64]
+        digest = hashlib.sha256(body).hexdigest()[:16]
+        return f"{self.prefix}{when:%Y/%m/%d/%H%M%S}-{ident}-{len(records)}-{digest}.jsonl"
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
         body = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
-        self._connect().put_object(Bucket=self.bucket, Key=self._key(records), Body=body,
+        self._connect().put_object(Bucket=self.bucket, Key=self._key(records, body), Body=body,
                                    ContentType="application/x-ndjson")
+
+    def read_records(self) -> Iterator[dict[str, Any]]:
+        """Every record under the prefix (gap notices left out), object by object in key order,
+        which is the order the batches were written in. Unreadable lines are skipped."""
+        from dmr.store.jsonl import parse_records
+
+        client = self._connect()
+        gaps = f"{self.prefix}gaps/"
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", ()):
+                if item["Key"].startswith(gaps):
+                    continue
+                body = client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                yield from parse_records(body.splitlines())
 
     def write_gap(self, count: int) -> None:
         now = time.time()
