@@ -204,19 +204,25 @@ def test_eval_on_the_shared_mt_bench_subset():
     assert sub["routers"]["oracle"]["cs95"] == pytest.approx(0.89, abs=0.01)
 
 
-def test_train_from_the_decision_log_end_to_end(tmp_path):
+def log_feedback(logger, n):
+    """Route ``n`` tickets, half hard, logging to ``logger``: each was answered at both tiers and
+    scored, and the low tier failed the hard ones."""
     from dmr import Router
+
+    with Router(decision_logger=logger) as router:
+        for i in range(n):
+            hard = i % 2 == 0
+            decision = router.classify((_HARD if hard else _EASY)[i % 3] + f" (ticket {i})")
+            router.record_outcome(decision.decision_id, 0.0 if hard else 1.0, tier="low")
+            router.record_outcome(decision.decision_id, 1.0, tier="high")
+
+
+def test_train_from_the_decision_log_end_to_end(tmp_path):
     from dmr.ml.outcomes import OutcomeModel
     from dmr.store import SQLiteLogger
 
     log = tmp_path / "decisions.sqlite3"
-    with Router(decision_logger=SQLiteLogger(log)) as router:
-        for i in range(40):
-            hard = i % 2 == 0
-            decision = router.classify((_HARD if hard else _EASY)[i % 3] + f" (ticket {i})")
-            # the task was answered at both tiers and each answer scored
-            router.record_outcome(decision.decision_id, 0.0 if hard else 1.0, tier="low")
-            router.record_outcome(decision.decision_id, 1.0, tier="high")
+    log_feedback(SQLiteLogger(log), 40)
     model = tmp_path / "from-log.npz"
     result = _run("train", "--from-log", log, "--models", "low,high", "--folds", "2", "--output", model)
     assert result.exit_code == 0, result.output
@@ -231,17 +237,11 @@ def test_train_from_the_decision_log_end_to_end(tmp_path):
 def test_train_from_a_kafka_log_by_url(kafka_server, tmp_path):
     import uuid
 
-    from dmr import Router
     from dmr.ml.outcomes import OutcomeModel
     from dmr.store import KafkaLogger
 
     topic = f"dmr-train-{uuid.uuid4().hex[:8]}"
-    with Router(decision_logger=KafkaLogger([kafka_server.bootstrap], topic)) as router:
-        for i in range(30):
-            hard = i % 2 == 0
-            decision = router.classify((_HARD if hard else _EASY)[i % 3] + f" (ticket {i})")
-            router.record_outcome(decision.decision_id, 0.0 if hard else 1.0, tier="low")
-            router.record_outcome(decision.decision_id, 1.0, tier="high")
+    log_feedback(KafkaLogger([kafka_server.bootstrap], topic), 30)
     model = tmp_path / "from-kafka.npz"
     result = _run("train", "--from-log", f"kafka://{kafka_server.bootstrap}/{topic}", "--models", "low,high",
                   "--folds", "2", "--output", model)
