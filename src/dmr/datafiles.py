@@ -1,14 +1,22 @@
 """Reading hand-written data files (training rows, capability rows, outcome files) line by line,
-with the file and line number every error message needs."""
+with the file and line number every error message needs, and the hash that splits their rows into
+folds."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from dmr.errors import InputError
 
-__all__ = ["numbered_lines"]
+__all__ = ["fold_of", "numbered_lines"]
+
+
+def fold_of(key: str, k: int = 5) -> int:
+    """The fold (0..k-1) of a row, fixed by the SHA-256 of ``key``: a training row's task text, an
+    outcome row's ``id``. Fold 0 of 5 is the training data's fixed test split."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % k
 
 
 def numbered_lines(paths: str | Path | Iterable[str | Path], *, folders: bool = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 from itertools import combinations_with_replacement
 from typing import Any, Callable, Mapping, Sequence
 
+from dmr.datafiles import fold_of
 from dmr.evaluate.curves import Curve, curve, length_scores, random_scores
 from dmr.evaluate.outcomes import OutcomeRow
 
@@ -134,13 +135,6 @@ def pool_report(rows: Sequence[OutcomeRow], difficulty: Sequence[float], models:
         "frontier": [{"cost": round(c, 6), "quality": round(q, 5), "shares": [round(x, 4) for x in placements[(c, q)]]}
                      for c, q in frontier],
     }
-
-
-def fold_of(row_id: str, k: int = 5) -> int:
-    """The cross-validation fold of a row, fixed by a hash of its ``id``."""
-    import hashlib
-
-    return int(hashlib.sha256(row_id.encode("utf-8")).hexdigest(), 16) % k
 
 
 def cross_validated(rows: Sequence[OutcomeRow], fit_predict: Callable[[list[OutcomeRow], list[OutcomeRow]], Any], *,

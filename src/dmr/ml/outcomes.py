@@ -34,7 +34,6 @@ learned state ends in ``_``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -45,6 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from dmr.datafiles import fold_of
 from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 from dmr.ml.head import lbfgs, sigmoid, sparse_products
@@ -278,7 +278,7 @@ class OutcomeModel:
         """The penalties with the lowest inner cross-validated log loss (folds by a hash of the
         text), and that loss."""
         k = self.inner_folds
-        fold = np.array([int(hashlib.sha256(("inner:" + p).encode()).hexdigest(), 16) % k for p in prompts])
+        fold = np.array([fold_of("inner:" + p, k) for p in prompts])
         losses = np.zeros(len(grid))
         total = k * len(grid)
         step = 0

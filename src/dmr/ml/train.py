@@ -8,7 +8,6 @@ held-out split stays untouched for reporting.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from dmr.datafiles import numbered_lines
+from dmr.datafiles import fold_of, numbered_lines
 from dmr.errors import InputError
 from dmr.ml.features import NgramFeaturizer
 from dmr.ml.head import NgramHead
@@ -33,10 +32,6 @@ class Example:
     task_type: str
     complexity: str
     language: str = ""
-
-
-def fold_of(task: str, k: int = 5) -> int:
-    return int(hashlib.sha256(task.encode("utf-8")).hexdigest(), 16) % k
 
 
 def is_heldout(task: str) -> bool:
@@ -111,7 +106,7 @@ def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, f
     second hash and the first ``rounds`` folds are each scored by a head trained on the others.
     Returns the logits and the indices of the rows they belong to."""
     params = featurizer_params or {}
-    fold = np.array([int(hashlib.sha256(("oof:" + e.task).encode()).hexdigest(), 16) % folds for e in examples])
+    fold = np.array([fold_of("oof:" + e.task, folds) for e in examples])
     out: np.ndarray | None = None
     for f in range(min(rounds, folds)):
         train = np.flatnonzero(fold != f)
