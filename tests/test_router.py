@@ -406,6 +406,20 @@ def test_classify_batch_stops_on_a_bad_task_unless_asked_not_to():
     assert type(out[1]) is InputError and type(out[2]) is InputTypeError
 
 
+def test_classify_batch_returns_any_exception_a_task_raises_when_asked():
+    def custom(text, ctx):
+        if "boom" in text:
+            raise ValueError(f"custom classifier failed on {text!r}")
+        return None
+
+    router = Router(custom_classifier=custom)
+    with pytest.raises(ValueError, match="boom"):
+        router.classify_batch([EASY, "boom", HARD])
+    out = router.classify_batch([EASY, "boom", HARD], return_exceptions=True)
+    assert isinstance(out[0], Decision) and isinstance(out[2], Decision)
+    assert type(out[1]) is ValueError and "boom" in str(out[1])
+
+
 def test_aclassify():
     router = Router()
     decision = asyncio.run(router.aclassify(HARD))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
-from dmr.errors import ConfigError, DmrError, InputError, InputTypeError, PIIBlockedError
+from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
 from dmr.layers.keywords import KeywordLayer
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
@@ -390,8 +390,9 @@ class Router:
         return self.classify(task, history=history, tenant_config=tenant_config)
 
     def classify_batch(self, tasks: Iterable[Any], *, return_exceptions: bool = False) -> list[Any]:
-        """Classify many tasks in order. With ``return_exceptions=True`` a bad task yields its
-        exception in place instead of stopping the batch."""
+        """Classify many tasks in order. With ``return_exceptions=True`` a task that raises (bad
+        input, or an exception from a ``custom_classifier`` or, with ``strict=True``, a layer)
+        yields its exception in place instead of stopping the batch, as ``asyncio.gather`` does."""
         out: list[Any] = []
         tasks = list(tasks)
         # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front.
@@ -402,7 +403,7 @@ class Router:
             for task in tasks:
                 try:
                     out.append(self.classify(task))
-                except DmrError as exc:
+                except Exception as exc:
                     if not return_exceptions:
                         raise
                     out.append(exc)
