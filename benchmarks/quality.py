@@ -2,8 +2,11 @@
 
     python benchmarks/quality.py [--subset mmlu] [--json] [--data FILE] [--prices FILE]
 
-Reads ``../shared/eval/routellm_gpt4_mixtral.jsonl`` (MT-Bench, MMLU, GSM8K; contaminated prompts
-left out) and ``../shared/eval/prices.json``, and prints one table with these routers:
+Reads ``../shared/eval/routellm_gpt4_mixtral.jsonl`` (GPT-4-1106 against Mixtral-8x7B on MT-Bench,
+MMLU, GSM8K; contaminated prompts left out), ``../shared/eval/alpaca_eval_v1.jsonl`` (AlpacaEval's
+805 everyday instructions, GPT-4-1106 against Llama-2-7B-chat, each answer judged a win, draw or
+loss against text-davinci-003: a workload where length says nothing) and
+``../shared/eval/prices.json``, and prints one table with these routers:
 
 - random, length (longer = harder) and the per-prompt oracle (hindsight), for reference;
 - dmr default (zero-shot), two ways, trained on none of this data: ``Router()``, where the tier
@@ -28,6 +31,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 # One BLAS thread: the fits make many small vector operations, and BLAS threads spinning on a busy
@@ -44,7 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-SUBSETS = ("mt_bench", "mmlu", "gsm8k")
+ALPACA = "alpaca_eval"
+SUBSETS = ("mt_bench", "mmlu", "gsm8k", ALPACA)
+# The pair scored on each subset: (strong, weak). On AlpacaEval, GPT-4-1106 against the cheapest
+# widely deployed chat model it scores, chosen before any router was run on it.
+PAIRS = {ALPACA: ("gpt4_1106_preview", "llama-2-7b-chat-hf")}
 LABELS = {"random": "random", "length": "length", "oracle": "per-prompt oracle",
           "zero_shot": "dmr default, tier matrix (zero-shot)",
           "zero_shot_target": "dmr default, quality_target (zero-shot)", "outcome": "dmr outcome-trained (in-domain, 5-fold)",
@@ -58,14 +66,14 @@ def zero_shot(prompts: list[str], target: float | None = None) -> list[float]:
     return [d.difficulty for d in router.classify_batch(prompts)]
 
 
-def outcome_model(train, test) -> np.ndarray:
+def outcome_model(train, test, pair=(STRONG, WEAK)) -> np.ndarray:
     from dmr.ml.outcomes import OutcomeModel
 
-    model = OutcomeModel().fit([r.prompt for r in train], [r.outcomes for r in train], models=(WEAK, STRONG))
+    model = OutcomeModel().fit([r.prompt for r in train], [r.outcomes for r in train], models=pair[::-1])
     return model.difficulty([r.prompt for r in test])
 
 
-def tfidf_ridge(train, test, alpha: float = 1.0) -> np.ndarray:
+def tfidf_ridge(train, test, pair=(STRONG, WEAK), alpha: float = 1.0) -> np.ndarray:
     from scipy import sparse
     from scipy.sparse.linalg import lsqr
 
@@ -77,41 +85,48 @@ def tfidf_ridge(train, test, alpha: float = 1.0) -> np.ndarray:
         X = featurizer.transform([r.prompt for r in rows])
         return sparse.csr_matrix((X.values, X.indices, X.indptr), shape=(X.n_rows, X.n_cols))
 
-    y = np.array([r.outcomes[STRONG] - r.outcomes[WEAK] for r in train])
+    y = np.array([r.outcomes[pair[0]] - r.outcomes[pair[1]] for r in train])
     w = lsqr(matrix(train), y - y.mean(), damp=np.sqrt(alpha))[0]
     return matrix(test) @ w
 
 
-def run(subsets, data: Path, prices_path: Path, progress) -> dict:
+def run(subsets, data: Path, alpaca: Path, prices_path: Path, progress) -> dict:
     data_set = load_outcomes(data)
-    prices = resolve_prices((STRONG, WEAK), load_prices(prices_path))
+    all_prices = load_prices(prices_path)
+    prices = resolve_prices((STRONG, WEAK), all_prices)
     report = {"data": str(data), "contaminated_excluded": data_set.contaminated, "prices": prices, "subsets": []}
     for name in subsets:
-        rows = list(data_set.subset(name).scored_by((STRONG, WEAK)).rows)
+        pair = PAIRS.get(name, (STRONG, WEAK))
+        if name == ALPACA:
+            rows = list(load_outcomes(alpaca).scored_by(pair).rows)
+            prices.update(resolve_prices(pair, all_prices))
+        else:
+            rows = list(data_set.subset(name).scored_by(pair).rows)
         timings = {}
         scores = {}
         for key, compute in (("zero_shot", lambda rows: zero_shot([r.prompt for r in rows])),
                              ("zero_shot_target", lambda rows: zero_shot([r.prompt for r in rows], 0.95)),
-                             ("outcome", lambda rows: cross_validated(rows, outcome_model)),
-                             ("ridge", lambda rows: cross_validated(rows, tfidf_ridge))):
+                             ("outcome", lambda rows: cross_validated(rows, partial(outcome_model, pair=pair))),
+                             ("ridge", lambda rows: cross_validated(rows, partial(tfidf_ridge, pair=pair)))):
             start = time.perf_counter()
             scores[key] = list(compute(rows))
             timings[key] = round(time.perf_counter() - start, 1)
             progress(f"{name}: {LABELS[key]} done in {timings[key]} s")
-        sub = subset_report(rows, scores, strong=STRONG, weak=WEAK, prices=prices, name=name)
+        sub = subset_report(rows, scores, strong=pair[0], weak=pair[1], prices=prices, name=name)
+        sub["strong"], sub["weak"] = pair
         sub["seconds"] = timings
         sub.pop("curves")
         report["subsets"].append(sub)
-    report["predict_ms"] = predict_latency(rows)
+    report["predict_ms"] = predict_latency(rows, pair)
     return report
 
 
-def predict_latency(rows) -> dict:
+def predict_latency(rows, pair) -> dict:
     """What ``quality_target`` with an outcome model adds per decision: p50 / p99 of
     ``OutcomeModel.predict`` on one prompt (a model fitted on ``rows``, the last subset)."""
     from dmr.ml.outcomes import OutcomeModel
 
-    model = OutcomeModel().fit([r.prompt for r in rows], [r.outcomes for r in rows], models=(WEAK, STRONG))
+    model = OutcomeModel().fit([r.prompt for r in rows], [r.outcomes for r in rows], models=pair[::-1])
     prompts = [r.prompt for r in rows[:200]]
     model.predict(prompts[:1])
     times = []
@@ -142,7 +157,8 @@ def table(report: dict) -> str:
         lines.append(line)
     lines.append("")
     lines.append("weak / strong quality: " + ", ".join(
-        f"{s['benchmark']} {s['weak_quality']:.3f} / {s['strong_quality']:.3f}" for s in subs))
+        f"{s['benchmark']} {s['weak_quality']:.3f} / {s['strong_quality']:.3f} ({s['weak']} / {s['strong']})"
+        for s in subs))
     lines.append(f"contaminated prompts left out: {report['contaminated_excluded']}; cost per call (USD/1M, "
                  f"(in+out)/2): " + ", ".join(f"{m} {p:g}" for m, p in report["prices"].items()))
     return "\n".join(lines)
@@ -153,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", action="append", choices=SUBSETS, help="repeatable; default: all three")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--data", type=Path, default=EVAL / "routellm_gpt4_mixtral.jsonl")
+    parser.add_argument("--alpaca", type=Path, default=EVAL / "alpaca_eval_v1.jsonl")
     parser.add_argument("--prices", type=Path, default=EVAL / "prices.json")
     args = parser.parse_args(argv)
-    report = run(args.subset or SUBSETS, args.data, args.prices,
+    report = run(args.subset or SUBSETS, args.data, args.alpaca, args.prices,
                  lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else table(report))
     if not args.json:

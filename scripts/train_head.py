@@ -35,38 +35,24 @@ def main() -> int:
                         help="capability JSONL file or folder for the difficulty output ('none' to skip)")
     args = parser.parse_args()
 
-    from dmr.ml.evaluate import evaluate_head
-    from dmr.ml.train import is_heldout, load_examples, train_head
+    from dmr.ml.train import train_and_save
 
-    examples = load_examples(args.data)
-    train = [e for e in examples if not is_heldout(e.task)]
-    test = [e for e in examples if is_heldout(e.task)]
-    print(f"{len(train)} training rows, {len(test)} held-out rows", flush=True)
     start = time.time()
 
     def progress(stage: str, step: int, value: float) -> None:
         if stage != "fit" or step % 25 == 0:
             print(f"  {stage} {step} ({time.time() - start:.0f} s)", flush=True)
 
-    from dmr.ml.encoder import load_encoder
-
-    encoder = None if args.encoder == "none" else load_encoder(args.encoder)
-    head, _ = train_head(train, l2=args.l2, max_iter=args.max_iter, progress=progress, encoder=encoder)
-    report = evaluate_head(head, test)
-    report.pop("confidence")
-    needs = None
-    if args.capability != "none":
-        from dmr.ml.needs import fit_and_score
-
-        needs = fit_and_score(head, args.capability)
-        print(f"difficulty output: {needs}", flush=True)
-    path = head.save(args.out, trained_on=f"{len(train)} rows of datasets/*.jsonl (test split excluded)",
-                     heldout=report, needs_report=needs)
-    print(f"wrote {path} in {time.time() - start:.0f} s; held-out: "
+    result = train_and_save(args.data, args.out, max_iter=args.max_iter, l2=args.l2, progress=progress,
+                            encoder=args.encoder, capability=None if args.capability == "none" else args.capability)
+    report = result["heldout"]
+    print(f"{result['train_rows']} training rows, {result['heldout_rows']} held-out rows", flush=True)
+    if result["needs"] is not None:
+        print(f"difficulty output: {result['needs']}", flush=True)
+    print(f"wrote {result['path']} in {time.time() - start:.0f} s; held-out: "
           f"type macro-F1 {report['type_macro_f1']:.3f}, complexity macro-F1 {report['complexity_macro_f1']:.3f}, "
           f"tier accuracy {report['tier_accuracy']:.3f}, ECE {report['ece']:.3f}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
