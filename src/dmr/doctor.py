@@ -22,6 +22,14 @@ class Check:
     fix: str = ""
 
 
+def _config_path(path: Path | None) -> Path | None:
+    """The dmr.yaml in force: the one given, else $DMR_CONFIG, else ./dmr.yaml when present."""
+    if path is not None:
+        return path
+    env = os.environ.get("DMR_CONFIG")
+    return Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+
+
 def _python() -> Check:
     ok = sys.version_info >= (3, 10)
     return Check("OK" if ok else "FAIL", "python", sys.version.split()[0],
@@ -69,9 +77,7 @@ def _config(path: Path | None) -> Check:
     from dmr.errors import DmrError
     from dmr.router import Router
 
-    if path is None:
-        env = os.environ.get("DMR_CONFIG")
-        path = Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+    path = _config_path(path)
     if path is None:
         return Check("OK", "config", "no dmr.yaml (defaults in use)")
     try:
@@ -137,9 +143,7 @@ def _layer2(path: Path | None) -> Check:
     from dmr.config import load_yaml_options
     from dmr.layers.llm import diagnose
 
-    if path is None:
-        env = os.environ.get("DMR_CONFIG")
-        path = Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+    path = _config_path(path)
     from dmr.errors import DmrError
 
     try:
@@ -154,9 +158,7 @@ def _layer3(path: Path | None) -> Check:
     from dmr.config import load_yaml_options
     from dmr.errors import DmrError
 
-    if path is None:
-        env = os.environ.get("DMR_CONFIG")
-        path = Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+    path = _config_path(path)
     try:
         options = load_yaml_options(path) if path is not None else {}
     except DmrError:
@@ -181,10 +183,38 @@ def _layer3(path: Path | None) -> Check:
     return Check("OK", "layer 3", f"{layer.head_path}{used}{score}{needs}")
 
 
+def _outcome_model(path: Path | None) -> Check | list[Check]:
+    """The configured outcome model (``outcome_model`` in dmr.yaml): whether it loads, and whether
+    it was fitted on the Layer 3 head installed here."""
+    from dmr.config import load_yaml_options
+    from dmr.errors import DmrError
+
+    path = _config_path(path)
+    try:
+        options = load_yaml_options(path) if path is not None else {}
+    except DmrError:
+        return []  # the configuration check above already says why
+    spec = options.get("outcome_model")
+    if not isinstance(spec, (str, Path)):
+        return []
+    from dmr.quality import load_outcome_model
+
+    try:
+        model = load_outcome_model(spec)
+    except DmrError as exc:
+        return Check("FAIL", "outcome model", str(exc), "retrain it: dmr train --outcomes F (or --from-log)")
+    detail = f"{spec}: {', '.join(model.models)}"
+    if getattr(model, "stale_head_", False):
+        return Check("WARN", "outcome model", f"{detail}; fitted on another Layer 3 head than the one installed",
+                     "retrain it on this version: dmr train --outcomes F (or --from-log)")
+    return Check("OK", "outcome model", detail)
+
+
 def run_checks(config_path: Path | None = None) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         _python, _packs, _presets, _registry, lambda: _config(config_path), _classify, _provider_keys, _optional,
         _decision_log, lambda: _layer2(config_path), lambda: _layer3(config_path),
+        lambda: _outcome_model(config_path),
     ]
     results: list[Check] = []
     for step in steps:

@@ -157,6 +157,25 @@ def test_doctor_json(in_tmp):
     assert all(c["status"] in ("OK", "WARN", "FAIL") for c in checks.values())
 
 
+def test_doctor_checks_the_configured_outcome_model(in_tmp):
+    from dmr.ml.outcomes import OutcomeModel
+
+    prompts = [f"{'prove the theorem' if i % 2 else 'say hello'} number {i}" for i in range(24)]
+    scores = [{"low": 0.0 if i % 2 else 1.0, "high": 1.0} for i in range(24)]
+    path = OutcomeModel(encoder=None, l2=1e-3).fit(prompts, scores, models=["low", "high"]).save(in_tmp / "om.npz")
+    (in_tmp / "dmr.yaml").write_text("quality_target: 0.9\noutcome_model: om.npz\n", encoding="utf-8")
+    result = run("doctor")
+    assert re.search(r"^\[OK\] outcome model: \S*om\.npz: low, high$", result.stdout, re.MULTILINE)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["head_digest"] = "0123456789abcdef"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    result = run("doctor")
+    assert check_lines(result.stdout)["outcome model"] == "WARN" and "another Layer 3 head" in result.stdout
+    path.write_bytes(b"broken")
+    result = run("doctor")
+    assert result.exit_code == 1 and check_lines(result.stdout)["outcome model"] == "FAIL"
+
+
 def test_doctor_checks_a_dmr_yaml_in_the_current_folder(in_tmp):
     (in_tmp / "dmr.yaml").write_text("provider: anthropic\n", encoding="utf-8")
     result = run("doctor")

@@ -90,6 +90,26 @@ def test_load_refuses_an_encoder_that_is_not_available(fitted, tmp_path):
         OutcomeModel.load(path)
 
 
+def test_load_warns_when_the_head_it_was_fitted_on_has_changed(fitted, tmp_path, caplog):
+    model, prompts = fitted
+    path = model.save(tmp_path / "outcome.npz")
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    assert meta["head"] is True and len(meta["head_digest"]) == 16  # the shipped head's digest
+    with caplog.at_level("WARNING", logger="dmr.ml"):
+        assert OutcomeModel.load(path).stale_head_ is False
+    assert not caplog.records
+    meta["head_digest"] = "0123456789abcdef"  # fitted on another head (an older dmr)
+    meta_path.write_text(json.dumps(meta))
+    with caplog.at_level("WARNING", logger="dmr.ml"):
+        stale = OutcomeModel.load(path)
+    assert stale.stale_head_ is True and "another Layer 3 head" in caplog.text
+    assert np.array_equal(stale.predict(prompts[:5]), model.predict(prompts[:5]))  # it still works
+    del meta["head_digest"]  # a file from before the digest existed cannot be checked
+    meta_path.write_text(json.dumps(meta))
+    assert OutcomeModel.load(path).stale_head_ is False
+
+
 def test_load_reports_bad_files(fitted, tmp_path):
     model, _ = fitted
     with pytest.raises(OutcomeModelError, match="missing"):

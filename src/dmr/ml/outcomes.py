@@ -26,7 +26,8 @@ same MMLU folds it saves 5 points more at 95% quality than ``1 − P(cheapest re
 The ridge penalty is picked by inner cross-validation on the training rows (log loss), unless
 given. A model is saved as plain arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON
 metadata that names the features it was built with; loading refuses a model whose encoder is not
-available here.
+available here, and warns (``stale_head_``) when the Layer 3 head it read features from has changed
+since it was fitted (a dmr upgrade ships a retrained head): it still works, on shifted features.
 
 Estimator conventions: ``__init__`` stores parameters, :meth:`OutcomeModel.fit` returns ``self``,
 learned state ends in ``_``.
@@ -34,8 +35,10 @@ learned state ends in ``_``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import math
 import re
 import zipfile
@@ -52,6 +55,7 @@ from dmr.ml.head import lbfgs, sigmoid, sparse_products
 __all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
 
 FORMAT = "dmr-outcome-model/1"
+log = logging.getLogger("dmr.ml")
 _EXTRA_NAMES = ("log_numbers", "log_distinct_numbers", "log_sentences", "decimals", "big_numbers",
                 "choices", "log_max_word")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -158,6 +162,13 @@ class OutcomeModel:
                 raise NotAvailableError(f"the outcome model uses the Layer 3 head, which is unusable: {exc}") from None
         return head
 
+    def _head_digest(self) -> str:
+        """A digest of the Layer 3 head file the features come from: a model fitted against one
+        head and used with another (dmr upgraded, head retrained) gets shifted features."""
+        from dmr.layers.embedding import DEFAULT_HEAD
+
+        return hashlib.sha256(Path(DEFAULT_HEAD).read_bytes()).hexdigest()[:16]
+
     def _head_usable(self) -> bool:
         """Whether the Layer 3 head loads here; a model fitted without it records ``head: false``."""
         try:
@@ -213,6 +224,8 @@ class OutcomeModel:
         Y, M = self._targets(scores, models)
         self.models_ = models
         self.head_ = bool(self.use_head) and self._head_usable()
+        self.head_digest_ = self._head_digest() if self.head_ else None
+        self.stale_head_ = False
         # The head's difficulty output, when it has one: the zero-shot estimate as one more feature.
         self.needs_ = self.head_ and bool(getattr(self._head(), "needs_", False))
         if self.encoder not in (None, "auto", "always"):
@@ -330,7 +343,8 @@ class OutcomeModel:
                             bias=self.bias_, idf=self.featurizer_.idf_, dense_mean=self.dense_mean_,
                             dense_scale=self.dense_scale_)
         meta = {"format": FORMAT, "models": list(self.models_), "featurizer": self.featurizer_.params(),
-                "dense": self._dense_names(), "head": self.head_, "encoder": self.encoder_,
+                "dense": self._dense_names(), "head": self.head_, "head_digest": self.head_digest_,
+                "encoder": self.encoder_,
                 "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_, **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -394,11 +408,20 @@ class OutcomeModel:
                 raise NotAvailableError(f"{path} was trained with the sentence encoder {meta['encoder']!r}, "
                                         f"which is not available here (available: {here})")
             self._encoder_obj, self.encoder_ = found
+        self.head_digest_ = meta.get("head_digest")
+        self.stale_head_ = False
         if self.head_:
             head = self._head()
             if self.needs_ and not getattr(head, "needs_", False):
                 raise NotAvailableError(f"{path} uses the Layer 3 head's difficulty output, which the head here "
                                         "does not have: retrain the outcome model")
+            # A file older than the digest cannot be checked; one with a different digest still works,
+            # on features that have moved since it was fitted.
+            self.stale_head_ = self.head_digest_ is not None and self.head_digest_ != self._head_digest()
+            if self.stale_head_:
+                log.warning("dmr: %s was fitted on another Layer 3 head than this one (dmr was upgraded or the "
+                            "head retrained), so the head's features it reads have moved; retrain it (dmr train "
+                            "--outcomes F or --from-log) for the predictions it was validated with", path)
         self.metadata_ = meta
         return self
 
