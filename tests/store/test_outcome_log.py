@@ -107,8 +107,10 @@ def test_a_log_written_before_outcomes_existed_has_no_rows(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE decisions_outcomes")
     assert list(training_rows(path)) == [] and read_outcomes(path) == []
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="cannot read the decision log .*absent.sqlite3: no decision log at"):
         list(training_rows(tmp_path / "absent.sqlite3"))
+    with pytest.raises(InputError, match="absent.jsonl"):
+        read_outcomes(tmp_path / "absent.jsonl")
 
 
 def test_a_retried_batch_does_not_duplicate_outcomes(tmp_path):
@@ -293,6 +295,8 @@ def test_kafka_outcomes_become_training_rows(kafka_server, monkeypatch, caplog):
     assert [o["score"] for o in read_outcomes(f"kafka://{kafka_server.bootstrap}/{topic}")] == [0.3, 0.7, 1.0, 0.2, 0.5]
     with pytest.raises(InputError, match="does not exist|cannot be read"):
         list(training_rows(f"kafka://{kafka_server.bootstrap}/no-such-topic-{uuid.uuid4().hex[:8]}"))
+    with pytest.raises(InputError, match="cannot read the decision log .*Broker transport failure"):
+        list(training_rows(KafkaLogger(["127.0.0.1:1"], topic, read_timeout_s=1.0)))  # nothing listens on port 1
 
 
 @pytest.mark.service("s3")
@@ -318,3 +322,5 @@ def test_s3_outcomes_become_training_rows(s3_server, monkeypatch):
         monkeypatch.setenv(name, value)
     check_rows(by_id(training_rows(f"s3://{bucket}/team/log/")), easy, hard)
     assert list(training_rows(f"s3://{bucket}/other/prefix/")) == []  # nothing logged there
+    with pytest.raises(InputError, match="cannot read the decision log S3Logger.*Could not connect"):
+        list(training_rows(S3Logger(bucket, endpoint_url="http://127.0.0.1:1", **credentials)))

@@ -32,13 +32,14 @@ class KafkaLogger(BufferedLogger):
 
     def __init__(self, brokers: list[str] | str, topic: str, *, producer_config: dict[str, Any] | None = None,
                  consumer_config: dict[str, Any] | None = None, delivery_timeout_s: float = 5.0,
-                 **options: Any) -> None:
+                 read_timeout_s: float = 30.0, **options: Any) -> None:
         super().__init__(**options)
         self.brokers = brokers if isinstance(brokers, str) else ",".join(brokers)
         if not self.brokers or not topic:
             raise ValueError("KafkaLogger needs brokers and a topic")
         self.topic = topic
         self.delivery_timeout_s = delivery_timeout_s
+        self.read_timeout_s = read_timeout_s
         self.producer_config = dict(producer_config or {})
         self.consumer_config = (dict(consumer_config) if consumer_config is not None else
                                 {k: v for k, v in self.producer_config.items()
@@ -87,10 +88,12 @@ class KafkaLogger(BufferedLogger):
             records[:] = keep
             raise RuntimeError(f"Kafka delivery failed for {len(keep)} message(s): {reason}")
 
-    def read_records(self, timeout_s: float = 30.0) -> Iterator[dict[str, Any]]:
+    def read_records(self, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Every record of the topic from its start to its end (gap notices left out), each
         partition in offset order. Raises when the topic does not exist, or when the end is not
-        reached within ``timeout_s``, rather than returning part of the log."""
+        reached within ``timeout_s`` (default ``read_timeout_s``), rather than returning part of
+        the log."""
+        timeout_s = self.read_timeout_s if timeout_s is None else timeout_s
         try:
             from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
         except ImportError:

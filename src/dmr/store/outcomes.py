@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from dmr.errors import InputError
+from dmr.errors import DmrError, InputError
 from dmr.types import Decision, ModelTier
 
 __all__ = ["log_from_url", "outcome_record", "read_outcomes", "training_rows"]
@@ -155,6 +155,30 @@ def log_from_url(url: str) -> Any:
 
 
 def _reader(source: Any) -> _Reader:
+    """The log's two record streams; a log that cannot be opened or read (a missing file, a broker
+    or bucket that does not answer) is an :class:`~dmr.errors.InputError` saying which and why."""
+    where = str(source) if isinstance(source, (str, Path)) else repr(source)
+    try:
+        outcomes, decisions = _open(source)
+    except DmrError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read the decision log {where}: {exc}") from exc
+
+    def guard(read: Callable[[], Iterable[dict[str, Any]]]) -> Callable[[], Iterator[dict[str, Any]]]:
+        def guarded() -> Iterator[dict[str, Any]]:
+            try:
+                yield from read()
+            except DmrError:
+                raise
+            except Exception as exc:
+                raise InputError(f"cannot read the decision log {where}: {type(exc).__name__}: {exc}") from exc
+        return guarded
+
+    return guard(outcomes), guard(decisions)
+
+
+def _open(source: Any) -> _Reader:
     from dmr.store.logger import BufferedLogger
 
     if isinstance(source, str) and (logger := log_from_url(source)) is not None:
