@@ -7,10 +7,12 @@ metrics in the metadata. numpy alone is enough; with scipy installed (`pip insta
 training is much faster.
 
 With datasets/capability/*.jsonl present (``--capability``), the head also learns its difficulty
-output (``needs``, datasets/capability/README.md), held out by the same hash split.
+output (``needs``, datasets/capability/README.md), held out by the same hash split; the same rows
+also teach it the task type (``--type-data``), not the complexity.
 
 Usage: python scripts/train_head.py [--data datasets] [--out src/dmr/data/l3/head] [--max-iter 150]
                                    [--encoder default|none|DIR] [--capability datasets/capability]
+                                   [--type-data datasets/capability]
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def main() -> int:
                         help="sentence encoder directory ('default': the shipped static one; 'none': n-grams only)")
     parser.add_argument("--capability", default=str(ROOT / "datasets" / "capability"),
                         help="capability JSONL file or folder for the difficulty output ('none' to skip)")
+    parser.add_argument("--type-data", default=str(ROOT / "datasets" / "capability"),
+                        help="JSONL file or folder whose rows also teach the task type, not the complexity "
+                             "('none' to skip); default: the capability rows, whose complexity labels follow "
+                             "another labeller's reading of the guide")
     args = parser.parse_args()
 
     from dmr.ml.train import train_and_save
@@ -44,9 +50,11 @@ def main() -> int:
             print(f"  {stage} {step} ({time.time() - start:.0f} s)", flush=True)
 
     result = train_and_save(args.data, args.out, max_iter=args.max_iter, l2=args.l2, progress=progress,
-                            encoder=args.encoder, capability=None if args.capability == "none" else args.capability)
+                            encoder=args.encoder, capability=None if args.capability == "none" else args.capability,
+                            type_data=None if args.type_data == "none" else args.type_data)
     report = result["heldout"]
-    print(f"{result['train_rows']} training rows, {result['heldout_rows']} held-out rows", flush=True)
+    print(f"{result['train_rows']} training rows (+{result['type_rows']} for the task type), "
+          f"{result['heldout_rows']} held-out rows", flush=True)
     if result["needs"] is not None:
         print(f"difficulty output: {result['needs']}", flush=True)
     print(f"wrote {result['path']} in {time.time() - start:.0f} s; held-out: "

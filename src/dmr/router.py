@@ -414,17 +414,20 @@ class Router:
 
     def train(self, data: str | Path | Iterable[str | Path], output: str | Path = "dmr-l3-head.npz", *,
               max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None,
-              capability: str | Path | Iterable[str | Path] | None = None) -> dict[str, Any]:
+              capability: str | Path | Iterable[str | Path] | None = None,
+              type_data: str | Path | Iterable[str | Path] | None = None) -> dict[str, Any]:
         """Train a Layer 3 head on labelled JSONL (``task, task_type, complexity``), leaving out and
         scoring the held-out split (sha256 of the task % 5 == 0), and write it to ``output``, on
         this Router's sentence encoder (``layer3_embedding_model``, else the shipped one); with
-        ``capability`` (``task, needs`` rows) also its difficulty output. This Router is unchanged;
+        ``capability`` (``task, needs`` rows) also its difficulty output; ``type_data`` (``task,
+        task_type`` rows) teaches the task type only. This Router is unchanged;
         ``Router(layer3_head=report["path"])`` (with the same ``layer3_embedding_model``) uses the
         new head."""
         from dmr.ml.train import train_and_save
 
         return train_and_save(data, output, max_iter=max_iter, progress=progress,
-                              encoder=self.config.layer3_embedding_model or "default", capability=capability)
+                              encoder=self.config.layer3_embedding_model or "default", capability=capability,
+                              type_data=type_data)
 
     def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
         # Observers (metrics, spans, latency estimates) hear each step as the loop records it.

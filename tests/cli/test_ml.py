@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -70,6 +71,20 @@ def test_train_json_report(data, tmp_path):
     report = json.loads(result.stdout)
     assert report["train_rows"] + report["heldout_rows"] == len(_ROWS) * 6
     assert {"type_macro_f1", "tier_accuracy", "ece", "per_language"} <= set(report["heldout"])
+
+
+def test_train_with_rows_that_teach_the_type_only(data, tmp_path):
+    types = tmp_path / "types.jsonl"
+    rows = [{"task": f"quxfrob gadget {i}", "task_type": "translation"} for i in range(30)]
+    types.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "typed.npz"
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--type-data", str(types), "-o", str(out),
+                                      "--max-iter", "60"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\d+ training rows, \d+ more for the task type, \d+ held out", result.stdout)
+    decision = dmr.Router(layer3_head=str(out), escalation_threshold=1.0, layer3_threshold=0.0).classify(
+        "quxfrob gadget")
+    assert decision.task_type == "translation" and decision.layer == "layer3"
 
 
 def test_router_train_matches_the_command(data, tmp_path):

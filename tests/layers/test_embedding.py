@@ -22,10 +22,10 @@ def test_the_default_router_has_layer3_after_layer1():
 
 
 def test_layer3_decides_a_task_layer1_is_unsure_of():
-    task = "Could you take a look at our quarterly churn figures and tell me what stands out?"
+    task = "Compare the pros and cons of these two vendor proposals and tell me which one fits a small team better."
     decision = dmr.Router().classify(task)
     assert decision.trace[0].layer == "layer1" and decision.trace[0].outcome == "unsure"
-    assert decision.layer == "layer3"
+    assert decision.layer == "layer3" and decision.task_type == "analyzing"
     assert _l3_step(decision).outcome == "decided"
     assert decision.reasoning.startswith("Layer 3:")
     assert 0.0 <= decision.difficulty <= 1.0

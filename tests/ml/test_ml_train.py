@@ -67,6 +67,34 @@ def test_train_head_calibrates_on_held_out_folds(small_rows):
     assert 0 <= report["ece"] <= 1
 
 
+def test_rows_without_a_complexity_teach_the_task_type_only(small_rows, tmp_path):
+    rated = [Example(r["task"], r["task_type"], r["complexity"], "en") for r in small_rows]
+    # "zorblat" appears only in rows labelled with a task type and no complexity.
+    extra = [Example(f"zorblat request number {i}", "translation", None) for i in range(15)]
+    head, _ = train_head(rated + extra, max_iter=60, calibration_folds=3, featurizer_params={"bits": 14})
+    p_type, _ = head.predict_proba(["zorblat request"])
+    assert head.type_labels_[int(p_type[0].argmax())] == "translation"
+    ids, _ = head.featurizer.transform_one("zorblat")
+    elsewhere = set(head.featurizer.transform([e.task for e in rated]).indices.tolist())
+    own = [i for i in ids.tolist() if i not in elsewhere]
+    assert own  # n-grams seen only in the type-only rows
+    nt = len(head.type_labels_)
+    weights = head.sparse_weights_[own]
+    assert np.abs(weights[:, :nt]).max() > 0  # they moved the type output
+    assert np.all(weights[:, nt:] == 0)  # and nothing else: no complexity gradient came from them
+
+    # Through train_and_save: the extra rows train (less their held-out split) but are not scored.
+    from dmr.ml.train import train_and_save
+
+    data, types = tmp_path / "data.jsonl", tmp_path / "types.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in small_rows), encoding="utf-8")
+    typed = [{"task": f"zorblat ticket {i}", "task_type": "translation", "needs": 1} for i in range(40)]
+    types.write_text("".join(json.dumps(r) + "\n" for r in typed), encoding="utf-8")
+    report = train_and_save(data, tmp_path / "head", max_iter=30, encoder="none", type_data=types)
+    assert report["type_rows"] == sum(not is_heldout(r["task"]) for r in typed) > 0
+    assert report["heldout_rows"] == sum(is_heldout(r["task"]) for r in small_rows) == report["heldout"]["n"]
+
+
 def test_training_needs_rows():
     with pytest.raises(InputError):
         train_head([Example("x", "math", "simple")])

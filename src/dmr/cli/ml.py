@@ -185,10 +185,13 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
                    "sentence-transformers or static), or none (n-grams and signals only).")
 @click.option("--capability", "capability", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Capability-labelled JSONL (task, needs 0-3) for the head's difficulty output; repeatable.")
+@click.option("--type-data", "type_data", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="More JSONL rows (task, task_type) that teach the head the task type only (their complexity, "
+                   "if any, is not used); repeatable.")
 @config_option
 def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_json: bool, outcomes: tuple[Path, ...],
               from_log: str | None, models: str | None, prices_path: Path | None, folds: int, encoder: str,
-              capability: tuple[Path, ...], config_path: Path | None) -> None:
+              capability: tuple[Path, ...], type_data: tuple[Path, ...], config_path: Path | None) -> None:
     """Train a Layer 3 head (--data; the rows whose sha256 % 5 == 0 are held out and scored), or an
     outcome model (--outcomes or --from-log; scored by k-fold cross-validation, then fitted on all)."""
     from tqdm import tqdm
@@ -217,13 +220,14 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
 
     try:
         report = train_and_save(list(data), output, max_iter=max_iter, progress=progress, encoder=encoder,
-                                capability=list(capability) or None)
+                                capability=list(capability) or None, type_data=list(type_data) or None)
     finally:
         bar.close()
     if as_json:
         echo_json(report)
         return
-    click.echo(f"wrote {report['path']} ({report['train_rows']} training rows, {report['heldout_rows']} held out)")
+    types = f", {report['type_rows']} more for the task type" if report["type_rows"] else ""
+    click.echo(f"wrote {report['path']} ({report['train_rows']} training rows{types}, {report['heldout_rows']} held out)")
     if report["heldout"]:
         click.echo("held-out metrics:")
         click.echo(_table(report["heldout"]))

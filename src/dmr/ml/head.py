@@ -207,7 +207,8 @@ class NgramHead:
             signals: Sequence[Any] | None = None, *, type_labels: Sequence[str], complexity_labels: Sequence[str],
             temperatures: tuple[float, float] = (1.0, 1.0),
             progress: Callable[[int, float], None] | None = None) -> NgramHead:
-        """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None)."""
+        """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None). A text whose
+        complexity is None trains the type output only."""
         self.folded_ = None
         self.needs_ = False
         self.type_labels_ = tuple(type_labels)
@@ -217,7 +218,9 @@ class NgramHead:
         X = self.featurizer.transform(texts)
         D = self._dense(texts, signals)
         yt = np.array([self.type_labels_.index(t) for t in types])
-        yc = np.array([self.complexity_labels_.index(c) for c in complexities])
+        yc = np.array([-1 if c is None else self.complexity_labels_.index(c) for c in complexities])
+        rated = np.flatnonzero(yc >= 0)
+        unrated = np.flatnonzero(yc < 0)
         nt, nc = len(self.type_labels_), len(self.complexity_labels_)
         k = nt + nc
         # Train on the columns seen in at least `min_df` texts; everything else keeps weight 0.
@@ -232,9 +235,10 @@ class NgramHead:
             z = matmul(ws)
             z += D @ wd + b
             pt, pc = _softmax(z[:, :nt].copy()), _softmax(z[:, nt:].copy())
-            loss = -(np.log(pt[np.arange(n), yt] + 1e-12).sum() + np.log(pc[np.arange(n), yc] + 1e-12).sum()) / n
+            loss = -(np.log(pt[np.arange(n), yt] + 1e-12).sum() + np.log(pc[rated, yc[rated]] + 1e-12).sum()) / n
             pt[np.arange(n), yt] -= 1.0
-            pc[np.arange(n), yc] -= 1.0
+            pc[rated, yc[rated]] -= 1.0
+            pc[unrated] = 0.0
             gz = np.concatenate([pt, pc], axis=1) / n
             gs = matmul_t(gz)
             gd = D.T @ gz
@@ -254,11 +258,13 @@ class NgramHead:
         return self
 
     def calibrate(self, logits: np.ndarray, types: Sequence[str], complexities: Sequence[str]) -> NgramHead:
-        """Fit the two temperatures on held-out logits (from :meth:`logits`)."""
+        """Fit the two temperatures on held-out logits (from :meth:`logits`); rows whose complexity
+        is None count for the type temperature only."""
         nt, nc = len(self.type_labels_), len(self.complexity_labels_)
         yt = np.array([self.type_labels_.index(t) for t in types])
-        yc = np.array([self.complexity_labels_.index(c) for c in complexities])
-        self.temperatures_ = (_temperature(logits[:, :nt], yt), _temperature(logits[:, nt:nt + nc], yc))
+        rated = [i for i, c in enumerate(complexities) if c is not None]
+        yc = np.array([self.complexity_labels_.index(complexities[i]) for i in rated])
+        self.temperatures_ = (_temperature(logits[:, :nt], yt), _temperature(logits[rated, nt:nt + nc], yc))
         return self
 
     def fit_needs(self, texts: Sequence[str], needs: Sequence[float], signals: Sequence[Any] | None = None, *,

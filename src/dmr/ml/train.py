@@ -30,7 +30,7 @@ __all__ = ["Example", "fold_of", "is_heldout", "l1_signals", "load_examples", "o
 class Example:
     task: str
     task_type: str
-    complexity: str
+    complexity: str | None  # None: the row teaches the task type only
     language: str = ""
 
 
@@ -57,14 +57,15 @@ def read_rows(paths: str | Path | Iterable[str | Path], parse: Callable[[dict[st
     return out
 
 
-def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
+def load_examples(paths: str | Path | Iterable[str | Path], *, types_only: bool = False) -> list[Example]:
     """Read labelled JSONL files (a file, a folder of ``*.jsonl``, or several). Bad lines raise
-    :class:`~dmr.errors.InputError` naming the file and line."""
+    :class:`~dmr.errors.InputError` naming the file and line. ``types_only``: read ``task_type``
+    alone (the examples' complexity is None)."""
     from dmr.types import TaskComplexity, TaskType
 
-    return read_rows(paths, lambda row: Example(row["task"], str(TaskType(row["task_type"])),
-                                                str(TaskComplexity(row["complexity"])),
-                                                str(row.get("language") or "")))
+    return read_rows(paths, lambda row: Example(
+        row["task"], str(TaskType(row["task_type"])),
+        None if types_only else str(TaskComplexity(row["complexity"])), str(row.get("language") or "")))
 
 
 def l1_signals(texts: Sequence[str], layer: Any = None) -> list[Any]:
@@ -152,15 +153,16 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
 
 def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
                    l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None,
-                   encoder: Any = "default", capability: str | Path | Iterable[str | Path] | None = None
-                   ) -> dict[str, Any]:
+                   encoder: Any = "default", capability: str | Path | Iterable[str | Path] | None = None,
+                   type_data: str | Path | Iterable[str | Path] | None = None) -> dict[str, Any]:
     """Train a head on ``data`` less its held-out split (the hash split), score it on that split,
     save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``).
     ``encoder``: an encoder object, a directory, ``"default"`` (the shipped static encoder) or
     None / ``"none"`` (n-grams and signals only). ``capability``: capability-labelled JSONL
     (``datasets/capability/README.md``) for the head's ``needs`` output (:mod:`dmr.ml.needs`), held out and
     scored by the same hash split; without it the head has none and difficulty comes from the type
-    gaps (:mod:`dmr.difficulty`)."""
+    gaps (:mod:`dmr.difficulty`). ``type_data``: more rows (``task``, ``task_type``) that teach the
+    task type only, less their own held-out split; the held-out report stays on ``data``'s split."""
     from dmr.ml.evaluate import evaluate_head
 
     if isinstance(encoder, (str, Path)):
@@ -176,7 +178,9 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
     test = [e for e in examples if is_heldout(e.task)]
     if len(train) < 2:
         raise InputError(f"training needs at least two labelled rows outside the held-out split; got {len(train)}")
-    head, _ = train_head(train, l2=l2, max_iter=max_iter, progress=progress, encoder=encoder)
+    extra = [] if type_data is None else [e for e in load_examples(type_data, types_only=True)
+                                          if not is_heldout(e.task)]
+    head, _ = train_head(train + extra, l2=l2, max_iter=max_iter, progress=progress, encoder=encoder)
     heldout = evaluate_head(head, test) if test else None
     if heldout is not None:
         heldout.pop("confidence", None)
@@ -185,6 +189,9 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
         from dmr.ml.needs import fit_and_score
 
         needs = fit_and_score(head, capability)
-    path = head.save(output, trained_on=f"{len(train)} rows ({len(test)} held out by hash)", heldout=heldout,
-                     needs_report=needs)
-    return {"path": str(path), "train_rows": len(train), "heldout_rows": len(test), "heldout": heldout, "needs": needs}
+    trained_on = f"{len(train)} rows ({len(test)} held out by hash)"
+    if extra:
+        trained_on += f", and {len(extra)} rows for the task type only"
+    path = head.save(output, trained_on=trained_on, heldout=heldout, needs_report=needs)
+    return {"path": str(path), "train_rows": len(train), "type_rows": len(extra), "heldout_rows": len(test),
+            "heldout": heldout, "needs": needs}
