@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["Check", "run_checks"]
 
@@ -28,6 +28,19 @@ def _config_path(path: Path | None) -> Path | None:
         return path
     env = os.environ.get("DMR_CONFIG")
     return Path(env) if env else (Path("dmr.yaml") if Path("dmr.yaml").is_file() else None)
+
+
+def _options(path: Path | None) -> dict[str, Any] | None:
+    """The options of the dmr.yaml in force ({} without one), or None when it does not load (the
+    config check reports why)."""
+    from dmr.config import load_yaml_options
+    from dmr.errors import DmrError
+
+    path = _config_path(path)
+    try:
+        return load_yaml_options(path) if path is not None else {}
+    except DmrError:
+        return None
 
 
 def _python() -> Check:
@@ -140,28 +153,19 @@ def _decision_log() -> Check:
 
 def _layer2(path: Path | None) -> Check:
     """Whether Layer 2, as configured, can run: its provider's SDK and key (no network call)."""
-    from dmr.config import load_yaml_options
     from dmr.layers.llm import diagnose
 
-    path = _config_path(path)
-    from dmr.errors import DmrError
-
-    try:
-        status, detail, fix = diagnose(load_yaml_options(path) if path is not None else {})
-    except DmrError:
+    options = _options(path)
+    if options is None:
         return Check("WARN", "layer 2", "not checked: the configuration does not load (see above)")
+    status, detail, fix = diagnose(options)
     return Check(status, "layer 2", detail, fix)
 
 
 def _layer3(path: Path | None) -> Check:
     """Whether Layer 3 can run: numpy installed and its head loads (the configured one, if any)."""
-    from dmr.config import load_yaml_options
-    from dmr.errors import DmrError
-
-    path = _config_path(path)
-    try:
-        options = load_yaml_options(path) if path is not None else {}
-    except DmrError:
+    options = _options(path)
+    if options is None:
         return Check("WARN", "layer 3", "not checked: the configuration does not load (see above)")
     if options.get("layer3_enabled") is False:
         return Check("OK", "layer 3", "off (layer3_enabled: false)")
@@ -186,17 +190,11 @@ def _layer3(path: Path | None) -> Check:
 def _outcome_model(path: Path | None) -> Check | list[Check]:
     """The configured outcome model (``outcome_model`` in dmr.yaml): whether it loads, and whether
     it was fitted on the Layer 3 head installed here."""
-    from dmr.config import load_yaml_options
-    from dmr.errors import DmrError
-
-    path = _config_path(path)
-    try:
-        options = load_yaml_options(path) if path is not None else {}
-    except DmrError:
-        return []  # the configuration check above already says why
-    spec = options.get("outcome_model")
+    options = _options(path)
+    spec = (options or {}).get("outcome_model")  # a config that does not load is reported above
     if not isinstance(spec, (str, Path)):
         return []
+    from dmr.errors import DmrError
     from dmr.quality import load_outcome_model
 
     try:

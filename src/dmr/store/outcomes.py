@@ -27,6 +27,8 @@ text the log holds: scrubbed of personal data when the Router was built with ``p
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import math
@@ -114,21 +116,16 @@ def _postgres(dsn: str, table: str) -> _Reader:
                           f"(SELECT decision_id FROM {table}_outcomes) ORDER BY ts"))
 
 
+def _by_time(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: float(r.get("ts") or 0.0))
+
+
 def _stream(logger: Any) -> _Reader:
     """Kafka and S3 logs carry decisions and outcomes in one stream: read it once, split it."""
-    records: list[dict[str, Any]] = []
-    loaded = False
+    read = functools.cache(lambda: list(logger.read_records()))
 
-    def read() -> list[dict[str, Any]]:
-        nonlocal loaded
-        if not loaded:
-            records.extend(logger.read_records())
-            loaded = True
-        return records
-
-    def decisions() -> list[dict[str, Any]]:
-        found = [r for r in read() if "decision_id" in r and r.get("kind") != "outcome"]
-        return sorted(found, key=lambda r: float(r.get("ts") or 0.0))  # Kafka orders by partition only
+    def decisions() -> list[dict[str, Any]]:  # in time order: Kafka orders by partition only
+        return _by_time(r for r in read() if "decision_id" in r and r.get("kind") != "outcome")
 
     return lambda: [r for r in read() if r.get("kind") == "outcome"], decisions
 
@@ -158,23 +155,24 @@ def _reader(source: Any) -> _Reader:
     """The log's two record streams; a log that cannot be opened or read (a missing file, a broker
     or bucket that does not answer) is an :class:`~dmr.errors.InputError` saying which and why."""
     where = str(source) if isinstance(source, (str, Path)) else repr(source)
-    try:
-        outcomes, decisions = _open(source)
-    except DmrError:
-        raise
-    except Exception as exc:
-        raise InputError(f"cannot read the decision log {where}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def unreadable() -> Iterator[None]:
+        try:
+            yield
+        except DmrError:
+            raise
+        except Exception as exc:
+            raise InputError(f"cannot read the decision log {where}: {exc or type(exc).__name__}") from exc
 
     def guard(read: Callable[[], Iterable[dict[str, Any]]]) -> Callable[[], Iterator[dict[str, Any]]]:
         def guarded() -> Iterator[dict[str, Any]]:
-            try:
+            with unreadable():
                 yield from read()
-            except DmrError:
-                raise
-            except Exception as exc:
-                raise InputError(f"cannot read the decision log {where}: {type(exc).__name__}: {exc}") from exc
         return guarded
 
+    with unreadable():
+        outcomes, decisions = _open(source)
     return guard(outcomes), guard(decisions)
 
 
@@ -208,7 +206,7 @@ def read_outcomes(source: Any) -> list[dict[str, Any]]:
     a SQLite, JSONL, PostgreSQL, Kafka or S3 logger, which is flushed first), in the order they
     were recorded."""
     outcomes, _ = _reader(source)
-    return sorted(outcomes(), key=lambda r: float(r.get("ts") or 0.0))
+    return _by_time(outcomes())
 
 
 def _answer(record: dict[str, Any], decision: dict[str, Any], key: str) -> str | None:
@@ -229,7 +227,7 @@ def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]
         raise InputError(f"key must be 'tier' or 'model', not {key!r}")
     outcomes, decisions = _reader(source)
     by_decision: dict[str, list[dict[str, Any]]] = {}
-    for record in sorted(outcomes(), key=lambda r: float(r.get("ts") or 0.0)):
+    for record in _by_time(outcomes()):
         by_decision.setdefault(str(record.get("decision_id")), []).append(record)
     seen: set[str] = set()
     for decision in decisions():

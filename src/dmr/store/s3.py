@@ -1,6 +1,6 @@
 """A decision log archived to S3 (boto3): each batch becomes one JSON Lines object.
 
-Object keys are ``{prefix}YYYY/MM/DD/HHMMSS-{first record's id}-{count}-{content hash}.jsonl`` (UTC,
+Object keys are ``{prefix}YYYY/MM/DD/HHMMSS-{first decision id}-{count}-{content hash}.jsonl`` (UTC,
 the first record's time), named by the batch's own content, so a retried batch overwrites its own
 object instead of adding a copy, and two different batches never share a key (an outcome record
 carries the id of the decision it rates, so ids alone could collide). With
@@ -57,8 +57,7 @@ class S3Logger(BufferedLogger):
     def _key(self, records: list[dict[str, Any]], body: bytes) -> str:
         first = records[0]
         when = dt.datetime.fromtimestamp(float(first.get("ts") or time.time()), dt.timezone.utc)
-        ident = str(first.get("outcome_id") or first.get("decision_id", ""))
-        ident = "".join(c for c in ident if c.isalnum() or c in "-_")[:64]
+        ident = "".join(c for c in str(first.get("decision_id", "")) if c.isalnum() or c in "-_")[:64]
         digest = hashlib.sha256(body).hexdigest()[:16]
         return f"{self.prefix}{when:%Y/%m/%d/%H%M%S}-{ident}-{len(records)}-{digest}.jsonl"
 
