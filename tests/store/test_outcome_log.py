@@ -322,5 +322,12 @@ def test_s3_outcomes_become_training_rows(s3_server, monkeypatch):
         monkeypatch.setenv(name, value)
     check_rows(by_id(training_rows(f"s3://{bucket}/team/log/")), easy, hard)
     assert list(training_rows(f"s3://{bucket}/other/prefix/")) == []  # nothing logged there
+    # Two batches of two from the same second: decisions, then outcomes rating them. An outcome
+    # carries its decision's id, so keys made of the first id, the count and the second collide.
+    direct = S3Logger(bucket, prefix="direct/", endpoint_url=s3_server.endpoint, **credentials)
+    decided = [{"decision_id": f"d{i}", "ts": 1700000000.0, "task": f"task {i}", "tier": "low"} for i in (1, 2)]
+    direct.write_batch(decided)
+    direct.write_batch([outcome_record(f"d{i}", 1.0, ts=1700000000.5) for i in (1, 2)])
+    assert sorted(r.get("kind", "decision") for r in direct.read_records()) == ["decision"] * 2 + ["outcome"] * 2
     with pytest.raises(InputError, match="cannot read the decision log S3Logger.*Could not connect"):
         list(training_rows(S3Logger(bucket, endpoint_url="http://127.0.0.1:1", **credentials)))
