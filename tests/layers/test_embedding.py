@@ -212,9 +212,17 @@ def test_without_numpy_layer3_is_unavailable_with_the_reason(monkeypatch):
 def test_layer3_keeps_layer1_complexity_when_layer1_found_several_escalators():
     from dmr import Router
 
-    decision = Router().classify("Design a distributed lock…")
-    assert decision.tier.value == "high"
-    if decision.layer == "layer3":
-        assert "escalators" in decision.reasoning
+    assert Router().classify("Design a distributed lock…").tier.value == "high"
+    # A Layer 3 that calls everything simple: Layer 1's two escalators ("design", "distributed")
+    # keep the complexity, the type stays Layer 3's.
+    register_l3_strategy("all-simple", lambda task, history: Verdict(
+        TaskType.REASONING, TaskComplexity.SIMPLE, 0.99, 0.1, "layer3", "simple"))
+    router = Router(layer3_strategy="all-simple")
+    kept = router.classify("Design a distributed lock…")
+    assert kept.layer == "layer3" and kept.task_type is TaskType.REASONING
+    assert kept.complexity.rank > TaskComplexity.SIMPLE.rank and "escalators" in kept.reasoning
     # a single, negated or absent escalator leaves Layer 3 free to call the task simple
+    for task in ("No need for a full design, just give me the command to list files", "Design a logo"):
+        free = router.classify(task)
+        assert free.layer == "layer3" and free.complexity is TaskComplexity.SIMPLE, task
     assert Router().classify("No need for a full design, just give me the command to list files").tier.value == "low"

@@ -216,8 +216,13 @@ def test_router_validates_l1_weights():
 def test_an_extra_keyword_pack_changes_the_type_of_a_domain_term():
     legal = KeywordPack.builder("legal").add(TaskType.REASONING, ["tort"]).build()
     task = "What do you think about the tort here?"
-    assert Router().classify(task).task_type is not TaskType.REASONING
-    assert Router(extra_keyword_packs=[legal]).classify(task).task_type is TaskType.REASONING
+    base, _ = run(KeywordLayer(bundled_packs()), task)
+    more, signals = run(KeywordLayer([*bundled_packs(), legal]), task)
+    assert base.task_type is not TaskType.REASONING and more.task_type is TaskType.REASONING
+    assert signals.type_scores[TaskType.REASONING] > 0
+    # The router passes the pack on to its Layer 1.
+    first = Router(extra_keyword_packs=[legal]).classify(task).trace[0]
+    assert first.layer == "layer1" and first.confidence == more.confidence
 
 
 def test_an_extra_pack_escalator_raises_complexity():

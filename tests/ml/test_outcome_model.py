@@ -183,18 +183,59 @@ def test_difficulty_ranks_by_the_signed_gap_so_cheap_model_wins_count():
     assert alpha.mean() < 0.2 and abs(beta.mean() - 0.5) < 0.1 and quantum.mean() > 0.8
 
 
-def test_inner_cross_validation_decides_whether_the_sentence_encoder_is_used():
+def test_inner_cross_validation_decides_how_the_sentence_encoder_is_used():
     prompts, scores = _data(40)
     fit = dict(models=["weak", "strong"])
-    assert OutcomeModel(l2=1e-3, encoder=None).fit(prompts, scores, **fit).encoder_ is None
+    off = OutcomeModel(l2=1e-3, encoder=None).fit(prompts, scores, **fit)
+    assert off.encoder_ is None and off.prototypes_ is None
     always = OutcomeModel(l2=1e-3, encoder="always").fit(prompts, scores, **fit)
-    assert always.encoder_ and "@" in always.encoder_
+    assert always.encoder_ and "@" in always.encoder_ and always.prototypes_ is None
     auto = OutcomeModel(l2=1e-3).fit(prompts, scores, **fit)
     losses = auto.cv_losses_
-    assert set(losses) == {"with encoder", "without encoder"}
-    assert (auto.encoder_ is not None) == (losses["with encoder"] < losses["without encoder"])
+    assert set(losses) == {"8 prototypes", "embedding"}  # 40 rows: the minimum of 8 prototypes
+    assert auto.encoder_ is not None
+    assert (auto.prototypes_ is not None) == (losses["8 prototypes"] < losses["embedding"])
+    # Without prototypes, "auto" weighs the raw embedding against no encoder at all.
+    plain = OutcomeModel(l2=1e-3, prototypes=0).fit(prompts, scores, **fit)
+    assert set(plain.cv_losses_) == {"without encoder", "embedding"} and plain.prototypes_ is None
     with pytest.raises(InputError, match="encoder"):
         OutcomeModel(encoder="sometimes").fit(prompts, scores, **fit)
+    with pytest.raises(InputError, match="prototypes"):
+        OutcomeModel(prototypes=-1).fit(prompts, scores, **fit)
+
+
+def test_prototypes_are_kmeans_centres_and_round_trip(tmp_path):
+    from dmr.ml.outcomes import kmeans_centres, prototype_features, prototypes_for
+
+    rng = np.random.default_rng(3)
+    axes = np.eye(4)
+    X = np.concatenate([axes[i] + 0.05 * rng.standard_normal((30, 4)) for i in range(3)])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    centres = kmeans_centres(X, 3)
+    assert np.allclose(np.linalg.norm(centres, axis=1), 1.0)
+    assert sorted(int(np.argmax(np.abs(c))) for c in centres) == [0, 1, 2]  # one centre per cluster
+    assert np.array_equal(centres, kmeans_centres(X, 3))                   # deterministic
+    soft = prototype_features(X, centres)
+    assert np.allclose(soft.sum(axis=1), 1.0)
+    nearest = soft.argmax(axis=1)
+    assert np.array_equal(nearest, np.argmax(X @ centres.T, axis=1))
+    assert all(len(set(nearest[i * 30:(i + 1) * 30])) == 1 for i in range(3))  # a cluster, one prototype
+    assert [prototypes_for(n) for n in (10, 400, 100_000)] == [8, 20, 64]
+
+    prompts, scores = _data(120)
+    model = OutcomeModel(l2=1e-3, encoder="prototypes").fit(prompts, scores, models=["weak", "strong"])
+    assert model.prototypes_.shape == (8, model._encoder_obj.dim)
+    path = model.save(tmp_path / "proto.npz")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["prototypes"] == 8 and meta["dense"][-1] == "prototype_7"
+    again = OutcomeModel.load(path)
+    assert np.array_equal(again.prototypes_, model.prototypes_)
+    assert np.allclose(again.predict(prompts[:30]), model.predict(prompts[:30]))
+    # Metadata that disagrees with the arrays is refused, not half-loaded.
+    meta["prototypes"] = 5
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(OutcomeModelError, match="shapes"):
+        OutcomeModel.load(path)
 
 
 def test_the_head_s_difficulty_output_is_a_feature_and_must_be_there_at_load(fitted, tmp_path, monkeypatch):

@@ -8,11 +8,16 @@ one logistic regression per model over four kinds of features of the prompt:
   numbers and sentences, which track how many steps a problem takes;
 - the Layer 3 head's task-type and complexity probabilities (the bundled head by default), and its
   difficulty output (the zero-shot estimate) when it has one;
-- the sentence embedding of ``dmr.ml.encoder.default_encoder()``, when inner cross-validation on
-  the training rows says it helps (``encoder="auto"``, the default): on some data its 128 columns
-  only give the fit more directions to overfit along (in-domain 5-fold on RouteLLM's GSM8K and
-  MMLU outcomes they cost 7 and 2 points of CS@95), on other data they help (MT-Bench: 7 points),
-  so the fit tries both and keeps the lower held-out log loss. ``"always"`` and ``None`` force it.
+- what the sentence encoder of ``dmr.ml.encoder.default_encoder()`` says about the prompt, in one
+  of two forms, when inner cross-validation on the training rows says it helps (``encoder="auto"``,
+  the default): the embedding itself (128 columns), or how close the prompt lies to each of a few
+  dozen *prototypes* (k-means centres of the training prompts' embeddings, as a softmax of cosine
+  similarities). The prototypes let a linear model give each region of the prompt space its own
+  level — "problems like these trip the cheap model" — with few weights. On some data the raw
+  embedding only gives the fit more directions to overfit along (in-domain 5-fold on RouteLLM's
+  GSM8K and MMLU outcomes it cost 7 and 2 points of CS@95 against no encoder), on other data it
+  helps (MT-Bench: 7 points), so the fit tries both forms and keeps the lower held-out log loss.
+  ``"always"`` forces the raw embedding, ``"prototypes"`` the prototypes, ``None`` no encoder.
 
 The target of model ``m`` on a prompt is 1 when its score reaches the best score of that prompt
 (within ``eps``) and falls linearly to 0 as it trails by the whole range of scores. For 0/1
@@ -64,6 +69,9 @@ _CHOICE = re.compile(r"(?m)^\s*[A-Ha-h][.)]\s")
 # (n-gram penalty, dense penalty) pairs tried by inner cross-validation when l2 is 'auto'. The
 # smallest suits ~10^4 rows (MMLU-sized logs), the largest a few hundred.
 L2_GRID = ((3e-5, 0.01), (1e-4, 0.01), (1e-3, 0.01), (1e-3, 0.1), (1e-2, 0.1))
+# Prototype features: softmax(temperature * cosine) over k-means centres of the training embeddings.
+PROTOTYPE_TEMPERATURE = 10.0
+_KMEANS_ITER = 25
 
 
 class OutcomeModelError(InputError):
@@ -82,6 +90,36 @@ def _extra_features(text: str) -> np.ndarray:
     out[5] = min(len(_CHOICE.findall(text)), 8) / 4.0
     out[6] = math.log1p(max((len(w) for w in words), default=0))
     return out
+
+
+def prototypes_for(n_rows: int) -> int:
+    """How many prototypes ``prototypes="auto"`` fits on ``n_rows`` prompts: about one per twenty
+    rows, between 8 and 64."""
+    return int(min(64, max(8, n_rows // 20)))
+
+
+def kmeans_centres(X: np.ndarray, k: int, iterations: int = _KMEANS_ITER) -> np.ndarray:
+    """``k`` unit-length centres of the unit rows ``X`` by spherical k-means, deterministic
+    (started from rows spread over a fixed permutation). An empty cluster keeps its centre."""
+    k = max(1, min(k, len(X)))
+    order = np.random.default_rng(0).permutation(len(X))
+    centres = X[order[np.linspace(0, len(X) - 1, k).astype(int)]].copy()
+    for _ in range(iterations):
+        nearest = np.argmax(X @ centres.T, axis=1)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, nearest, X)
+        norms = np.linalg.norm(sums, axis=1)
+        filled = norms > 1e-12
+        centres[filled] = sums[filled] / norms[filled, None]
+    return centres
+
+
+def prototype_features(embedded: np.ndarray, centres: np.ndarray,
+                       temperature: float = PROTOTYPE_TEMPERATURE) -> np.ndarray:
+    """Soft assignment of each embedded row to the centres: softmax of temperature × cosine."""
+    z = temperature * (embedded @ centres.T)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def order_by_price(models: Sequence[str], prices: Mapping[str, float]) -> tuple[str, ...]:
@@ -121,15 +159,18 @@ class OutcomeModel:
     - ``bits``, ``char_ngrams``: the n-gram featurizer (``None``: word unigrams and bigrams only,
       several times faster to train than with character n-grams);
     - ``use_head``: the Layer 3 head's probabilities as features (left out when it does not load);
-    - ``encoder``: ``"auto"`` (the default) adds the sentence encoder's embedding when it is
-      available and inner cross-validation prefers it, ``"always"`` whenever available, ``None``
-      never;
+    - ``encoder``: ``"auto"`` (the default) tries the sentence encoder's prototype features and
+      its raw embedding when the encoder is available and keeps the one inner cross-validation
+      prefers; ``"prototypes"`` and ``"always"`` use one form (``"always"``: the raw embedding)
+      whenever the encoder is available, ``None`` never uses the encoder;
+    - ``prototypes``: how many prototypes to fit (``"auto"``: :func:`prototypes_for` the number
+      of rows; 0: none, and ``"auto"`` then weighs the raw embedding against no encoder);
     - ``inner_folds``, ``max_iter``: the penalty search and the optimiser's budget.
     """
 
     def __init__(self, *, l2: float | str = "auto", dense_l2: float = 0.01, eps: float = 0.0, bits: int = 18,
                  char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = "auto",
-                 inner_folds: int = 3, max_iter: int = 150) -> None:
+                 prototypes: int | str = "auto", inner_folds: int = 3, max_iter: int = 150) -> None:
         self.l2 = l2
         self.dense_l2 = dense_l2
         self.eps = eps
@@ -137,6 +178,7 @@ class OutcomeModel:
         self.char_ngrams = tuple(char_ngrams) if char_ngrams else None
         self.use_head = use_head
         self.encoder = encoder
+        self.prototypes = prototypes
         self.inner_folds = inner_folds
         self.max_iter = max_iter
 
@@ -190,7 +232,8 @@ class OutcomeModel:
             if self.needs_:
                 blocks.append(head.needs_from_logits(z)[:, None])
         if self.encoder_ is not None:
-            blocks.append(np.asarray(self._encoder_obj.encode(list(texts)), dtype=np.float64))
+            embedded = np.asarray(self._encoder_obj.encode(list(texts)), dtype=np.float64)
+            blocks.append(embedded if self.prototypes_ is None else prototype_features(embedded, self.prototypes_))
         return np.concatenate(blocks, axis=1)
 
     def _features(self, texts: Sequence[str]) -> tuple[SparseRows, np.ndarray]:
@@ -228,21 +271,34 @@ class OutcomeModel:
         self.stale_head_ = False
         # The head's difficulty output, when it has one: the zero-shot estimate as one more feature.
         self.needs_ = self.head_ and bool(getattr(self._head(), "needs_", False))
-        if self.encoder not in (None, "auto", "always"):
-            raise InputError(f"encoder must be 'auto', 'always' or None, not {self.encoder!r}")
-        found = _default_encoder() if self.encoder in ("auto", "always") else None
-        self.encoder_, self._encoder_obj = None, None
+        if self.encoder not in (None, "auto", "always", "prototypes"):
+            raise InputError(f"encoder must be 'auto', 'always', 'prototypes' or None, not {self.encoder!r}")
+        k = prototypes_for(len(prompts)) if self.prototypes == "auto" else self.prototypes
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise InputError(f"prototypes must be 'auto' or a count >= 0, not {self.prototypes!r}")
+        found = _default_encoder() if self.encoder is not None else None
+        self.encoder_, self._encoder_obj, self.prototypes_ = None, None, None
         self.featurizer_ = NgramFeaturizer(self.bits, self.char_ngrams or (1, 0)).fit(prompts)
         X = self.featurizer_.transform(prompts)
         raw = self._dense(prompts)
-        candidates = [] if self.encoder == "always" and found else [(raw, None)]
+        # (label, dense block, encoder, prototype centres)
+        candidates: list[tuple[str, np.ndarray, Any, np.ndarray | None]] = []
+        # Prototype features are few columns that only add to the plain ones, so with the encoder
+        # here they replace the candidate without it; "always" keeps the raw embedding.
+        if not found or not k and self.encoder != "always":
+            candidates.append(("without encoder", raw, None, None))
         if found:
             embedded = np.asarray(found[0].encode(prompts), dtype=np.float64)
-            candidates.append((np.concatenate([raw, embedded], axis=1), found))
+            if k and self.encoder in ("auto", "prototypes"):
+                centres = kmeans_centres(embedded, k)
+                candidates.append((f"{len(centres)} prototypes",
+                                   np.concatenate([raw, prototype_features(embedded, centres)], axis=1), found, centres))
+            if self.encoder in ("auto", "always"):
+                candidates.append(("embedding", np.concatenate([raw, embedded], axis=1), found, None))
         grid = L2_GRID if self.l2 == "auto" else ((float(self.l2), float(self.dense_l2)),)
         best: tuple[float, Any] | None = None
         self.cv_losses_: dict[str, float] = {}
-        for raw_c, enc in candidates:
+        for label, raw_c, enc, centres in candidates:
             mean, scale = raw_c.mean(axis=0), raw_c.std(axis=0)
             scale = np.where(scale > 1e-9, scale, 1.0)
             D_c = (raw_c - mean) / scale
@@ -250,11 +306,11 @@ class OutcomeModel:
                 lam, lam_dense, loss = self._choose_l2(prompts, X, D_c, Y, M, progress, grid)
             else:
                 (lam, lam_dense), loss = grid[0], 0.0
-            self.cv_losses_["with encoder" if enc else "without encoder"] = loss
+            self.cv_losses_[label] = loss
             if best is None or loss < best[0]:
-                best = (loss, (D_c, mean, scale, enc, lam, lam_dense))
+                best = (loss, (D_c, mean, scale, enc, centres, lam, lam_dense))
         assert best is not None
-        D, self.dense_mean_, self.dense_scale_, enc, self.l2_, self.dense_l2_ = best[1]
+        D, self.dense_mean_, self.dense_scale_, enc, self.prototypes_, self.l2_, self.dense_l2_ = best[1]
         if enc is not None:
             self._encoder_obj, self.encoder_ = enc
         if progress is not None:
@@ -341,10 +397,11 @@ class OutcomeModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, sparse_weights=self.sparse_weights_, dense_weights=self.dense_weights_,
                             bias=self.bias_, idf=self.featurizer_.idf_, dense_mean=self.dense_mean_,
-                            dense_scale=self.dense_scale_)
+                            dense_scale=self.dense_scale_,
+                            prototypes=self.prototypes_ if self.prototypes_ is not None else np.zeros((0, 0)))
         meta = {"format": FORMAT, "models": list(self.models_), "featurizer": self.featurizer_.params(),
                 "dense": self._dense_names(), "head": self.head_, "head_digest": self.head_digest_,
-                "encoder": self.encoder_,
+                "encoder": self.encoder_, "prototypes": 0 if self.prototypes_ is None else len(self.prototypes_),
                 "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_, **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -356,7 +413,8 @@ class OutcomeModel:
             names += [f"l3_type_{x}" for x in head.type_labels_] + [f"l3_cx_{x}" for x in head.complexity_labels_]
             names += ["l3_needs"] if self.needs_ else []
         if self.encoder_ is not None:
-            names += [f"{self.encoder_}_{i}" for i in range(len(self.dense_mean_) - len(names))]
+            kind = "prototype" if self.prototypes_ is not None else self.encoder_
+            names += [f"{kind}_{i}" for i in range(len(self.dense_mean_) - len(names))]
         return names
 
     @classmethod
@@ -371,6 +429,8 @@ class OutcomeModel:
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
             with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as arrays:
                 data = {name: arrays[name] for name in names}
+                # Files written before prototype features have none.
+                data["prototypes"] = arrays["prototypes"] if "prototypes" in arrays.files else np.zeros((0, 0))
         except FileNotFoundError as exc:
             raise OutcomeModelError(f"outcome model file missing: {exc.filename}") from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -392,7 +452,10 @@ class OutcomeModel:
                 data["sparse_weights"], data["dense_weights"], data["bias"])
             self.dense_mean_, self.dense_scale_ = data["dense_mean"], data["dense_scale"]
             k, d = len(self.models_), len(meta["dense"])
-            ok = (self.sparse_weights_.shape == (self.featurizer_.n_features, k)
+            n_proto = int(meta.get("prototypes", 0))
+            self.prototypes_ = data["prototypes"].astype(np.float64) if n_proto else None
+            ok = (n_proto == len(data["prototypes"]) and (not n_proto or bool(meta["encoder"]))
+                  and self.sparse_weights_.shape == (self.featurizer_.n_features, k)
                   and self.dense_weights_.shape == (d, k) and self.bias_.shape == (k,)
                   and self.dense_mean_.shape == (d,) and self.dense_scale_.shape == (d,))
         except (KeyError, TypeError, ValueError) as exc:
@@ -408,6 +471,9 @@ class OutcomeModel:
                 raise NotAvailableError(f"{path} was trained with the sentence encoder {meta['encoder']!r}, "
                                         f"which is not available here (available: {here})")
             self._encoder_obj, self.encoder_ = found
+            dim = getattr(found[0], "dim", None)
+            if self.prototypes_ is not None and dim is not None and self.prototypes_.shape[1] != dim:
+                raise OutcomeModelError(f"{path}: its prototypes do not match the encoder's dimension")
         self.head_digest_ = meta.get("head_digest")
         self.stale_head_ = False
         if self.head_:
