@@ -350,3 +350,22 @@ def test_the_other_packs_leave_english_tasks_unchanged():
     changed = [(task, _verdict(english_only, task), _verdict(everything, task)) for task in ENGLISH
                if _verdict(english_only, task) != _verdict(everything, task)]
     assert changed == []
+
+
+def test_a_word_inside_an_elision_or_before_a_suffix_still_matches():
+    """Turkish case suffixes ("Python'da"), Italian and French elisions ("dell'algoritmo") and the
+    English possessive put a known word inside one token; it still counts, once."""
+    layer = KeywordLayer(bundled_packs())
+
+    def signals(task: str):
+        ctx = Context(text=task, length=len(task))
+        verdict = layer.classify(task, ctx)
+        return verdict, ctx.signals["l1"]
+
+    verdict, sig = signals("Bana Python'da bir web kazıyıcı yaz.")
+    assert verdict.task_type is TaskType.CODE_CREATION and sig.type_scores[TaskType.CODE_CREATION] > 0
+    assert signals("Bana Python da bir web kazıyıcı yaz.")[1].type_scores == sig.type_scores
+    assert signals("Is python’s GIL still there?")[1].type_scores.get(TaskType.CODE_CREATION)
+    # A pack that lists the elided form itself is not counted twice through the bare word.
+    _, fr = signals("Concevez l'architecture d'une plateforme")
+    assert [e for e in fr.escalators if "architecture" in e] == ["l'architecture"]

@@ -280,6 +280,12 @@ class KeywordLayer:
         low = task.lower()
         toks = _tokens(low)
         tokset = set(toks)
+        if "'" in low or "’" in low:
+            # Elisions and suffixes: "dell'algoritmo", "python'da", "python's" also match their
+            # word, unless a pack lists the token as written ("l'architecture"); a phrase still
+            # needs the token as written.
+            tokset |= {piece for tok in toks if ("'" in tok or "’" in tok) and tok not in self._word_keys
+                       for piece in tok.replace("’", "'").split("'") if len(piece) >= 3}
         words = self._words
         hits: dict[str, _Agg] = {t: words[t] for t in tokset & self._word_keys}
         anchors = tokset & self._phrase_keys
