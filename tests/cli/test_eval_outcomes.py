@@ -172,6 +172,10 @@ def test_train_then_eval_with_the_outcome_model(outcomes, prices, tmp_path):
     assert result.exit_code == 0, result.output
     assert "5-fold held-out" in result.output and "CS@95" in result.output
     assert model.exists() and model.with_suffix(".json").exists()
+    # The output says in which form the sentence encoder was kept, as the saved model has it.
+    meta = json.loads(model.with_suffix(".json").read_text())
+    said = ("prototype features" if meta["prototypes"] else "raw embedding") if meta["encoder"] else "encoder: none"
+    assert said in result.output and "ridge penalty" in result.output
     report = json.loads(_run("train", "--outcomes", outcomes, "--models", "small-model,big-model",
                              "--prices", prices, "--output", model, "--json").output)
     # the words of the hard prompts decide the outcome: held out, the model finds them
