@@ -108,7 +108,23 @@ def test_escalation_threshold_decides_whether_layer1_is_confident():
     assert [s.outcome for s in sure.trace] == ["decided"]
     assert [s.outcome for s in unsure.trace] == ["unsure"]
     assert "no layer was confident" in unsure.reasoning and "no layer was confident" not in sure.reasoning
-    assert unsure.tier is sure.tier  # with no other layer, the most confident answer is still used
+    assert unsure.tier is sure.tier  # with no other layer, its answer is still used
+
+
+def test_with_no_layer_confident_the_last_one_consulted_answers():
+    """Layer 1 at 0.6 and a Layer 3 at 0.3: Layer 3's answer stands, although its confidence is lower,
+    because it is the later, more capable layer (their confidences are not on one scale)."""
+    from dmr.layers.embedding import register_l3_strategy
+    from dmr.types import TaskComplexity, TaskType, Verdict
+
+    register_l3_strategy("unsure-math", lambda task, history: Verdict(
+        TaskType.MATH, TaskComplexity.COMPLEX, 0.3, 0.8, "layer3", "Layer 3: unsure math"))
+    task = "Explain the design of this system"  # Layer 1: reasoning at 0.6
+    decision = Router(layer3_strategy="unsure-math", escalation_threshold=0.9).classify(task)
+    assert [(s.layer, s.outcome) for s in decision.trace] == [("layer1", "unsure"), ("layer3", "unsure")]
+    assert decision.trace[0].confidence > decision.trace[1].confidence
+    assert (decision.task_type, decision.layer) == (TaskType.MATH, "layer3")
+    assert "no layer was confident, so the last one consulted answered" in decision.reasoning
 
 
 def test_a_decision_has_a_cost_with_the_bundled_registry():

@@ -465,8 +465,11 @@ class Router:
                 trace.append(LayerStep(layer.name, "decided", verdict.confidence, ms))
                 return verdict, True, trace
             trace.append(LayerStep(layer.name, "unsure", verdict.confidence, ms, "below threshold"))
-            if best is None or verdict.confidence > best.confidence:
-                best = verdict
+            # With no layer confident, the last one consulted answers: layers run from cheap to
+            # capable, each later one sees what the earlier found, and their confidences are not on
+            # one scale (Layer 1's is a keyword margin, Layer 3's is calibrated), so comparing them
+            # picked Layer 1's answer where it was right 40 % of the time.
+            best = verdict
         return best, False, trace
 
     def _decide(self, text: str, ctx: Context, start: float) -> Decision:
@@ -493,7 +496,7 @@ class Router:
             tier = self._matrix.tier(verdict.task_type, verdict.complexity)
         reasons = [verdict.reasoning]
         if not confident and answered:
-            reasons.append("no layer was confident, so the most confident answer was used")
+            reasons.append("no layer was confident, so the last one consulted answered")
         policies: list[str] = []
         raw_difficulty = verdict.difficulty
         # The quality target replaces the matrix's tier; every policy below still applies to it.
