@@ -286,7 +286,7 @@ class OutcomeModel:
         candidates: list[tuple[str, np.ndarray, Any, np.ndarray | None]] = []
         # Prototype features are few columns that only add to the plain ones, so with the encoder
         # here they replace the candidate without it; "always" keeps the raw embedding.
-        if not found or not k and self.encoder != "always":
+        if not found or (not k and self.encoder != "always"):
             candidates.append(("without encoder", raw, None, None))
         if found:
             embedded = np.asarray(found[0].encode(prompts), dtype=np.float64)
