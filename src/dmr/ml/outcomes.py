@@ -17,7 +17,7 @@ one logistic regression per model over four kinds of features of the prompt:
   embedding only gives the fit more directions to overfit along (in-domain 5-fold on RouteLLM's
   GSM8K and MMLU outcomes it cost 7 and 2 points of CS@95 against no encoder), on other data it
   helps (MT-Bench: 7 points), so the fit tries both forms and keeps the lower held-out log loss
-  (there the prototypes won on GSM8K and MMLU, and raised GSM8K's CS@95 from 37 % to 40–42 %).
+  (there the prototypes won on GSM8K and MMLU, and raised GSM8K's CS@95 from 37 % to 40–44 %).
   ``"always"`` forces the raw embedding, ``"prototypes"`` the prototypes, ``None`` no encoder.
 
 The target of model ``m`` on a prompt is 1 when its score reaches the best score of that prompt
