@@ -432,7 +432,7 @@ class Router:
     def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
         # Observers (metrics, spans, latency estimates) hear each step as the loop records it.
         trace: list[LayerStep] = [] if self._on_step is None else ObservedTrace(self._on_step)
-        best: Verdict | None = None
+        last: Verdict | None = None
         for layer in self._layers:
             if ctx.deadline is not None and self._latency is not None:
                 why = self._latency.skip(layer.name, (ctx.deadline - time.perf_counter()) * 1e3)
@@ -469,8 +469,8 @@ class Router:
             # capable, each later one sees what the earlier found, and their confidences are not on
             # one scale (Layer 1's is a keyword margin, Layer 3's is calibrated), so comparing them
             # picked Layer 1's answer where it was right 40 % of the time.
-            best = verdict
-        return best, False, trace
+            last = verdict
+        return last, False, trace
 
     def _decide(self, text: str, ctx: Context, start: float) -> Decision:
         verdict: Verdict | None = None
