@@ -148,8 +148,12 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
         return
     click.echo(f"wrote {path} ({report['rows']} rows, {report['contaminated_excluded']} contaminated left out; "
                f"models cheapest to best: {', '.join(report['models'])})")
-    encoder = ("none" if not report["encoder"] else f"{report['encoder']} as {report['prototypes']} prototype features"
-               if report["prototypes"] else f"{report['encoder']}, raw embedding")
+    if not report["encoder"]:
+        encoder = "none"
+    elif report["prototypes"]:
+        encoder = f"{report['encoder']} as {report['prototypes']} prototype features"
+    else:
+        encoder = f"{report['encoder']}, raw embedding"
     click.echo(f"sentence encoder: {encoder}; ridge penalty {report['l2']:g} (both chosen by inner cross-validation)")
     if held is None:
         click.echo(f"no held-out metrics: no row scores both {report['models'][0]} and {report['models'][-1]}")

@@ -282,19 +282,23 @@ class OutcomeModel:
         self.featurizer_ = NgramFeaturizer(self.bits, self.char_ngrams or (1, 0)).fit(prompts)
         X = self.featurizer_.transform(prompts)
         raw = self._dense(prompts)
+        # The forms the encoder may take. Prototype features are few columns that only add to the
+        # plain ones, so with the encoder here they stand in for "no encoder"; without prototypes
+        # (k = 0) "no encoder" is tried instead.
+        forms = {"auto": ("prototypes", "embedding"), "prototypes": ("prototypes",),
+                 "always": ("embedding",)}.get(self.encoder, ()) if found else ()
+        forms = tuple("plain" if f == "prototypes" and not k else f for f in forms) or ("plain",)
+        embedded = np.asarray(found[0].encode(prompts), dtype=np.float64) if found else None
         # (label, dense block, encoder, prototype centres)
         candidates: list[tuple[str, np.ndarray, Any, np.ndarray | None]] = []
-        # Prototype features are few columns that only add to the plain ones, so with the encoder
-        # here they replace the candidate without it; "always" keeps the raw embedding.
-        if not found or (not k and self.encoder != "always"):
-            candidates.append(("without encoder", raw, None, None))
-        if found:
-            embedded = np.asarray(found[0].encode(prompts), dtype=np.float64)
-            if k and self.encoder in ("auto", "prototypes"):
+        for form in forms:
+            if form == "plain":
+                candidates.append(("without encoder", raw, None, None))
+            elif form == "prototypes":
                 centres = kmeans_centres(embedded, k)
                 candidates.append((f"{len(centres)} prototypes",
                                    np.concatenate([raw, prototype_features(embedded, centres)], axis=1), found, centres))
-            if self.encoder in ("auto", "always"):
+            else:
                 candidates.append(("embedding", np.concatenate([raw, embedded], axis=1), found, None))
         grid = L2_GRID if self.l2 == "auto" else ((float(self.l2), float(self.dense_l2)),)
         best: tuple[float, Any] | None = None
@@ -448,7 +452,6 @@ class OutcomeModel:
             self.head_ = bool(meta["head"])
             self.needs_ = self.head_ and "l3_needs" in meta["dense"]
             self.featurizer_ = NgramFeaturizer.from_params(meta["featurizer"], data["idf"])
-            self.featurizer_.idf_ = data["idf"]
             self.sparse_weights_, self.dense_weights_, self.bias_ = (
                 data["sparse_weights"], data["dense_weights"], data["bias"])
             self.dense_mean_, self.dense_scale_ = data["dense_mean"], data["dense_scale"]
