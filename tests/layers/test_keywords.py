@@ -146,6 +146,20 @@ def test_type_keywords_decide_the_type(layer, task, expected):
     assert max(signals.type_scores, key=signals.type_scores.__getitem__) is expected
 
 
+@pytest.mark.parametrize("task", [
+    "Design the architecture for a video streaming platform serving 10M users",
+    "Concevez l'architecture d'une plateforme de streaming vidéo pour 10 millions d'utilisateurs",
+    "设计一个视频流媒体平台的架构，支持一千万用户",
+    "動画配信サービスのアーキテクチャを設計して",
+])
+def test_a_medium_named_as_a_topic_only_hints_at_multimodal(layer, task):
+    """"Video" in a system-design task is the subject, not an attachment: a secondary hint at
+    most, too weak for Layer 1 to decide, so a later layer reads the whole task."""
+    verdict, signals = run(layer, task)
+    assert signals.type_scores.get(TaskType.MULTIMODAL, 0) <= 1
+    assert verdict.confidence < Router().config.escalation_threshold
+
+
 def test_signals_describe_what_layer1_saw(layer):
     verdict, signals = run(layer, "Prove rigorously that the sum of two even numbers is even, step by step")
     assert verdict.difficulty == pytest.approx(type_gap(verdict.task_type) * difficulty_for(signals.score))
