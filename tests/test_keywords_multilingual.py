@@ -17,6 +17,8 @@ The examples are hand-written for this file. What they pin down:
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from dmr import Router
@@ -289,6 +291,26 @@ def test_the_task_type_of_a_clear_ask(router, lang, task, expected):
     decision = router.classify(task)
     assert decision.task_type is TaskType(expected), (lang, decision.reasoning)
     assert decision.tier != ModelTier.HIGH, (lang, decision.reasoning)
+
+
+@functools.lru_cache(maxsize=1)
+def _cascade() -> Router:
+    return Router()
+
+
+@pytest.mark.parametrize("task,expected", [
+    ("Write a script for a YouTube video about cooking", "doc_creation"),
+    ("Écris un script pour une vidéo YouTube sur la cuisine", "doc_creation"),
+    ("Schreib ein Skript für ein YouTube-Video über Kochen", "doc_creation"),
+    ("Write a bash script that backs up my home folder", "code_creation"),
+    ("Écris un script Python qui renomme des fichiers", "code_creation"),
+    ("Schreib ein Python-Skript, das Dateien umbenennt", "code_creation"),
+])
+def test_a_script_for_a_video_is_a_document_and_a_script_for_a_computer_is_code(task, expected):
+    """"Script" is code in Layer 1's packs; "a script for a video" is a document phrase. Layer 1 sees
+    both and stays unsure, and the whole cascade decides."""
+    decision = _cascade().classify(task)
+    assert decision.task_type is TaskType(expected), decision.reasoning
 
 
 # -- English is unchanged ---------------------------------------------------------------------
