@@ -17,8 +17,6 @@ The examples are hand-written for this file. What they pin down:
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from dmr import Router
@@ -293,8 +291,8 @@ def test_the_task_type_of_a_clear_ask(router, lang, task, expected):
     assert decision.tier != ModelTier.HIGH, (lang, decision.reasoning)
 
 
-@functools.lru_cache(maxsize=1)
-def _cascade() -> Router:
+@pytest.fixture(scope="module")
+def cascade() -> Router:
     return Router()
 
 
@@ -306,10 +304,10 @@ def _cascade() -> Router:
     ("Écris un script Python qui renomme des fichiers", "code_creation"),
     ("Schreib ein Python-Skript, das Dateien umbenennt", "code_creation"),
 ])
-def test_a_script_for_a_video_is_a_document_and_a_script_for_a_computer_is_code(task, expected):
+def test_a_script_for_a_video_is_a_document_and_a_script_for_a_computer_is_code(cascade, task, expected):
     """"Script" is code in Layer 1's packs; "a script for a video" is a document phrase. Layer 1 sees
     both and stays unsure, and the whole cascade decides."""
-    decision = _cascade().classify(task)
+    decision = cascade.classify(task)
     assert decision.task_type is TaskType(expected), decision.reasoning
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dmr.config import RouterConfig
 from dmr.errors import ConfigError
 from dmr.layers import keywords, register_layer, unregister_layer
 from dmr.layers.base import Context
@@ -157,7 +158,7 @@ def test_a_medium_named_as_a_topic_only_hints_at_multimodal(layer, task):
     most, too weak for Layer 1 to decide, so a later layer reads the whole task."""
     verdict, signals = run(layer, task)
     assert signals.type_scores.get(TaskType.MULTIMODAL, 0) <= 1
-    assert verdict.confidence < Router().config.escalation_threshold
+    assert verdict.confidence < RouterConfig().escalation_threshold
 
 
 def test_signals_describe_what_layer1_saw(layer):
