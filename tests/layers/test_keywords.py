@@ -161,6 +161,57 @@ def test_a_medium_named_as_a_topic_only_hints_at_multimodal(layer, task):
     assert verdict.confidence < RouterConfig().escalation_threshold
 
 
+_API_SPEC = """\
+```yaml
+paths:
+  /v1/parcels:
+    post:
+      summary: Create a parcel
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/NewParcel'}
+      responses:
+        "201": {description: Created, returns the Parcel object}
+        "400": {description: Invalid weight or address}
+        "401": {description: Missing or expired API key}
+  /v1/parcels/{id}/label:
+    get:
+      summary: Download the shipping label as PDF
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      responses:
+        "200": {description: The label, application/pdf}
+        "404": {description: No parcel with this id}
+        "429": {description: Rate limited, 60 requests per minute per key}
+components:
+  schemas:
+    NewParcel:
+      type: object
+      required: [weight_grams, address]
+      properties:
+        weight_grams: {type: integer, minimum: 1, maximum: 30000}
+        address: {type: string}
+        insured: {type: boolean, default: false}
+```
+"""
+
+
+def test_keywords_in_pasted_material_do_not_let_layer1_decide_a_long_task(layer):
+    """A docs page asked for over a pasted API spec: the spec's words (schema, integer, endpoint…)
+    all say code, yet the ask is a document. In a long text most words are material, so Layer 1
+    leaves the decision to a layer that reads the whole task; a short task of the same kind it
+    still decides."""
+    ask = ("Write the public reference page for these two endpoints of our API, for the docs site: a short "
+           "intro, then each endpoint with its parameters, an example request and what each status means.")
+    threshold = RouterConfig().escalation_threshold
+    verdict, signals = run(layer, ask + "\n\n" + _API_SPEC)
+    assert signals.words > 100 and verdict.task_type is TaskType.CODE_CREATION  # what the keywords say
+    assert verdict.confidence < threshold
+    verdict, _ = run(layer, "Write a Python function that reverses a string")
+    assert verdict.task_type is TaskType.CODE_CREATION and verdict.confidence >= threshold
+
+
 def test_signals_describe_what_layer1_saw(layer):
     verdict, signals = run(layer, "Prove rigorously that the sum of two even numbers is even, step by step")
     assert verdict.difficulty == pytest.approx(type_gap(verdict.task_type) * difficulty_for(signals.score))

@@ -43,6 +43,11 @@ _TYPE_PRIOR = {
     "multimodal": 0.42, "doc_creation": -0.08, "translation": -0.47, "conversation": -0.33,
 }
 
+# Above this many words (CJK: characters / 1.6) Layer 1's confidence is capped by 0.97 times the
+# square root of this over the length: 0.69 at 40 words, 0.43 at 100, so at the default threshold
+# (0.7) it decides nothing over about 38 words. On the training split of datasets/ its decisions
+# were right about the tier less often than Layer 3 from 20 words on (0.61-0.77 against 0.74-0.82).
+_LONG_WORDS = 20
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d{1,2}[.)]|[-*•])\s+\S")
 # "+ * ^ × ÷ =" between numbers is arithmetic; "-" and "/" only with spaces around them, so that
 # dates (12/05/2024, 2024-05-01), ranges and versions are not.
@@ -402,7 +407,12 @@ class KeywordLayer:
         # Little evidence of any kind means a guess, whatever the margin says.
         if not hits and not items and not has_code and not trivial and eff_words > 6 and complexity_conf > 0.5:
             complexity_conf = 0.5
-        confidence = round(type_conf if type_conf < complexity_conf else complexity_conf, 4)
+        confidence = type_conf if type_conf < complexity_conf else complexity_conf
+        if eff_words > _LONG_WORDS:
+            # In a long text most words belong to pasted material, not to the ask: its keywords
+            # and sums say little about what is wanted, so the evidence counts for less.
+            confidence = min(confidence, 0.97 * math.sqrt(_LONG_WORDS / eff_words))
+        confidence = round(confidence, 4)
 
         ctx.signals["l1"] = _Signals(score, tuple(escalators), tuple(negated), deesc, constraints,
                                      multistep, items, has_code, eff_words, trivial, type_scores)
