@@ -63,6 +63,36 @@ def test_transform_rows_are_unit_length_after_fit():
     assert f.idf_.shape == (2**14,)
 
 
+def test_the_ask_view_keeps_the_request_of_a_long_paste_at_full_weight():
+    """With an ask view, the opening and the end of a text get ids of their own, normalised apart
+    from the rest: the request under 4,000 characters of pasted material weighs as much there as the
+    same request alone, and the single-text and batch paths agree."""
+    ask = "Write a polite reply declining the meeting."
+    paste = "Quarterly figures: revenue grew, churn fell, the new office opens in May. " * 50
+    texts = [ask, paste + "\n\n" + ask, "short one", ""]
+    f = NgramFeaturizer(bits=14, ask_chars=60, ask_bits=12).fit(texts)
+    assert f.n_features == 2**14 + 2**12 and f.idf_.shape == (f.n_features,)
+    X = f.transform_batch(texts)
+    views = []
+    for i, text in enumerate(texts):
+        ids, vals = f.transform_one(text)
+        row = slice(X.indptr[i], X.indptr[i + 1])
+        assert ids.tolist() == X.indices[row].tolist() and np.allclose(vals, X.values[row])
+        ask_part = ids >= 2**14
+        if len(ids):
+            assert np.isclose((vals[ask_part] ** 2).sum(), 1.0) and np.isclose((vals[~ask_part] ** 2).sum(), 1.0)
+        views.append(dict(zip(ids[ask_part].tolist(), vals[ask_part].tolist())))
+    # The request's own word bigrams are in the long text's ask view, with weight of the same order.
+    alone, pasted = views[0], views[1]
+    shared = set(alone) & set(pasted)
+    assert len(shared) >= len(alone) // 3
+    assert sum(pasted[k] for k in shared) > 0.5 * sum(alone[k] for k in shared)
+    # Without an ask view, nothing changes: the ids stay in the main range and the params omit it.
+    plain = NgramFeaturizer(bits=14).fit(texts)
+    assert "ask_chars" not in plain.params() and plain.n_features == 2**14
+    assert NgramFeaturizer.from_params(f.params(), f.idf_).params() == f.params()
+
+
 def test_dense_features_have_fixed_length_and_are_finite():
     for text in ["a", "x" * 100_000, "```py\nprint(1);\n```;;{{"]:
         d = dense_features(text)

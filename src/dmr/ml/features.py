@@ -108,25 +108,30 @@ class NgramFeaturizer:
     """
 
     def __init__(self, bits: int = 18, char_ngrams: tuple[int, int] = (1, 5), word_ngrams: int = 2,
-                 max_chars: int = 4000) -> None:
+                 max_chars: int = 4000, ask_chars: int = 0, ask_bits: int = 16) -> None:
         self.bits = bits
         self.char_ngrams = tuple(char_ngrams)
         self.word_ngrams = word_ngrams
         self.max_chars = max_chars
+        self.ask_chars = ask_chars
+        self.ask_bits = ask_bits
         self._up, self._down = _powers(2 * max_chars + 8)
 
     @property
     def n_features(self) -> int:
-        return 1 << self.bits
+        return (1 << self.bits) + ((1 << self.ask_bits) if self.ask_chars else 0)
 
     def params(self) -> dict[str, Any]:
-        return {"bits": self.bits, "char_ngrams": list(self.char_ngrams), "word_ngrams": self.word_ngrams,
-                "max_chars": self.max_chars}
+        out = {"bits": self.bits, "char_ngrams": list(self.char_ngrams), "word_ngrams": self.word_ngrams,
+               "max_chars": self.max_chars}
+        if self.ask_chars:
+            out.update(ask_chars=self.ask_chars, ask_bits=self.ask_bits)
+        return out
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], idf: np.ndarray | None = None) -> NgramFeaturizer:
         self = cls(int(params["bits"]), tuple(params["char_ngrams"]), int(params["word_ngrams"]),
-                   int(params["max_chars"]))
+                   int(params["max_chars"]), int(params.get("ask_chars", 0)), int(params.get("ask_bits", 16)))
         if idf is not None:
             if idf.shape != (self.n_features,):
                 raise ValueError(f"idf has shape {idf.shape}, expected ({self.n_features},)")
@@ -141,9 +146,33 @@ class NgramFeaturizer:
         # lower() can lengthen a few characters ("İ"); the cut keeps the hash powers in range.
         return " " + _SPACES.sub(" ", text.lower()).strip()[:2 * self.max_chars] + " "
 
+    def _ask(self, normalised: str) -> str:
+        """The *ask view* of a normalised text: all of it when short, else its opening and its end,
+        where a request usually sits around pasted material."""
+        n = self.ask_chars
+        if len(normalised) <= 2 * n + 2:
+            return normalised
+        return normalised[:n + 1] + " " + normalised[-(n + 1):]
+
     def buckets(self, text: str) -> np.ndarray:
-        """The bucket id of every n-gram occurrence in ``text`` (with repeats)."""
+        """The bucket id of every n-gram occurrence in ``text`` (with repeats). With an ask view
+        (``ask_chars``), its n-grams follow in their own ``2**ask_bits`` ids after the main ones."""
         s = self._normalise(text)
+        mixed = self._hash(s)
+        main = self._top(mixed, self.bits)
+        if not self.ask_chars:
+            return main
+        ask = self._ask(s)
+        # A short text is its own ask view: its hashes are reused, not computed twice.
+        return np.concatenate([main, self._top(mixed if ask is s else self._hash(ask), self.ask_bits)
+                               + (1 << self.bits)])
+
+    @staticmethod
+    def _top(mixed: np.ndarray, bits: int) -> np.ndarray:
+        """Bucket ids: the top ``bits`` bits of the mixed hashes."""
+        return (mixed >> np.uint64(64 - bits)).astype(np.int64)
+
+    def _hash(self, s: str) -> np.ndarray:
         codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         parts = []
         lo, hi = self.char_ngrams
@@ -171,13 +200,30 @@ class NgramFeaturizer:
                     pairs = (prefix[ends[1:]] - prefix[starts[:-1]]) * self._up[ends[1:] - 1]
                     parts.append(pairs + np.uint64(_BIGRAM_SALT))
         allh = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
-        return ((allh * _MIX) >> np.uint64(64 - self.bits)).astype(np.int64)
+        return allh * _MIX
 
     def batch_buckets(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`buckets` of many texts in one vectorised pass: ``(text index, bucket)`` of every
         n-gram occurrence. The texts are laid end to end; an n-gram that would cross from one text
         into the next is dropped, and word hashes use powers counted from each text's start."""
         strings = [self._normalise(t) for t in texts]
+        who, mixed = self._batch_hash(strings)
+        ids = self._top(mixed, self.bits)
+        if not self.ask_chars:
+            return who, ids
+        # Short texts are their own ask view (their hashes are reused); long ones hash theirs.
+        long = [i for i, s in enumerate(strings) if len(s) > 2 * self.ask_chars + 2]
+        short = np.ones(len(strings), dtype=bool)
+        short[long] = False
+        keep = short[who]
+        whos, asks = [who, who[keep]], [ids, self._top(mixed[keep], self.ask_bits) + (1 << self.bits)]
+        if long:
+            who2, mixed2 = self._batch_hash([self._ask(strings[i]) for i in long])
+            whos.append(np.asarray(long, dtype=np.int64)[who2])
+            asks.append(self._top(mixed2, self.ask_bits) + (1 << self.bits))
+        return np.concatenate(whos), np.concatenate(asks)
+
+    def _batch_hash(self, strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
         codes = np.frombuffer("".join(strings).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         doc = np.repeat(np.arange(len(strings)), lengths)
@@ -213,7 +259,7 @@ class NgramFeaturizer:
                     owners.append(doc[a])
         allh = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
         who = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-        return who, ((allh * _MIX) >> np.uint64(64 - self.bits)).astype(np.int64)
+        return who, allh * _MIX
 
     def transform_batch(self, texts: Sequence[str]) -> SparseRows:
         """:meth:`transform` in one vectorised pass (the same rows, much faster for many texts)."""
@@ -228,9 +274,11 @@ class NgramFeaturizer:
         unique = keys[starts]
         rows, cols = unique // self.n_features, unique % self.n_features
         vals = (1.0 + np.log(counts)) * self.idf_[cols]
-        norms = np.sqrt(np.bincount(rows, weights=vals * vals, minlength=len(texts)))
+        # Each view is normalised on its own, so a long paste does not drown the ask view.
+        view = rows * 2 + (cols >= (1 << self.bits))
+        norms = np.sqrt(np.bincount(view, weights=vals * vals, minlength=2 * len(texts)))
         norms[norms == 0] = 1.0
-        vals /= norms[rows]
+        vals /= norms[view]
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
         return SparseRows(indptr, cols, vals, self.n_features)
@@ -260,8 +308,14 @@ class NgramFeaturizer:
         """One text as (bucket ids, L2-normalised tf-idf values)."""
         ids, tf = self._row(text)
         vals = tf * self.idf_[ids]
-        norm = math.sqrt(float(vals @ vals)) or 1.0
-        return ids, vals / norm
+        if not self.ask_chars:
+            norm = math.sqrt(float(vals @ vals)) or 1.0
+            return ids, vals / norm
+        ask = ids >= (1 << self.bits)
+        for part in (ask, ~ask):
+            norm = math.sqrt(float(vals[part] @ vals[part])) or 1.0
+            vals[part] /= norm
+        return ids, vals
 
     def transform(self, texts: Iterable[str], chunk: int = 256) -> SparseRows:
         """Many texts as rows of a sparse matrix (vectorised in chunks to bound memory)."""

@@ -85,6 +85,11 @@ def l1_signals(texts: Sequence[str], layer: Any = None) -> list[Any]:
     return out
 
 
+# The ask view (:class:`~dmr.ml.features.NgramFeaturizer`): the opening and the end of a long text,
+# 300 characters each, hashed apart from the rest, where a request around pasted material sits.
+ASK_CHARS = 300
+
+
 def _labels(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
     from dmr.types import TaskComplexity, TaskType
 
@@ -94,7 +99,8 @@ def _labels(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
 def _fit(examples: Sequence[Example], signals: Sequence[Any], featurizer_params: dict[str, Any], l2: float,
          max_iter: int, progress: Callable[[int, float], None] | None = None, encoder: Any = None) -> NgramHead:
     types, levels = _labels(examples)
-    head = NgramHead(NgramFeaturizer(**featurizer_params), l2=l2, max_iter=max_iter, encoder=encoder)
+    params = {"ask_chars": ASK_CHARS, **featurizer_params}
+    head = NgramHead(NgramFeaturizer(**params), l2=l2, max_iter=max_iter, encoder=encoder)
     return head.fit([e.task for e in examples], [e.task_type for e in examples], [e.complexity for e in examples],
                     signals, type_labels=types, complexity_labels=levels, progress=progress)
 
