@@ -45,6 +45,19 @@ def test_training_is_deterministic(small_rows):
     assert np.array_equal(a.logits(["translate hello"]), b.logits(["translate hello"]))
 
 
+def test_batch_logits_do_not_depend_on_how_long_texts_are_chunked(small_rows):
+    """Batches are cut by count and by characters (a batch of long pastes would otherwise hold
+    millions of n-gram hashes at once); each text's logits are the same however it is cut, and the
+    same as scored alone."""
+    head = _fit(small_rows)
+    paste = "Minutes of the board meeting. " * 150
+    texts = [r["task"] for r in small_rows[:20]] + [paste + "Summarise this.", "hi", paste]
+    whole = head.sparse_logits(texts, chunk=64, chunk_chars=10**9)
+    assert np.array_equal(head.sparse_logits(texts, chunk=64, chunk_chars=500), whole)
+    assert np.array_equal(head.sparse_logits(texts, chunk=3), whole)
+    assert np.allclose(head.logits(texts), np.stack([head.logits([t])[0] for t in texts]))
+
+
 def test_save_and_load_round_trip_without_pickle(small_rows, tmp_path):
     head = _fit(small_rows)
     head.temperatures_ = (1.5, 0.8)

@@ -321,16 +321,23 @@ class NgramHead:
         z += self.bias_
         return z
 
-    def sparse_logits(self, texts: Sequence[str], chunk: int = 64) -> np.ndarray:
+    def sparse_logits(self, texts: Sequence[str], chunk: int = 64, chunk_chars: int = 16_000) -> np.ndarray:
         """The text part of the logits of many texts (n-grams and embedding; not Layer 1's
         signals), in one vectorised pass."""
         out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
         if self.encoder is not None and len(texts):
             out += self.embedding_logits(texts)
-        # Small chunks keep the gathered weight rows in cache.
-        for start in range(0, len(texts), chunk):
-            out[start:start + chunk] += self.featurizer.transform_batch(texts[start:start + chunk]).dot(
-                self.sparse_weights_, np.float32)
+        # Small chunks keep the gathered weight rows in cache, and a cap on their characters keeps
+        # a batch of long pastes from holding millions of n-gram hashes at once.
+        cap = self.featurizer.max_chars
+        start = 0
+        while start < len(texts):
+            end, size = start, 0
+            while end < len(texts) and end - start < chunk and (end == start or size < chunk_chars):
+                size += min(len(texts[end]), cap)
+                end += 1
+            out[start:end] += self.featurizer.transform_batch(texts[start:end]).dot(self.sparse_weights_, np.float32)
+            start = end
         return out
 
     def batch_logits(self, texts: Sequence[str], signals: Sequence[Any]) -> np.ndarray:

@@ -20,7 +20,7 @@ from dmr.ml.train import fold_of, is_heldout, l1_signals, read_rows
 
 __all__ = ["NEEDS_L2_GRID", "fit_and_score", "load_capability", "needs_report", "predict_needs", "train_needs"]
 
-NEEDS_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+NEEDS_L2_GRID = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 1e-3, 1e-2)
 TOP = 3
 
 
