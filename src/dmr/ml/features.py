@@ -212,13 +212,14 @@ class NgramFeaturizer:
         if not self.ask_chars:
             return who, ids
         # Short texts are their own ask view (their hashes are reused); long ones hash theirs.
-        long = [i for i, s in enumerate(strings) if len(s) > 2 * self.ask_chars + 2]
+        views = [self._ask(s) for s in strings]
+        long = [i for i, (s, view) in enumerate(zip(strings, views)) if view is not s]
         short = np.ones(len(strings), dtype=bool)
         short[long] = False
         keep = short[who]
         whos, asks = [who, who[keep]], [ids, self._top(mixed[keep], self.ask_bits) + (1 << self.bits)]
         if long:
-            who2, mixed2 = self._batch_hash([self._ask(strings[i]) for i in long])
+            who2, mixed2 = self._batch_hash([views[i] for i in long])
             whos.append(np.asarray(long, dtype=np.int64)[who2])
             asks.append(self._top(mixed2, self.ask_bits) + (1 << self.bits))
         return np.concatenate(whos), np.concatenate(asks)
@@ -308,14 +309,11 @@ class NgramFeaturizer:
         """One text as (bucket ids, L2-normalised tf-idf values)."""
         ids, tf = self._row(text)
         vals = tf * self.idf_[ids]
-        if not self.ask_chars:
-            norm = math.sqrt(float(vals @ vals)) or 1.0
-            return ids, vals / norm
-        ask = ids >= (1 << self.bits)
-        for part in (ask, ~ask):
-            norm = math.sqrt(float(vals[part] @ vals[part])) or 1.0
-            vals[part] /= norm
-        return ids, vals
+        # As in transform_batch: the main ids and the ask view's are normalised apart.
+        view = (ids >= (1 << self.bits)).astype(np.intp)
+        norms = np.sqrt(np.bincount(view, weights=vals * vals, minlength=2))
+        norms[norms == 0] = 1.0
+        return ids, vals / norms[view]
 
     def transform(self, texts: Iterable[str], chunk: int = 256) -> SparseRows:
         """Many texts as rows of a sparse matrix (vectorised in chunks to bound memory)."""
