@@ -348,6 +348,16 @@ def test_invalid_bytes_give_a_decision_that_says_so():
     assert "not valid UTF-8" in decision.reasoning
 
 
+def test_lone_surrogates_are_replaced_and_every_layer_still_reads_the_task():
+    task = "Prove that the square root of 2 \ud800is irrational, step by step\udfff"
+    router = Router()
+    clean = outcome(router.classify(task.replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")))
+    for decision in (router.classify(task), router.classify_batch([task, EASY])[0]):
+        assert "lone surrogates" in decision.reasoning
+        assert [step.outcome for step in decision.trace if step.outcome == "error"] == []
+        assert outcome(decision)[:8] == clean[:8]
+
+
 def test_a_very_long_task_is_truncated_for_analysis():
     task = "Please review the following service logs carefully. " * 200_000  # about 10 MB
     assert len(task) >= 10_000_000
@@ -363,7 +373,7 @@ for _router in (router_for_fuzzing, targeted_for_fuzzing):
     _router.classify("load the layers before Hypothesis times the examples")
 
 
-@given(st.one_of(st.text(), st.binary()))
+@given(st.one_of(st.text(), st.text(st.characters(exclude_categories=())), st.binary()))
 def test_any_text_or_bytes_gives_a_decision_or_an_input_error(task):
     for router in (router_for_fuzzing, targeted_for_fuzzing):
         try:

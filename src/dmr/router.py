@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from dmr.config import RouterConfig, load_yaml_options, validate_options
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
+from dmr.layers.base import valid_unicode
 from dmr.layers.keywords import KeywordLayer
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
@@ -321,7 +322,10 @@ class Router:
             raise InputTypeError(f"task must be str (or UTF-8 bytes), not {type(task).__name__}")
         if not task.strip():
             raise InputError("task is empty or only whitespace; there is nothing to classify")
-        return task, notes
+        valid = valid_unicode(task)
+        if valid is not task:
+            notes.append("input held lone surrogates (invalid Unicode); they were replaced with U+FFFD")
+        return valid, notes
 
     def _window(self, text: str, ctx_notes: list[str]) -> tuple[str, bool]:
         limit = self._max_chars

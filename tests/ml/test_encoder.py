@@ -45,6 +45,21 @@ def test_odd_input_never_crashes_the_encoder():
     assert not out[0].any()  # nothing to encode: a zero vector, not NaN
 
 
+def test_a_batch_reads_each_text_as_it_is_read_alone_and_the_word_memo_stays_bounded(monkeypatch):
+    import dmr.ml.encoder as encoder_module
+
+    enc = default_encoder()
+    monkeypatch.setattr(encoder_module, "_WORD_CACHE", 8)
+    many_words = " ".join(f"word{i}" for i in range(60))
+    texts = ["", "a\ud800b lone surrogate", many_words, "日本語のテキストです", "x " * 5000, "Write a poem"]
+    alone = np.stack([enc.mean_rows([t])[0] for t in texts])
+    assert np.array_equal(enc.mean_rows(texts), alone)
+    assert not alone[0].any() and alone[1:].any(axis=1).all()
+    enc._words.clear()
+    enc.token_ids(many_words)
+    assert 0 < len(enc._words) <= 8
+
+
 def test_the_shipped_artefacts_fit_the_size_budget_and_record_their_source():
     size = sum(p.stat().st_size for p in DEFAULT_ENCODER.iterdir())
     assert size < 20e6

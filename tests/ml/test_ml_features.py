@@ -98,3 +98,11 @@ def test_dense_features_have_fixed_length_and_are_finite():
         d = dense_features(text)
         assert d.shape == (len(DENSE_NAMES),)
         assert np.isfinite(d).all()
+
+
+def test_a_lone_surrogate_is_featurized_as_a_replacement_character():
+    fz = NgramFeaturizer(bits=12, ask_chars=20).fit(["a b c", "hello there"])
+    bad, clean = fz.transform(["caf\udce9 au lait"]), fz.transform(["caf\ufffd au lait"])
+    ids, vals = fz.transform_one("caf\udce9 au lait")
+    assert np.array_equal(bad.indices, clean.indices) and np.allclose(bad.values, clean.values)
+    assert np.array_equal(np.sort(ids), np.sort(clean.indices))

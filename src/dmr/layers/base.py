@@ -6,12 +6,15 @@ router decides whether the confidence is enough; a layer never needs to know the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from dmr.types import Verdict
 
-__all__ = ["Context", "Layer", "LayerUnavailable"]
+__all__ = ["Context", "Layer", "LayerUnavailable", "valid_unicode"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(slots=True)
@@ -45,3 +48,15 @@ class Layer(Protocol):
 class LayerUnavailable(Exception):
     """Raised by a layer that cannot run here (missing artefact, SDK or key): the router records
     the reason in the decision and moves on, except in strict mode."""
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with each lone surrogate (a code point no UTF-8 or tokenizer accepts, which a
+    str can still hold) replaced by U+FFFD; ``text`` itself when it has none."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text

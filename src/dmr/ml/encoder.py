@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import threading
 import zipfile
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from dmr.layers.base import valid_unicode
 
 __all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderUnavailable", "OnnxEncoder", "SentenceTransformersEncoder",
            "StaticEncoder", "default_encoder", "load_encoder"]
@@ -41,6 +44,7 @@ DEFAULT_ENCODER = Path(__file__).resolve().parents[1] / "data" / "l3" / "encoder
 MAX_CHARS = 6000
 STATIC_MAX_CHARS = 1200
 _WORD_CACHE = 100_000
+_BATCH = 1024  # texts tokenized in one call by mean_rows
 FORMAT = "dmr-static-encoder/1"
 
 
@@ -49,6 +53,8 @@ class EncoderUnavailable(RuntimeError):
 
 
 def _clip(text: str, limit: int = MAX_CHARS) -> str:
+    """At most ``limit`` characters of ``text`` (its opening and its end), valid for a tokenizer."""
+    text = valid_unicode(text)
     if len(text) <= limit:
         return text
     head = limit * 2 // 3
@@ -135,51 +141,53 @@ class StaticEncoder(Encoder):
         self.fingerprint = hashlib.sha256(raw).hexdigest()[:16]
         # Tokens of each whitespace-separated word, memoised: the tokenizer splits words on their
         # own anyway (punctuation, CJK characters), so this gives exactly its ids, and common
-        # words then cost one dict lookup. Cleared when it grows past _WORD_CACHE entries.
+        # words then cost one dict lookup. Cleared when a new word finds it full (_WORD_CACHE entries).
         self._words: dict[str, list[int]] = {}
 
     def token_ids(self, text: str) -> list[int]:
         """The token ids of ``text`` (clipped), as the tokenizer gives them, at most max_tokens."""
         words = self._words
-        if len(words) > _WORD_CACHE:
-            words.clear()
         out: list[int] = []
         encode = self.tokenizer.encode
         for word in _clip(text, self.max_chars).split():
             ids = words.get(word)
             if ids is None:
+                if len(words) >= _WORD_CACHE:
+                    words.clear()
                 ids = words[word] = encode(word, add_special_tokens=False).ids
             out += ids
             if len(out) >= self.max_tokens:
                 return out[:self.max_tokens]
         return out
 
-    def learn_words(self, texts: Sequence[str]) -> None:
-        """Tokenize the words of many texts not seen yet in one parallel tokenizer call, so that
-        a large batch does not pay for its new words one call at a time."""
-        words = self._words
-        new = list({w for text in texts for w in _clip(text, self.max_chars).split() if w not in words})
-        if not new:
-            return
-        if len(words) + len(new) > _WORD_CACHE:
-            words.clear()
-        for start in range(0, len(new), 2048):  # the tokenizer's results are large: a few at a time
-            chunk = new[start:start + 2048]
-            for word, enc in zip(chunk, self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)):
-                words[word] = enc.ids
+    def batch_token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`token_ids` of many texts in one parallel tokenizer call, without the memo: a
+        large batch of varied text has more distinct words than the memo holds."""
+        clipped = [_clip(text, self.max_chars) for text in texts]
+        return [enc.ids for enc in self.tokenizer.encode_batch_fast(clipped, add_special_tokens=False)]
 
     def mean_rows(self, texts: Sequence[str], table: np.ndarray | None = None) -> np.ndarray:
         """For each text, the mean of the rows of ``table`` (default: the embeddings; any array
         with one row per token, such as a head's weights folded into it) at its token ids;
-        zeros for a text with no tokens."""
+        zeros for a text with no tokens. One text goes through the word memo, many through
+        :meth:`batch_token_ids`; both sum in float64, so they give the same rows."""
         table = self.table if table is None else table
-        if len(texts) > 1:
-            self.learn_words(texts)
         out = np.zeros((len(texts), table.shape[1]), dtype=table.dtype)
-        for i, text in enumerate(texts):
-            ids = self.token_ids(text)
+        if len(texts) == 1:
+            ids = self.token_ids(texts[0])
             if ids:
-                out[i] = table[ids].mean(axis=0)
+                out[0] = table[ids].astype(np.float64).sum(axis=0) / len(ids)
+            return out
+        for start in range(0, len(texts), _BATCH):
+            rows = self.batch_token_ids(texts[start:start + _BATCH])
+            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+            filled = np.flatnonzero(lengths)
+            if not len(filled):
+                continue
+            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+            offsets = np.cumsum(lengths) - lengths
+            sums = np.add.reduceat(table[flat].astype(np.float64), offsets[filled], axis=0)
+            out[start + filled] = sums / lengths[filled, None]
         return out
 
     def features(self, texts: Sequence[str]) -> np.ndarray:

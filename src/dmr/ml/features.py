@@ -19,6 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dmr.layers.base import valid_unicode
+
 __all__ = ["DENSE_NAMES", "NgramFeaturizer", "SparseRows", "dense_features"]
 
 _P = np.uint64(1_000_003)            # polynomial base (odd, so invertible modulo 2**64)
@@ -140,6 +142,7 @@ class NgramFeaturizer:
 
     # -- hashing -------------------------------------------------------------------------------
     def _normalise(self, text: str) -> str:
+        text = valid_unicode(text)  # a lone surrogate has no UTF-32 code
         if len(text) > self.max_chars:
             head = self.max_chars * 3 // 4
             text = text[:head] + " " + text[-(self.max_chars - head - 1):]
@@ -265,7 +268,8 @@ class NgramFeaturizer:
     def transform_batch(self, texts: Sequence[str]) -> SparseRows:
         """:meth:`transform` in one vectorised pass (the same rows, much faster for many texts)."""
         who, ids = self.batch_buckets(texts)
-        keys = who * self.n_features + ids
+        shift = np.int64(self.n_features.bit_length())
+        keys = (who << shift) | ids
         keys.sort()
         first = np.empty(len(keys), dtype=bool)
         first[:1] = True
@@ -273,7 +277,7 @@ class NgramFeaturizer:
         starts = np.flatnonzero(first)
         counts = np.diff(starts, append=len(keys))
         unique = keys[starts]
-        rows, cols = unique // self.n_features, unique % self.n_features
+        rows, cols = unique >> shift, unique & ((np.int64(1) << shift) - 1)
         vals = (1.0 + np.log(counts)) * self.idf_[cols]
         # Each view is normalised on its own, so a long paste does not drown the ask view.
         view = rows * 2 + (cols >= (1 << self.bits))
