@@ -50,6 +50,7 @@ def test_a_batch_reads_each_text_as_it_is_read_alone_and_the_word_memo_stays_bou
 
     enc = default_encoder()
     monkeypatch.setattr(encoder_module, "_WORD_CACHE", 8)
+    monkeypatch.setattr(encoder_module, "_BATCH", 2)  # three tokenizer calls, one of them on an empty text
     many_words = " ".join(f"word{i}" for i in range(60))
     texts = ["", "a\ud800b lone surrogate", many_words, "日本語のテキストです", "x " * 5000, "Write a poem"]
     alone = np.stack([enc.mean_rows([t])[0] for t in texts])

@@ -44,7 +44,7 @@ DEFAULT_ENCODER = Path(__file__).resolve().parents[1] / "data" / "l3" / "encoder
 MAX_CHARS = 6000
 STATIC_MAX_CHARS = 1200
 _WORD_CACHE = 100_000
-_BATCH = 1024  # texts tokenized in one call by mean_rows
+_BATCH = 128  # texts tokenized in one call by mean_rows
 FORMAT = "dmr-static-encoder/1"
 
 
