@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dmr
@@ -382,6 +382,22 @@ def test_any_text_or_bytes_gives_a_decision_or_an_input_error(task):
             assert not (task.decode("utf-8", "replace") if isinstance(task, bytes) else task).strip()
         else:
             assert isinstance(decision, Decision) and 0 <= decision.difficulty < 1
+
+
+_odd_text = st.text(st.one_of(st.characters(exclude_categories=()), st.sampled_from(["\ud800", "\udfff", "\x00"])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(_odd_text, st.text(), st.binary()), min_size=1, max_size=5))
+def test_any_batch_gives_a_decision_or_an_input_error_per_task(batch):
+    for router in (router_for_fuzzing, targeted_for_fuzzing):
+        out = router.classify_batch(batch, return_exceptions=True)
+        assert len(out) == len(batch)
+        for task, answer in zip(batch, out):
+            if isinstance(answer, Exception):
+                assert isinstance(answer, InputError), (task, answer)
+            else:
+                assert isinstance(answer, Decision) and 0 <= answer.difficulty < 1
 
 
 # -- threads -----------------------------------------------------------------------------------
