@@ -327,6 +327,14 @@ class Router:
             notes.append("input held lone surrogates (invalid Unicode); they were replaced with U+FFFD")
         return valid, notes
 
+    def _layer_text(self, task: Any) -> str | None:
+        """The text the layers see for ``task`` (before any pre-hook), or None if it is bad input."""
+        try:
+            text, _ = self._prepare(task)
+        except InputError:
+            return None
+        return self._window(text, [])[0]
+
     def _window(self, text: str, ctx_notes: list[str]) -> tuple[str, bool]:
         limit = self._max_chars
         if len(text) <= limit:
@@ -399,10 +407,13 @@ class Router:
         yields its exception in place instead of stopping the batch, as ``asyncio.gather`` does."""
         out: list[Any] = []
         tasks = list(tasks)
-        # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front.
+        # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front, on
+        # the texts they will be asked about: prepared and windowed as classify does.
         batched = [layer for layer in self._layers if callable(getattr(layer, "prime", None))]
-        for layer in batched:
-            layer.prime(tasks)
+        if batched:
+            seen = [window for window in map(self._layer_text, tasks) if window is not None]
+            for layer in batched:
+                layer.prime(seen)
         try:
             for task in tasks:
                 try:

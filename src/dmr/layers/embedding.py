@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from dmr.difficulty import expected_difficulty
 from dmr.errors import ConfigError
-from dmr.layers.base import Context, LayerUnavailable, valid_unicode
+from dmr.layers.base import Context, LayerUnavailable
 from dmr.types import TaskComplexity, TaskType, Verdict
 
 __all__ = ["DEFAULT_HEAD", "DEFAULT_THRESHOLD", "EmbeddingLayer", "L3Scores", "l3_strategies",
@@ -332,8 +332,7 @@ class EmbeddingLayer:
             head = self._load()
         except LayerUnavailable:
             return  # classify will pass with the reason
-        # Keyed as classify will see them: the router replaces lone surrogates first.
-        texts = list(dict.fromkeys(valid_unicode(t) for t in tasks if isinstance(t, str) and t.strip()))
+        texts = list(dict.fromkeys(t for t in tasks if isinstance(t, str) and t.strip()))
         if texts:
             self._local.primed = dict(zip(texts, head.sparse_logits(texts)))
 

@@ -54,11 +54,10 @@ class EncoderUnavailable(RuntimeError):
 
 def _clip(text: str, limit: int = MAX_CHARS) -> str:
     """At most ``limit`` characters of ``text`` (its opening and its end), valid for a tokenizer."""
-    text = valid_unicode(text)
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    return text[:head] + " " + text[-(limit - head):]
+    if len(text) > limit:
+        head = limit * 2 // 3
+        text = text[:head] + " " + text[-(limit - head):]
+    return valid_unicode(text)
 
 
 def _tokenizer(path: Path, max_tokens: int) -> Any:

@@ -142,10 +142,10 @@ class NgramFeaturizer:
 
     # -- hashing -------------------------------------------------------------------------------
     def _normalise(self, text: str) -> str:
-        text = valid_unicode(text)  # a lone surrogate has no UTF-32 code
         if len(text) > self.max_chars:
             head = self.max_chars * 3 // 4
             text = text[:head] + " " + text[-(self.max_chars - head - 1):]
+        text = valid_unicode(text)  # a lone surrogate has no UTF-32 code
         # lower() can lengthen a few characters ("İ"); the cut keeps the hash powers in range.
         return " " + _SPACES.sub(" ", text.lower()).strip()[:2 * self.max_chars] + " "
 
