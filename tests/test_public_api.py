@@ -60,6 +60,20 @@ def test_classifier_alias_exports_the_same_objects():
         assert getattr(classifier, name) is getattr(dmr, name)
 
 
+def test_every_classifier_submodule_is_the_dmr_module():
+    # Imported through the alias first, in a fresh interpreter: the path finder must not load a
+    # second copy of a module that it can reach through a dmr package's __path__.
+    code = ("import importlib, json, pkgutil, dmr\n"
+            "names = [m.name for m in pkgutil.walk_packages(dmr.__path__, 'dmr.')\n"
+            "         if '.integrations.' not in m.name or m.name.endswith('.target')]\n"
+            "out = [n for n in names if importlib.import_module('classifier.' + n[4:])\n"
+            "       is not importlib.import_module(n)]\n"
+            "print(json.dumps([len(names), out]))")
+    count, different = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                 check=True).stdout)
+    assert count > 30 and different == []
+
+
 def test_import_dmr_is_light():
     code = ("import sys, json, dmr; "
             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")

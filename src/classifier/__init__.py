@@ -28,7 +28,8 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
-    sys.meta_path.append(_Alias())
+    # First, so that a submodule found through a dmr package's __path__ is never loaded a second time.
+    sys.meta_path.insert(0, _Alias())
 
 
 def __getattr__(name):

@@ -22,6 +22,7 @@ ENV_VARS: Mapping[str, str] = {
     "DMR_NO_DEFAULT_REGISTRY": "1 to start from an empty registry instead of the bundled snapshot",
     "DMR_CONFIG_DIR": "directory for user state (persisted registry); default: the platform's config dir",
     "DMR_CONFIG": "path of a dmr.yaml that `dmr` commands load when --config is not given",
+    "DMR_SERVER_API_KEY": "the key clients of `dmr serve` must send as a bearer token (unset: no key)",
 }
 
 

@@ -27,7 +27,7 @@ def cli() -> None:
 
 def _register_commands() -> None:
     # Imported here so that each command module stays independent and `dmr --help` lists them all.
-    from dmr.cli import classify, llm, misc, ml, models, stats  # noqa: F401
+    from dmr.cli import classify, llm, misc, ml, models, serve, stats  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

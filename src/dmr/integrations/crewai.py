@@ -1,0 +1,126 @@
+"""CrewAI: the routed model as a ``crewai`` LLM, chosen once per task or on every call.
+
+::
+
+    from crewai import Agent
+    from dmr.integrations.crewai import DynamicLLM, pick_llm_for_task
+
+    agent = Agent(role="Analyst", goal="Answer questions", backstory="…", llm=DynamicLLM())
+    llm = pick_llm_for_task("Summarise this contract …", temperature=0)   # a crewai LLM
+
+An OpenAI-compatible provider is built as ``LLM("openai/<model>", base_url=…)``, which CrewAI
+serves with its own OpenAI client (not LiteLLM) because of the custom endpoint. Anthropic and
+Google use CrewAI's native classes, which need ``crewai[anthropic]`` / ``crewai[google-genai]``.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from dmr.errors import NotAvailableError
+from dmr.integrations.target import RoutedModels, Target, atarget, history_of, lazy_classes, require, target, task_of
+
+__all__ = ["DynamicLLM", "pick_llm_for_task"]  # noqa: F822 (DynamicLLM: see __getattr__)
+
+PACKAGE = "crewai"
+_LABEL = "dmr/dynamic"  # CrewAI requires a model name; the real one is chosen per call
+_EXTRAS = {"anthropic": "crewai[anthropic]", "google": "crewai[google-genai]"}
+
+
+def _llm_for(found: Target, kwargs: dict[str, Any]) -> Any:
+    crewai = require("crewai", PACKAGE)
+    if found.openai_compatible:
+        options = {"model": f"openai/{found.model}", "base_url": found.base_url,
+                   "api_key": found.key_or_placeholder()}
+    else:
+        options = {"model": found.litellm_model, "api_key": found.key_or_placeholder()}
+    try:
+        return crewai.LLM(**{**options, **kwargs})
+    except ImportError as exc:
+        extra = _EXTRAS.get(found.provider, "crewai[litellm]")
+        raise NotAvailableError(
+            f"CrewAI cannot reach {found.provider} without its SDK: pip install '{extra}'") from exc
+
+
+def pick_llm_for_task(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
+    """A ``crewai.LLM`` for the model the router picks for ``task``; ``kwargs`` (temperature,
+    max_tokens, …) go to the LLM and override the routed endpoint settings."""
+    return _llm_for(target(task, router=router), kwargs)
+
+
+def _build_dynamic_llm() -> type:
+    require("crewai", PACKAGE)
+    from crewai.llms import base_llm
+    from pydantic import Field, PrivateAttr
+
+    class DynamicLLM(base_llm.BaseLLM):
+        """A CrewAI LLM that routes every call: it classifies the latest user turn (with the
+        turns before it as history) and delegates to a ``crewai.LLM`` for the routed model."""
+
+        model: str = _LABEL
+        llm_type: str = "dmr"
+        router: Any = Field(default=None, exclude=True)
+        _routed: Any = PrivateAttr(default=None)
+
+        def __init__(self, router: Any = None, **kwargs: Any) -> None:
+            kwargs.pop("model", None)  # the routed model is the one to call
+            super().__init__(model=_LABEL, router=router, **kwargs)
+            self._routed = RoutedModels(lambda found: _llm_for(found, kwargs))
+
+        @property
+        def last_decision(self) -> Any:
+            """The Decision behind the latest call (None before the first)."""
+            return self._routed.last_decision
+
+        def llm_for(self, messages: Any) -> Any:
+            """The ``crewai.LLM`` this message list routes to (recording the decision)."""
+            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages)))
+
+        def _scoped(self, llm: Any) -> Any:
+            # CrewAI scopes an agent's stop words and streaming to *this* object's id; the
+            # delegate reads its own, so hand the call's settings on.
+            stack = ExitStack()
+            stack.enter_context(base_llm.call_stop_override(llm, list(self.stop_sequences)))
+            stream = self._effective_stream()
+            if stream is not None:
+                stack.enter_context(base_llm.call_stream_override(llm, stream))
+            return stack
+
+        def call(self, messages: Any, tools: Any = None, callbacks: Any = None,
+                 available_functions: Any = None, from_task: Any = None, from_agent: Any = None,
+                 response_model: Any = None) -> Any:
+            llm = self.llm_for(messages)
+            with self._scoped(llm):
+                return llm.call(messages, tools=tools, callbacks=callbacks,
+                                available_functions=available_functions, from_task=from_task,
+                                from_agent=from_agent, response_model=response_model)
+
+        async def acall(self, messages: Any, tools: Any = None, callbacks: Any = None,
+                        available_functions: Any = None, from_task: Any = None,
+                        from_agent: Any = None, response_model: Any = None) -> Any:
+            llm = self._routed.get(await atarget(task_of(messages), router=self.router,
+                                                 history=history_of(messages)))
+            with self._scoped(llm):
+                return await llm.acall(messages, tools=tools, callbacks=callbacks,
+                                       available_functions=available_functions, from_task=from_task,
+                                       from_agent=from_agent, response_model=response_model)
+
+        def supports_function_calling(self) -> bool:
+            # Every tier of the built-in providers takes tools; CrewAI falls back to text
+            # tool-calling when an endpoint refuses them.
+            return True
+
+        def get_token_usage_summary(self) -> Any:
+            from crewai.types.usage_metrics import UsageMetrics
+
+            total = UsageMetrics()
+            for llm in self._routed.built():
+                total.add_usage_metrics(llm.get_token_usage_summary())
+            return total
+
+    return DynamicLLM
+
+
+# PEP 562: the subclass needs crewai, so it is built on first access, not on import.
+__getattr__ = lazy_classes(__name__, {"DynamicLLM": _build_dynamic_llm})

@@ -1,0 +1,213 @@
+"""What every integration shares: route a task (or a framework's message list) to a :class:`Target`.
+
+A framework hands its model a list of messages in its own shape: OpenAI-style dicts, objects with
+``role``/``type`` and ``content``, content as a string or a list of parts. :func:`task_of` reads
+the latest user turn out of any of them, :func:`history_of` the turns before it, so that per-call
+routing classifies what the user asked now, with the conversation as context.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from dmr.errors import InputError, NotAvailableError
+from dmr.types import Decision
+
+__all__ = ["NATIVE_PROVIDERS", "RoutedModels", "Target", "atarget", "history_of", "lazy_classes", "require",
+           "target", "task_of"]
+
+# Providers whose own API is not OpenAI's wire format; every other provider is reached as an
+# OpenAI-compatible endpoint at its registry base_url (OpenAI, Mistral, Groq, vLLM, llama.cpp, …).
+NATIVE_PROVIDERS = frozenset({"anthropic", "google"})
+# The prefix LiteLLM (and the frameworks built on it: CrewAI, DSPy, ADK's LiteLlm, smolagents)
+# uses for a provider's native API.
+_LITELLM_PREFIX = {"google": "gemini"}
+# Sent as the key to an OpenAI-compatible endpoint that needs none (a local server): the SDKs
+# refuse to start without one.
+NO_KEY = "not-needed"
+_USER_ROLES = frozenset({"user", "human"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one task goes: the router's decision and how to reach the model it picked."""
+
+    decision: Decision
+    provider: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    @property
+    def api_key(self) -> str | None:
+        """The provider's key from its environment variable (read now, never stored)."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    @property
+    def openai_compatible(self) -> bool:
+        """True when the model is reached through OpenAI's wire format at ``base_url``."""
+        return self.provider not in NATIVE_PROVIDERS
+
+    @property
+    def litellm_model(self) -> str:
+        """``provider/model`` as LiteLLM names it; an OpenAI-compatible endpoint is ``openai/…``
+        (pass ``base_url`` as its ``api_base``)."""
+        if self.openai_compatible and self.provider != "mistral":
+            return f"openai/{self.model}"
+        return f"{_LITELLM_PREFIX.get(self.provider, self.provider)}/{self.model}"
+
+    def key_or_placeholder(self) -> str:
+        """The key, or a placeholder for an endpoint that has no key variable (a local server);
+        a missing key that the registry expects is an error that names the variable."""
+        key = self.api_key
+        if key:
+            return key
+        if self.api_key_env:
+            raise NotAvailableError(f"no API key for {self.provider}: set {self.api_key_env}")
+        return NO_KEY
+
+
+def target(task: Any, *, router: Any = None, history: Sequence[Any] | None = None,
+           tenant_config: Any = None) -> Target:
+    """Classify ``task`` with ``router`` (default: the process-wide ``Router()`` behind
+    :func:`dmr.classify`) and say where it goes."""
+    router = _router(router)
+    return _target(router, router.classify(task, history=history, tenant_config=tenant_config))
+
+
+async def atarget(task: Any, *, router: Any = None, history: Sequence[Any] | None = None,
+                  tenant_config: Any = None) -> Target:
+    """:func:`target` for async code: a classification that may wait on Layer 2 does not block
+    the event loop."""
+    router = _router(router)
+    return _target(router, await router.aclassify(task, history=history, tenant_config=tenant_config))
+
+
+def _router(router: Any) -> Any:
+    if router is None:
+        from dmr.router import default_router
+
+        router = default_router()
+    return router
+
+
+def _target(router: Any, decision: Decision) -> Target:
+    if not decision.model_name or not decision.provider:
+        raise NotAvailableError(
+            f"the router chose tier {decision.tier} but the registry has no model for it: "
+            "register a provider (register_provider or a registry file) with a model per tier")
+    spec = router.registry.provider(decision.provider)
+    return Target(decision, decision.provider, decision.model_name, spec.base_url, spec.api_key_env)
+
+
+class RoutedModels:
+    """The framework model objects a per-call router has built, one per (provider, model,
+    endpoint), and the decision and model behind the latest call. Thread-safe."""
+
+    def __init__(self, build: Callable[[Target], Any]) -> None:
+        self._build = build
+        self._models: dict[tuple[str, str, str | None], Any] = {}
+        self._lock = threading.Lock()
+        self.last_decision: Decision | None = None
+        self.last_model: Any = None
+
+    def get(self, found: Target) -> Any:
+        """The model object for ``found`` (built on first use); records it and its decision."""
+        key = (found.provider, found.model, found.base_url)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = self._build(found)
+            self.last_decision, self.last_model = found.decision, self._models[key]
+            return self.last_model
+
+    def built(self) -> list[Any]:
+        """Every model object built so far."""
+        with self._lock:
+            return list(self._models.values())
+
+
+def lazy_classes(module: str, builders: Mapping[str, Callable[[], type]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) for classes that subclass a framework's base class: each
+    is built by its builder on first access and cached, so importing the integration module does
+    not import the framework."""
+    built: dict[str, type] = {}
+    lock = threading.Lock()
+
+    def __getattr__(name: str) -> Any:
+        build = builders.get(name)
+        if build is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        with lock:
+            if name not in built:
+                built[name] = build()
+        return built[name]
+
+    return __getattr__
+
+
+def _field(message: Any, name: str) -> Any:
+    if isinstance(message, dict):
+        return message.get(name)
+    return getattr(message, name, None)
+
+
+def _role(message: Any) -> str:
+    role = _field(message, "role") or _field(message, "type")
+    role = getattr(role, "value", role)  # enums (Semantic Kernel's AuthorRole, …)
+    return str(role).lower() if role is not None else ""
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "\n".join(filter(None, (_text(part) for part in content)))
+    for name in ("text", "content"):
+        inner = _field(content, name)
+        if inner is not None and inner is not content:
+            return _text(inner)
+    parts = _field(content, "parts") or _field(content, "items")
+    return _text(parts) if parts is not None else ""
+
+
+def _turns(messages: Any) -> list[tuple[str, str]]:
+    if isinstance(messages, (str, bytes)):
+        return [("user", messages.decode("utf-8", "replace") if isinstance(messages, bytes) else messages)]
+    if isinstance(messages, dict) or not isinstance(messages, Sequence):
+        messages = [messages]
+    return [(_role(m), _text(_field(m, "content") if _field(m, "content") is not None else m)) for m in messages]
+
+
+def task_of(messages: Any) -> str:
+    """The latest user turn of ``messages`` (a string, one message or a list of them), or the last
+    turn with text when none is marked as the user's."""
+    turns = [t for t in _turns(messages) if t[1].strip()]
+    for role, text in reversed(turns):
+        if role in _USER_ROLES:
+            return text
+    if turns:
+        return turns[-1][1]
+    raise InputError("no text to route in the messages")
+
+
+def history_of(messages: Any) -> list[str]:
+    """The turns before the latest user turn, as text (the router's ``history``)."""
+    turns = [t for t in _turns(messages) if t[1].strip()]
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index][0] in _USER_ROLES:
+            return [text for _, text in turns[:index]]
+    return [text for _, text in turns[:-1]]
+
+
+def require(module: str, package: str) -> Any:
+    """Import a framework module, or fail with the package that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise NotAvailableError(f"this integration needs {package}: pip install '{package}'") from exc

@@ -1,0 +1,191 @@
+"""The app factory of the OpenAI-compatible proxy.
+
+``create_app(router)`` returns a Starlette app that any OpenAI client can point at::
+
+    POST /v1/chat/completions   model "dmr" (or another alias): classify, then forward to the
+                                decision's model; a registry model: forward to its provider as is
+    GET  /v1/models             the aliases and every registry model
+    GET  /v1/models/{model}     one of them
+    POST /v1/dmr/classify       the decision for {"task"} or {"messages"}, without calling a model
+    POST /v1/dmr/outcomes       {"decision_id", "score"}: feedback on a routed answer
+    GET  /healthz               liveness (never needs the proxy key)
+
+The app's lifespan owns the one HTTP client every upstream call goes through, and closes the
+Router when the app built it. Every error is answered in OpenAI's shape (:mod:`dmr.server.errors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dmr.errors import ConfigError, DmrError
+from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
+from dmr.server.errors import APIError, render_error
+from dmr.server.routing import catalogue, decision_headers, destination
+from dmr.server.settings import ServerSettings
+from dmr.server.upstream import forward
+
+__all__ = ["create_app"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | None = None,
+               aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
+               max_body_bytes: int = 32 * 1024 * 1024, transport: httpx.AsyncBaseTransport | None = None,
+               close_router: bool | None = None) -> Starlette:
+    """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
+    mapping of Router options; neither: ``Router()``).
+
+    ``aliases``: the model names that ask for routing (default ``dmr``, ``dmr-auto``, ``auto``).
+    ``api_key``: the bearer key clients must send (default: ``$DMR_SERVER_API_KEY``; unset: none).
+    ``upstream_timeout``: seconds to wait on a provider for a connection and for each read.
+    ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests).
+    ``close_router``: close the Router (flushing its decision log) when the app shuts down; by
+    default only a Router the app built itself is closed, one passed in stays the caller's."""
+    if router is not None and config is not None:
+        raise ConfigError("give create_app either a router or a config, not both",
+                          [("config", "conflicts with router")])
+    owned = router is None if close_router is None else close_router
+    settings = ServerSettings.build(aliases=aliases, api_key=api_key, upstream_timeout=upstream_timeout,
+                                    max_body_bytes=max_body_bytes)
+    router = _router_from(config) if router is None else router
+    proxy = _Proxy(router, settings, _Upstream(settings.upstream_timeout, transport))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await proxy.upstream.open()
+        try:
+            yield
+        finally:
+            await proxy.upstream.close()
+            if owned:
+                await run_in_threadpool(router.close)
+
+    guard = proxy.guarded
+    routes = [
+        Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
+        Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
+        Route("/v1/models/{model:path}", guard(proxy.retrieve_model), methods=["GET"]),
+        Route("/v1/dmr/classify", guard(proxy.classify), methods=["POST"]),
+        Route("/v1/dmr/outcomes", guard(proxy.record_outcome), methods=["POST"]),
+        Route("/healthz", proxy.healthz, methods=["GET"]),
+    ]
+    handlers = {cls: render_error for cls in (APIError, HTTPException, DmrError, Exception)}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app.state.router = router
+    app.state.settings = settings
+    return app
+
+
+def _router_from(config: str | Path | Mapping[str, Any] | None) -> Any:
+    from dmr.router import Router
+
+    if config is None:
+        return Router()
+    if isinstance(config, (str, Path)):
+        return Router.from_yaml(config)
+    if isinstance(config, Mapping):
+        return Router(**config)
+    raise ConfigError(f"config: expected a dmr.yaml path or a mapping of Router options, got {type(config).__name__}",
+                      [("config", "wrong type")])
+
+
+class _Upstream:
+    """The one HTTP client of the app, opened and closed by its lifespan."""
+
+    def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # Only when the app serves without its lifespan (mounted inside another app, whose
+            # own lifespan does not run ours); such a client lives as long as the app.
+            self._client = self._new()
+        return self._client
+
+    def _new(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), transport=self._transport,
+                                 follow_redirects=False)
+
+    async def open(self) -> None:
+        await self.close()
+        self._client = self._new()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+class _Proxy:
+    """The endpoints, over one Router, one set of settings and one upstream client."""
+
+    def __init__(self, router: Any, settings: ServerSettings, upstream: _Upstream) -> None:
+        self.router = router
+        self.settings = settings
+        self.upstream = upstream
+
+    def guarded(self, endpoint: Endpoint) -> Endpoint:
+        """``endpoint`` behind the proxy key, when one is set."""
+        key = self.settings.api_key
+        if key is None:
+            return endpoint
+        expected = key.encode("utf-8")
+
+        async def checked(request: Request) -> Response:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+                raise APIError(401, "missing or wrong API key: send the proxy's key as 'Authorization: Bearer <key>'",
+                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            return await endpoint(request)
+
+        return checked
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await read_json(request, self.settings.max_body_bytes)
+        model, messages, stream = chat_request(body, self.settings.aliases)
+        where = await destination(self.router, self.settings.aliases, model, messages)
+        return await forward(self.upstream.client, self.router, where, body, stream)
+
+    async def list_models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": catalogue(self.router.registry, self.settings.aliases)})
+
+    async def retrieve_model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        for entry in catalogue(self.router.registry, self.settings.aliases):
+            if entry["id"] == name:
+                return JSONResponse(entry)
+        raise APIError(404, f"the model {name!r} does not exist here (see GET /v1/models)", param="model",
+                       type="invalid_request_error", code="model_not_found")
+
+    async def classify(self, request: Request) -> Response:
+        task, history = classify_request(await read_json(request, self.settings.max_body_bytes))
+        decision = await run_in_threadpool(self.router.classify, task, history=history)
+        return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
+
+    async def record_outcome(self, request: Request) -> Response:
+        outcome = outcome_request(await read_json(request, self.settings.max_body_bytes))
+        try:
+            await run_in_threadpool(lambda: self.router.record_outcome(**outcome))
+        except ConfigError as exc:
+            raise APIError(501, str(exc), code="no_decision_log", retry=False) from None
+        return JSONResponse({"object": "dmr.outcome", "decision_id": outcome["decision_id"], "recorded": True},
+                            status_code=202)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})

@@ -1,0 +1,125 @@
+"""Reading request bodies: the bytes, the JSON and the fields each endpoint needs, each problem a
+400 in OpenAI's shape naming the bad parameter (never a 500)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from starlette.requests import Request
+
+from dmr.errors import InputError
+from dmr.integrations.target import history_of, task_of
+from dmr.server.errors import APIError
+
+__all__ = ["chat_request", "classify_request", "conversation", "outcome_request", "read_json"]
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which no other JSON parser (nor OpenAI) does.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, read up to ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, f"the request body is larger than {limit:,} bytes", code="body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, f"the request body is larger than {limit:,} bytes", code="body_too_large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise APIError(400, "the request body is empty; send a JSON object", code="invalid_json")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(400, f"the request body is not UTF-8 (byte {exc.start})", code="invalid_encoding") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise APIError(400, f"the request body must be a JSON object, not {type(data).__name__}",
+                       code="invalid_json")
+    return data
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if messages is None:
+        raise APIError(400, "missing required parameter: 'messages'", param="messages",
+                       code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty array of message objects", param="messages",
+                       code="invalid_type")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise APIError(400, f"messages[{i}] must be an object with 'role' and 'content'",
+                           param=f"messages[{i}]", code="invalid_type")
+    return messages
+
+
+def conversation(messages: list[dict[str, Any]]) -> tuple[str, list[str] | None]:
+    """What the router classifies in a chat: the latest user turn, and the turns before it as its
+    history (content as a string or as a list of parts)."""
+    try:
+        return task_of(messages), history_of(messages) or None
+    except InputError:
+        raise APIError(400, "the messages hold no text to route: every message's content is empty",
+                       param="messages", code="invalid_input") from None
+
+
+def chat_request(body: dict[str, Any], aliases: tuple[str, ...]) -> tuple[str, list[dict[str, Any]], bool]:
+    """``(model, messages, stream)`` of a chat completion request."""
+    model = body.get("model")
+    routes = ", ".join(repr(a) for a in aliases)
+    if model is None:
+        raise APIError(400, f"missing required parameter: 'model' (use {routes} to let dmr route)", param="model",
+                       code="missing_required_parameter")
+    if not isinstance(model, str) or not model.strip():
+        raise APIError(400, f"'model' must be a model name (or {routes} to let dmr route)", param="model",
+                       code="invalid_type")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise APIError(400, "'stream' must be true or false", param="stream", code="invalid_type")
+    return model, _messages(body), stream
+
+
+def classify_request(body: dict[str, Any]) -> tuple[str, list[str] | None]:
+    """``(task, history)`` of a classify request: ``{"task", "history"?}`` or ``{"messages"}``."""
+    if ("task" in body) == ("messages" in body):
+        raise APIError(400, "send either 'task' (a string, with an optional 'history' array of strings) "
+                            "or 'messages' (OpenAI chat messages)", param="task", code="invalid_request")
+    if "messages" in body:
+        return conversation(_messages(body))
+    task, history = body["task"], body.get("history")
+    if not isinstance(task, str):
+        raise APIError(400, "'task' must be a string", param="task", code="invalid_type")
+    if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):
+        raise APIError(400, "'history' must be an array of strings", param="history", code="invalid_type")
+    return task, history
+
+
+def outcome_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``Router.record_outcome`` from ``{"decision_id", "score", "model"?,
+    "tier"?, "notes"?}``."""
+    unknown = sorted(set(body) - {"decision_id", "score", "model", "tier", "notes"})
+    if unknown:
+        raise APIError(400, f"unknown parameter(s): {', '.join(unknown)} (known: decision_id, score, model, "
+                            "tier, notes)", param=unknown[0], code="unknown_parameter")
+    decision_id, score = body.get("decision_id"), body.get("score")
+    if not isinstance(decision_id, str) or not decision_id.strip():
+        raise APIError(400, "'decision_id' must be the decision's id (the x-dmr-decision-id header)",
+                       param="decision_id", code="invalid_type")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise APIError(400, "'score' must be a finite number (0..1 is usual)", param="score", code="invalid_type")
+    return {"decision_id": decision_id, "score": score, "model": body.get("model"), "tier": body.get("tier"),
+            "notes": body.get("notes")}

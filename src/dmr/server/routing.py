@@ -1,0 +1,135 @@
+"""Where one chat completion goes: a routing alias is classified by the Router and sent to the
+model its decision names; a model of the registry goes to its provider unrouted.
+
+Every provider is reached at its registry ``base_url`` + ``/chat/completions`` with OpenAI's wire
+format. Anthropic and Google speak their own APIs at their native endpoints; the proxy reaches
+them only when the registry points them at an OpenAI-compatible one (theirs, or a gateway's).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+
+from dmr.integrations.target import NATIVE_PROVIDERS
+from dmr.registry import ModelRegistry
+from dmr.server.bodies import conversation
+from dmr.server.errors import APIError
+from dmr.types import Decision
+
+__all__ = ["Destination", "catalogue", "decision_headers", "destination"]
+
+# Each native provider's own host, and the path its OpenAI-compatible endpoint ends with there.
+_OPENAI_COMPATIBLE_AT = {"anthropic": ("api.anthropic.com", "/v1"),
+                         "google": ("generativelanguage.googleapis.com", "/openai")}
+_COMPATIBLE_EXAMPLE = {"anthropic": "https://api.anthropic.com/v1",
+                       "google": "https://generativelanguage.googleapis.com/v1beta/openai"}
+_UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The upstream call for one request; ``decision`` is None for a model named by the client."""
+
+    provider: str
+    model: str
+    url: str
+    api_key: str | None
+    decision: Decision | None
+
+    def headers(self) -> dict[str, str]:
+        """The ``x-dmr-*`` response headers that say how the request was routed."""
+        if self.decision is not None:
+            return decision_headers(self.decision)
+        return _header_safe({"x-dmr-model": self.model, "x-dmr-provider": self.provider})
+
+
+def decision_headers(decision: Decision) -> dict[str, str]:
+    return _header_safe({
+        "x-dmr-decision-id": decision.decision_id, "x-dmr-tier": str(decision.tier),
+        "x-dmr-model": decision.model_name or "", "x-dmr-provider": decision.provider or "",
+        "x-dmr-task-type": str(decision.task_type), "x-dmr-complexity": str(decision.complexity)})
+
+
+def _header_safe(headers: dict[str, str]) -> dict[str, str]:
+    # Registry names are free text; an HTTP header value is not (Latin-1, no control characters).
+    return {name: _UNSAFE_HEADER_CHARS.sub("?", value) for name, value in headers.items()}
+
+
+async def destination(router: Any, aliases: tuple[str, ...], model: str,
+                      messages: list[dict[str, Any]]) -> Destination:
+    """Classify (for an alias) or look up (for a model name) where the request goes."""
+    registry: ModelRegistry = router.registry
+    if model in aliases:
+        task, history = conversation(messages)
+        # Classification is CPU work (and Layer 2 a blocking call): off the event loop, so that
+        # streams in flight keep flowing.
+        decision = await run_in_threadpool(router.classify, task, history=history)
+        if not decision.model_name or not decision.provider:
+            raise APIError(500, f"the router chose tier {decision.tier} but the registry has no model for it: "
+                                "register a provider with a model per tier", code="no_model_for_tier",
+                           headers=decision_headers(decision), retry=False)
+        provider, name = decision.provider, decision.model_name
+    else:
+        provider, name, decision = _provider_of(registry, model, aliases), model, None
+    spec = registry.provider(provider)
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    where = Destination(provider, name, "", key or None, decision)
+    url = _endpoint(provider, spec.base_url, where)
+    if spec.api_key_env and not key:
+        raise APIError(500, f"the proxy has no API key for provider {provider!r}: set {spec.api_key_env} in the "
+                            "environment of `dmr serve`", code="provider_key_missing",
+                       headers=where.headers(), retry=False)
+    return Destination(provider, name, url, where.api_key, decision)
+
+
+def _provider_of(registry: ModelRegistry, model: str, aliases: tuple[str, ...]) -> str:
+    """The provider of a model the client named: the one its registry entry names, else the first
+    that offers it at some tier."""
+    spec = registry.model(model)
+    if spec is not None and spec.provider in registry.providers():
+        return spec.provider  # type: ignore[return-value]
+    for provider in registry.providers():
+        if model in registry.provider(provider).tiers.values():
+            return provider
+    routes = ", ".join(repr(a) for a in aliases)
+    why = "is in the registry but no provider offers it;" if spec is not None else "does not exist here:"
+    raise APIError(404, f"the model {model!r} {why} use {routes} to let dmr route, or a model listed by "
+                        "GET /v1/models", param="model", type="invalid_request_error", code="model_not_found")
+
+
+def _endpoint(provider: str, base_url: str | None, where: Destination) -> str:
+    if provider in NATIVE_PROVIDERS:
+        host, compatible_path = _OPENAI_COMPATIBLE_AT.get(provider, ("", ""))
+        parts = urlsplit(base_url or "")
+        if base_url is None or (parts.hostname == host and not parts.path.rstrip("/").endswith(compatible_path)):
+            example = _COMPATIBLE_EXAMPLE.get(provider, "an OpenAI-compatible URL")
+            raise APIError(501, f"provider {provider!r} speaks its own API, which this proxy does not translate: "
+                                f"give it an OpenAI-compatible base_url in the model registry (e.g. {example}, "
+                                "or a gateway's URL), or route to another provider (`provider:` in dmr.yaml)",
+                           code="provider_not_openai_compatible", headers=where.headers(), retry=False)
+    if base_url is None:
+        raise APIError(500, f"provider {provider!r} has no base_url in the model registry", code="no_base_url",
+                       headers=where.headers(), retry=False)
+    return base_url.rstrip("/") + "/chat/completions"
+
+
+def catalogue(registry: ModelRegistry, aliases: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``GET /v1/models``: the aliases, then every model a provider offers or the registry prices."""
+    owners: dict[str, str] = {}
+    for provider in registry.providers():
+        for name in registry.provider(provider).tiers.values():
+            owners.setdefault(name, provider)
+    for name in registry.models():
+        spec = registry.model(name)
+        owner = spec.provider if spec is not None and spec.provider else None
+        owners[name] = owner or owners.get(name) or "unknown"
+    entries = [{"id": alias, "object": "model", "created": 0, "owned_by": "dmr"} for alias in aliases]
+    entries += [{"id": name, "object": "model", "created": 0, "owned_by": owner}
+                for name, owner in owners.items() if name not in aliases]
+    return entries

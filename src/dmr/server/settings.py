@@ -1,0 +1,53 @@
+"""What the proxy itself is configured with (the Router brings its own configuration).
+
+The proxy reads one environment variable, through :func:`dmr.config.env` like the rest of dmr:
+``DMR_SERVER_API_KEY``, the key clients must send as ``Authorization: Bearer <key>`` when
+``create_app(api_key=...)`` / ``dmr serve --api-key`` is not given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from dmr.config import env
+from dmr.errors import ConfigError
+
+__all__ = ["DEFAULT_ALIASES", "ServerSettings"]
+
+# Model names that ask the proxy to route; any other name must be a model of the registry.
+DEFAULT_ALIASES: tuple[str, ...] = ("dmr", "dmr-auto", "auto")
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The proxy's options, checked once when the app is built.
+
+    ``upstream_timeout`` bounds each wait on a provider (connecting, and each read of an answer or
+    of a stream's next bytes), not the whole answer, so a long stream is never cut while it flows.
+    """
+
+    aliases: tuple[str, ...] = DEFAULT_ALIASES
+    api_key: str | None = None
+    upstream_timeout: float = 300.0
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def build(cls, *, aliases: Iterable[str] | None, api_key: str | None, upstream_timeout: float,
+              max_body_bytes: int) -> ServerSettings:
+        problems: list[tuple[str, str]] = []
+        names = tuple(DEFAULT_ALIASES if aliases is None else ([aliases] if isinstance(aliases, str) else aliases))
+        if not names or any(not isinstance(n, str) or not n.strip() or n != n.strip() for n in names):
+            problems.append(("aliases", "must be one or more non-empty model names without surrounding spaces"))
+        if api_key is None:
+            api_key = env().get("DMR_SERVER_API_KEY")
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            problems.append(("api_key", "must be a non-empty string (or None for no key)"))
+        if (isinstance(upstream_timeout, bool) or not isinstance(upstream_timeout, (int, float))
+                or not math.isfinite(upstream_timeout) or upstream_timeout <= 0):
+            problems.append(("upstream_timeout", f"must be a number of seconds > 0, got {upstream_timeout!r}"))
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+            problems.append(("max_body_bytes", f"must be a number of bytes > 0, got {max_body_bytes!r}"))
+        if problems:
+            raise ConfigError("invalid server settings:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
+        return cls(tuple(dict.fromkeys(names)), api_key, float(upstream_timeout), max_body_bytes)

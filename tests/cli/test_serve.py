@@ -1,0 +1,98 @@
+"""`dmr serve`: its options, a clean error without the server extra, and a real run of the command
+that answers as the proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+import dmr.cli.serve  # noqa: F401  # attaches `serve` to `cli`
+from dmr.cli.main import cli
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so that no ./dmr.yaml is picked up."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DMR_SERVER_API_KEY", raising=False)
+    return tmp_path
+
+
+def test_help_lists_the_options_and_binds_loopback_by_default():
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout"):
+        assert option in result.output
+    assert "127.0.0.1" in result.output
+    assert "serve" in CliRunner().invoke(cli, ["--help"]).output
+
+
+@pytest.mark.parametrize("missing", ["starlette", "uvicorn"])
+def test_without_the_server_extra_it_says_what_to_install(monkeypatch, missing):
+    monkeypatch.setitem(sys.modules, missing, None)
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"])
+    assert result.exit_code == 1
+    assert "pip install 'dynamic-model-router[server]'" in result.output and missing in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_bad_configuration_fails_before_serving(tmp_path):
+    result = CliRunner().invoke(cli, ["serve", "--preset", "no-such-preset"])
+    assert result.exit_code == 1 and result.output.startswith("error: ")
+    (tmp_path / "dmr.yaml").write_text("escalation_threshold: 7\n")
+    result = CliRunner().invoke(cli, ["serve", "--config", "dmr.yaml"])
+    assert result.exit_code == 1 and "escalation_threshold" in result.output
+    assert CliRunner().invoke(cli, ["serve", "--port", "70000"]).exit_code == 2
+
+
+def test_the_command_serves_the_proxy(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # A log that flushes only when the Router is closed: it shows the shutdown closed it.
+    (tmp_path / "dmr.yaml").write_text("layer3_enabled: false\nprovider: openai\ndecision_logger:\n"
+                                       "  {type: jsonl, path: decisions.jsonl, flush_interval_s: 3600}\n")
+    command = [sys.executable, "-c", "from dmr.cli import main; main()", "serve", "--port", str(port),
+               "--api-key", "k3y", "--alias", "route-me", "--log-level", "warning"]
+    env = {**os.environ, "OPENAI_API_KEY": ""}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):  # a bound on the wait for readiness, not a timing assertion
+            if server.poll() is not None:
+                pytest.fail(f"`dmr serve` exited: {log.read_text()}")
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail(f"`dmr serve` did not start: {log.read_text()}")
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"{base}/v1/models").status_code == 401
+        models = httpx.get(f"{base}/v1/models", headers={"Authorization": "Bearer k3y"}).json()
+        assert models["data"][0]["id"] == "route-me" and "gpt-4.1" in [m["id"] for m in models["data"]]
+        # ./dmr.yaml was read: the router routes to openai, whose key variable is empty here.
+        answer = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": "Bearer k3y"},
+                            json={"model": "route-me", "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 500 and "OPENAI_API_KEY" in answer.json()["error"]["message"]
+        assert answer.headers["x-dmr-provider"] == "openai"
+    finally:
+        server.terminate()
+        server.wait(30)
+    # uvicorn shuts down gracefully, then ends with the signal it got.
+    assert server.returncode in (0, -signal.SIGTERM), log.read_text()
+    assert "Traceback" not in log.read_text()
+    [logged] = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert logged["task"] == "hi" and logged["provider"] == "openai"

@@ -1,0 +1,141 @@
+"""CrewAI: the routed model reaches the wire as CrewAI's own LLM, per task and per call."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from recording_proxy import EASY, HARD, MODELS
+
+from dmr.errors import NotAvailableError
+
+
+# CrewAI warns about itself: an ImportWarning on first import, and DeprecationWarnings when its
+# own Agent/Crew validators read their deprecated fields.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Cannot set an attribute on 'crewai:ImportWarning"),
+    pytest.mark.filterwarnings("ignore:function_calling_llm is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning:crewai"),
+]
+
+
+@pytest.fixture(autouse=True)
+def quiet_crewai(monkeypatch, tmp_path):
+    """No telemetry, no tracing, no files outside tmp, no LiteLLM price-list download."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CREWAI_STORAGE_DIR", str(tmp_path / "crewai"))
+    monkeypatch.setenv("CREWAI_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("CREWAI_TRACING_ENABLED", "false")
+    monkeypatch.setenv("CREWAI_TESTING", "true")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.service("llm")
+def test_pick_llm_for_task_sends_the_routed_model(router, recorder):
+    from dmr.integrations.crewai import pick_llm_for_task
+
+    for task in (EASY, HARD):
+        llm = pick_llm_for_task(task, router=router, max_tokens=8)
+        # "openai/<name>" with a custom endpoint is CrewAI's native OpenAI client, not LiteLLM.
+        assert type(llm).__name__ == "OpenAICompletion" and not llm.is_litellm
+        assert llm.base_url == recorder.base_url
+        assert isinstance(llm.call(task), str)
+    assert recorder.models == [MODELS["low"], MODELS["high"]]
+    assert [body["max_tokens"] for body in recorder.bodies] == [8, 8]
+
+
+@pytest.mark.service("llm")
+def test_dynamic_llm_routes_each_call(router, recorder):
+    from dmr.integrations.crewai import DynamicLLM
+
+    llm = DynamicLLM(router=router, max_tokens=8)
+    assert isinstance(llm.call(EASY), str)
+    assert llm.last_decision.model_name == MODELS["low"]
+    assert isinstance(llm.call([{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": HARD}]), str)
+    assert llm.last_decision.model_name == MODELS["high"]
+    assert isinstance(asyncio.run(llm.acall(EASY)), str)
+    assert recorder.models == [MODELS["low"], MODELS["high"], MODELS["low"]]
+    assert llm.llm_for(EASY) is llm.llm_for("hello there")  # one delegate per routed model
+    assert llm.get_token_usage_summary().successful_requests == 3
+
+
+@pytest.mark.service("llm")
+def test_an_agents_stop_words_reach_the_routed_model(router, recorder):
+    from crewai.llms.base_llm import call_stop_override
+
+    from dmr.integrations.crewai import DynamicLLM
+
+    llm = DynamicLLM(router=router, max_tokens=8, temperature=0)
+    whole = llm.call(EASY)
+    stop = whole.split()[-1]
+    # What CrewAI's executor does around each call; the OpenAI client applies stop words itself.
+    with call_stop_override(llm, [stop]):
+        cut = llm.call(EASY)
+    assert cut == whole[:whole.find(stop)].strip() != whole
+    assert recorder.models == [MODELS["low"], MODELS["low"]]
+
+
+@pytest.mark.service("llm")
+def test_a_crew_runs_each_task_on_its_tier(router, recorder):
+    from classifier.integrations.crewai import DynamicLLM
+    from crewai import Agent, Crew, Task
+
+    agent = Agent(role="Analyst", goal="Answer briefly", backstory="Terse.", max_iter=1,
+                  llm=DynamicLLM(router=router, max_tokens=8))
+    tasks = [Task(description=text, expected_output="a sentence", agent=agent) for text in (EASY, HARD)]
+    Crew(agents=[agent], tasks=tasks).kickoff()
+    assert recorder.models == [MODELS["low"], MODELS["high"]]
+
+
+def test_the_documented_example_constructs():
+    from classifier.integrations.crewai import DynamicLLM
+    from crewai import Agent
+
+    # As documented, plus the backstory that CrewAI's Agent itself requires.
+    agent = Agent(role="Analyst", goal="...", backstory="...", llm=DynamicLLM())
+    assert isinstance(agent.llm, DynamicLLM) and agent.llm.router is None
+
+
+def test_google_gets_crewais_native_gemini_class(monkeypatch):
+    from dmr import Router
+    from dmr.integrations.crewai import pick_llm_for_task
+
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-test-key")
+    llm = pick_llm_for_task(HARD, router=Router(provider="google", layer2_enabled=False), temperature=0.2)
+    assert type(llm).__name__ == "GeminiCompletion" and not llm.is_litellm
+    assert llm.model.startswith("gemini-") and llm.api_key == "google-test-key"
+    assert llm.temperature == 0.2
+
+
+def test_a_missing_provider_sdk_names_the_crewai_extra(monkeypatch):
+    from dmr import Router
+    from dmr.integrations.crewai import pick_llm_for_task
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setitem(sys.modules, "crewai.llms.providers.anthropic.completion", None)
+    with pytest.raises(NotAvailableError, match=r"pip install 'crewai\[anthropic\]'"):
+        pick_llm_for_task(HARD, router=Router(provider="anthropic", layer2_enabled=False))
+
+
+def test_without_crewai_both_entry_points_name_the_package(monkeypatch):
+    import dmr.integrations.crewai as module
+    from dmr import Router
+
+    monkeypatch.setitem(sys.modules, "crewai", None)
+    router = Router(provider="google", layer2_enabled=False)
+    with pytest.raises(NotAvailableError, match="pip install 'crewai'"):
+        module.pick_llm_for_task(EASY, router=router)
+    with pytest.raises(NotAvailableError, match="pip install 'crewai'"):
+        module._build_dynamic_llm()  # what the first access to DynamicLLM runs
+    with pytest.raises(AttributeError):
+        module.NoSuchThing  # noqa: B018
+
+
+def test_importing_the_module_does_not_import_crewai():
+    code = ("import sys, dmr.integrations.crewai, classifier.integrations.crewai; "
+            "assert 'crewai' not in sys.modules, 'crewai imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,135 @@
+"""LangChain: routed chat models, checked by the model name each real call sends over the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from dmr import Router
+from dmr.errors import NotAvailableError
+from dmr.integrations import langchain as integration
+from dmr.integrations.langchain import get_chat_model
+
+from recording_proxy import EASY, HARD, MODELS
+
+
+@pytest.mark.service("llm")
+def test_get_chat_model_calls_the_routed_model(router, recorder):
+    from langchain_openai import ChatOpenAI
+
+    easy = get_chat_model(EASY, router=router, max_tokens=4, temperature=0)
+    assert isinstance(easy, ChatOpenAI)
+    assert (easy.model_name, easy.openai_api_base, easy.max_tokens) == (MODELS["low"], recorder.base_url, 4)
+    assert easy.invoke(EASY).content
+    get_chat_model(HARD, router=router, max_tokens=4).invoke(HARD)
+    assert recorder.models == [MODELS["low"], MODELS["high"]]
+
+
+@pytest.mark.service("llm")
+def test_one_dynamic_chat_model_routes_each_call(router, recorder):
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    from dmr.integrations.langchain import DynamicChatModel
+
+    chat = DynamicChatModel(router=router, max_tokens=4, temperature=0)
+    assert isinstance(chat, BaseChatModel) and chat.last_decision is None
+    assert chat.invoke(EASY).content
+    assert chat.last_decision.model_name == MODELS["low"]
+    # The latest human turn decides, with the earlier turns as history.
+    conversation = [SystemMessage("be brief"), HumanMessage(EASY), AIMessage("fine"), HumanMessage(HARD)]
+    assert chat.invoke(conversation).content
+    assert chat.last_decision.model_name == MODELS["high"]
+    assert recorder.models == [MODELS["low"], MODELS["high"]]
+    assert recorder.bodies[1]["messages"][0] == {"role": "system", "content": "be brief"}
+
+
+@pytest.mark.service("llm")
+def test_streaming_and_async_calls_are_routed(router, recorder):
+    from dmr.integrations.langchain import DynamicChatModel
+
+    chat = DynamicChatModel(router=router, max_tokens=4)
+    assert "".join(chunk.content for chunk in chat.stream(HARD))
+
+    async def run() -> None:
+        assert (await chat.ainvoke(EASY)).content
+        assert "".join([chunk.content async for chunk in chat.astream(HARD)])
+
+    asyncio.run(run())
+    assert recorder.models == [MODELS["high"], MODELS["low"], MODELS["high"]]
+    assert [body.get("stream", False) for body in recorder.bodies] == [True, False, True]
+
+
+@pytest.mark.service("llm")
+def test_bound_tools_reach_the_routed_model(router, recorder):
+    from langchain_core.tools import tool
+
+    from dmr.integrations.langchain import DynamicChatModel
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    DynamicChatModel(router=router, max_tokens=4).bind_tools([add], tool_choice="auto").invoke(HARD)
+    (body,) = recorder.bodies
+    assert body["model"] == MODELS["high"] and body["tool_choice"] == "auto"
+    assert [t["function"]["name"] for t in body["tools"]] == ["add"]
+
+
+def test_own_options_stay_with_langchain_and_the_rest_go_to_each_model():
+    from dmr.integrations.langchain import DynamicChatModel
+
+    chat = DynamicChatModel(tags=["team-a"], temperature=0.2, max_tokens=8)
+    assert chat.tags == ["team-a"] and chat.router is None
+    assert chat.chat_kwargs == {"temperature": 0.2, "max_tokens": 8}
+
+
+def test_an_openai_target_gets_its_endpoint_and_key(monkeypatch):
+    router = Router(provider="openai", layer2_enabled=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(NotAvailableError, match="OPENAI_API_KEY"):
+        get_chat_model(HARD, router=router)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = get_chat_model(HARD, router=router, temperature=0.1)
+    assert model.model_name == router.classify(HARD).model_name
+    assert model.openai_api_base == "https://api.openai.com/v1"
+    assert model.openai_api_key.get_secret_value() == "sk-test" and model.temperature == 0.1
+    assert get_chat_model(HARD, router=router, api_key="sk-mine").openai_api_key.get_secret_value() == "sk-mine"
+
+
+@pytest.mark.parametrize(("provider", "package"), [("anthropic", "langchain-anthropic"),
+                                                   ("google", "langchain-google-genai")])
+def test_a_native_provider_needs_its_langchain_package(monkeypatch, provider, package):
+    from dmr.integrations.langchain import DynamicChatModel
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("GOOGLE_API_KEY", "test")
+    router = Router(provider=provider, layer2_enabled=False)
+    with pytest.raises(NotAvailableError, match=f"pip install '{package}'"):
+        get_chat_model(EASY, router=router)
+    with pytest.raises(NotAvailableError, match=f"pip install '{package}'"):
+        DynamicChatModel(router=router).invoke(EASY)
+
+
+def test_without_langchain_the_error_names_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)
+    with pytest.raises(NotAvailableError, match="pip install 'langchain-openai'"):
+        get_chat_model(EASY, router=Router(provider="openai", layer2_enabled=False))
+    monkeypatch.setitem(sys.modules, "langchain_core.language_models", None)
+    with pytest.raises(NotAvailableError, match="pip install 'langchain-core'"):
+        integration._build()  # what the first access to DynamicChatModel runs
+
+
+def test_importing_the_module_does_not_import_langchain():
+    code = ("import sys, dmr.integrations.langchain, classifier.integrations.langchain as alias\n"
+            "assert alias.get_chat_model is dmr.integrations.langchain.get_chat_model\n"
+            "assert not [m for m in sys.modules if m.startswith(('langchain_core', 'langchain_openai'))]\n"
+            "assert alias.DynamicChatModel is dmr.integrations.langchain.DynamicChatModel\n"
+            "assert 'langchain_core' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        integration.Nothing  # noqa: B018

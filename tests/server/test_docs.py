@@ -1,0 +1,38 @@
+"""docs/server.md runs as written: its dmr.yaml (pointed at the real local LLM, through the
+recording pass-through) served by the proxy, and its Python examples run against that server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from proxy_support import LiveServer
+
+from dmr.server import create_app
+from dmr.store.outcomes import read_outcomes
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", DOC, flags=re.S)
+UPSTREAM = "http://127.0.0.1:8080/v1"
+PROXY = "http://127.0.0.1:8000"
+
+
+@pytest.mark.service("llm")
+def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, tmp_path, monkeypatch, capsys):
+    (config,) = [code for lang, code in BLOCKS if lang == "yaml"]
+    client_example, factory_example = [code for lang, code in BLOCKS if lang == "python"]
+    assert UPSTREAM in config and PROXY in client_example
+    monkeypatch.chdir(tmp_path)
+    Path("dmr.yaml").write_text(config.replace(UPSTREAM, recorder.base_url), encoding="utf-8")
+    with LiveServer(create_app(config="dmr.yaml")) as live:
+        exec(compile(client_example.replace(PROXY, live.url), "server.md", "exec"), {"__name__": "docs"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "high large-model"
+    assert recorder.models == ["large-model", "small-model"]  # the design question, then "hi"
+    assert recorder.bodies[1]["stream"] is True
+    [stored] = read_outcomes(tmp_path / "decisions.sqlite3")  # the feedback, beside the decision
+    assert stored["score"] == 0.9
+    namespace: dict = {"__name__": "docs"}
+    exec(compile(factory_example, "server.md", "exec"), namespace)
+    assert namespace["app"].state.settings.api_key == "change-me"
