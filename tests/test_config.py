@@ -279,4 +279,4 @@ def test_env_returns_only_the_dmr_variables_that_are_set(monkeypatch):
     assert found["DMR_CONFIG"] == "/etc/dmr.yaml"
     assert "DMR_REGISTRY" not in found and "DMR_UNRELATED" not in found
     assert set(found) <= set(ENV_VARS)
-    assert set(ENV_VARS) == {"DMR_REGISTRY", "DMR_NO_DEFAULT_REGISTRY", "DMR_CONFIG_DIR", "DMR_CONFIG"}
+    assert set(ENV_VARS) == {"DMR_REGISTRY", "DMR_NO_DEFAULT_REGISTRY", "DMR_CONFIG_DIR", "DMR_CONFIG", "DMR_SERVER_API_KEY"}
