@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 
@@ -96,6 +97,11 @@ def test_version_json():
     assert info["dmr"] == dmr.__version__
     assert re.fullmatch(r"3\.\d+\.\d+.*", info["python"])
     assert info["dependencies"]["pydantic"] and "tiktoken" in info["dependencies"]
+    # An optional part is listed when installed (the test extra installs starlette), not otherwise.
+    assert info["dependencies"]["starlette"] == importlib.metadata.version("starlette")
+    core = {"dynamic-model-router", "pydantic", "PyYAML", "click", "httpx", "platformdirs", "tqdm", "tiktoken", "numpy"}
+    assert core <= set(info["dependencies"])
+    assert all(found is not None for dist, found in info["dependencies"].items() if dist not in core)
 
 
 def test_version_text():

@@ -62,14 +62,26 @@ def schema(output: Path | None) -> None:
         click.echo(text)
 
 
+# Always listed (None: not installed); the optional parts below are listed only when installed,
+# so that a bug report shows the server stack, provider SDKs and agent frameworks in use.
+_CORE = ("dynamic-model-router", "pydantic", "PyYAML", "click", "httpx", "platformdirs", "tqdm", "tiktoken",
+         "numpy")
+_OPTIONAL = ("tokenizers", "scipy", "onnxruntime", "starlette", "uvicorn", "openai", "anthropic", "google-genai",
+             "redis", "psycopg", "confluent-kafka", "boto3", "prometheus-client", "opentelemetry-sdk",
+             "langchain-core", "llama-index-core", "crewai", "ag2", "openai-agents", "google-adk", "litellm",
+             "pydantic-ai-slim", "dspy", "haystack-ai", "semantic-kernel", "smolagents")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in ("dynamic-model-router", "pydantic", "PyYAML", "click", "httpx", "platformdirs", "tqdm",
-                 "tiktoken", "numpy"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
+    out = {dist: _version(dist) for dist in _CORE}
+    out.update({dist: found for dist in _OPTIONAL if (found := _version(dist)) is not None})
     return out
 
 
