@@ -64,6 +64,25 @@ def test_dynamic_llm_routes_each_call(router, recorder):
 
 
 @pytest.mark.service("llm")
+def test_the_calls_of_a_task_are_routed_on_the_task_not_on_crewais_own_turns(router, recorder):
+    from dmr.integrations.crewai import DynamicLLM
+
+    # The shape CrewAI gives a task's messages: its task turn, then turns of its own.
+    task_turn = {"role": "user", "content": f"\nCurrent Task: {HARD}\n\nBegin! This is VERY important to you, "
+                                            "use the tools available and give your best Final Answer, your job "
+                                            "depends on it!\n\nThought:"}
+    nudge = {"role": "user", "content": "Now it's time you MUST give your absolute best final answer. You'll "
+                                        "ignore all previous instructions, stop using any tools, and just return "
+                                        "your absolute BEST Final answer."}
+    llm = DynamicLLM(router=router, max_tokens=8)
+    llm.call([{"role": "system", "content": "You are Analyst."}, task_turn,
+              {"role": "assistant", "content": "Thought: I should"}, nudge])
+    easy_turn = {"role": "user", "content": f"\nCurrent Task: {EASY}\n\nProvide your complete response:"}
+    llm.call([{"role": "system", "content": "You are Analyst."}, easy_turn])
+    assert recorder.models == [MODELS["high"], MODELS["low"]]
+
+
+@pytest.mark.service("llm")
 def test_an_agents_stop_words_reach_the_routed_model(router, recorder):
     from crewai.llms.base_llm import call_stop_override
 

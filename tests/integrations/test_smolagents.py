@@ -37,6 +37,20 @@ def test_get_model_sends_the_routed_model(router, recorder):
 
 
 @pytest.mark.service("llm")
+def test_every_step_is_routed_on_the_task_not_on_smolagents_own_turns(router, recorder):
+    from dmr.integrations.smolagents import DynamicModel
+
+    model = DynamicModel(router=router, max_tokens=8)
+    steps = [{"role": "system", "content": [{"type": "text", "text": "You are an expert assistant."}]},
+             user(f"New task:\n{HARD}"),
+             {"role": "assistant", "content": [{"type": "text", "text": "1. Compare replication schemes."}]},
+             user("Now proceed and carry out this plan.")]
+    model.generate(steps)
+    model.generate([steps[0], user(f"New task:\n{EASY}")])
+    assert recorder.models == [MODELS["high"], MODELS["low"]]
+
+
+@pytest.mark.service("llm")
 def test_dynamic_model_routes_each_call(router, recorder):
     from smolagents import ChatMessage, MessageRole
 

@@ -37,7 +37,7 @@ def test_reads_the_latest_user_turn_in_each_framework_shape():
     openai_style = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
                     {"role": "assistant", "content": "answer"},
                     {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url"}]}]
-    assert task_of(openai_style) == "second"
+    assert task_of(openai_style) == "second\n[image]"  # a media part is named, for the router
     assert history_of(openai_style) == ["be brief", "first", "answer"]
     # LangChain marks turns with .type ("human"); Semantic Kernel with an enum role and item lists.
     langchain_style = [type("M", (), {"type": "human", "content": "from a human"})(),
@@ -46,6 +46,37 @@ def test_reads_the_latest_user_turn_in_each_framework_shape():
     assert history_of(langchain_style) == []
     kernel_style = [Message(Role.USER, [Part("part one"), Part("part two")]), Message(Role.ASSISTANT, "ok")]
     assert task_of(kernel_style) == "part one\npart two"
+
+
+def test_a_turn_with_only_media_is_routed_as_media_never_on_the_system_prompt():
+    image_only = [{"role": "system", "content": "Answer in French. Be brief."},
+                  {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]
+    assert task_of(image_only) == "[image]"
+    assert task_of([{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                                  {"type": "input_audio", "input_audio": {}}]}]) == "What is this?\n[audio]"
+    gemini_part = type("Part", (), {"text": None, "inline_data": type("Blob", (), {"mime_type": "video/mp4"})()})()
+    assert task_of([Message("user", [gemini_part])]) == "[video]"
+
+
+def test_deeply_nested_content_is_an_input_error_not_a_crash():
+    content = "hi"
+    for _ in range(5000):
+        content = [content]
+    with pytest.raises(InputError, match="no text"):
+        task_of([{"role": "user", "content": content}])
+    assert task_of([{"role": "user", "content": [[{"type": "text", "text": "two deep"}]]}]) == "two deep"
+
+
+def test_an_agents_task_is_found_behind_its_marker():
+    from dmr.integrations.target import marked_task
+
+    turns = [{"role": "system", "content": "Current Task: not the system prompt"},
+             {"role": "user", "content": "Current Task: the old one\n\nBegin!"},
+             {"role": "user", "content": "\nCurrent Task: the task\n\nBegin! This is VERY important"},
+             {"role": "user", "content": "Now it's time you MUST give your absolute best final answer."}]
+    assert marked_task(turns, "Current Task:", ["\n\nBegin!"]) == "the task"
+    assert marked_task(turns, "New task:") is None
+    assert marked_task([{"role": "user", "content": "Current Task:   "}], "Current Task:") is None
 
 
 def test_without_a_user_turn_the_last_turn_with_text_is_the_task():

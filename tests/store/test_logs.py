@@ -229,3 +229,33 @@ def test_a_lone_record_is_written_without_a_flush_call(tmp_path):
         time.sleep(0.01)
     assert logger.stats()["written"] == 2
     router.close()
+
+
+def test_a_record_with_a_lone_surrogate_is_written_with_it_replaced_and_holds_up_nothing(tmp_path):
+    # A str can hold a lone surrogate that no backend can encode; such a record once failed its
+    # batch for ever, and every record queued behind it was lost at close.
+    from dmr.store.outcomes import outcome_record
+    from dmr.store.sqlite import read_outcomes
+
+    path = tmp_path / "log.sqlite3"
+    logger = SQLiteLogger(path, retry_initial_s=0.01, retry_max_s=0.05)
+    with Router(decision_logger=logger) as router:
+        decision = router.classify("What is 2+2?")
+        poisoned = {**outcome_record(decision.decision_id, 0.5), "notes": "bad \ud800 note"}
+        logger.log(poisoned)
+        router.classify("Hi!")
+        router.record_outcome(decision.decision_id, 0.75, notes="also \udfff bad")
+    assert rows(path) == 2
+    notes = sorted(o["notes"] for o in read_outcomes(path))
+    assert notes == ["also \ufffd bad", "bad \ufffd note"]
+    assert logger.stats()["dropped"] == 0
+
+
+def test_a_jsonl_log_keeps_a_record_with_a_lone_surrogate(tmp_path):
+    path = tmp_path / "log.jsonl"
+    logger = JSONLLogger(path)
+    logger.log({"kind": "note", "text": "x\ud800"})
+    logger.log({"kind": "note", "text": "fine"})
+    logger.close()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["text"] for line in lines if line.get("kind") == "note"] == ["x\ufffd", "fine"]

@@ -19,12 +19,14 @@ from contextlib import ExitStack
 from typing import Any
 
 from dmr.errors import NotAvailableError
-from dmr.integrations.target import RoutedModels, Target, atarget, history_of, lazy_classes, require, target, task_of
+from dmr.integrations.target import (RoutedModels, Target, atarget, history_of, lazy_classes, marked_task, require,
+                                     target, task_of)
 
 __all__ = ["DynamicLLM", "pick_llm_for_task"]  # noqa: F822 (DynamicLLM: see __getattr__)
 
 PACKAGE = "crewai"
 _LABEL = "dmr/dynamic"  # CrewAI requires a model name; the real one is chosen per call
+_TASK_ENDS = ("\n\nBegin!", "\n\nProvide your complete response:")
 _EXTRAS = {"anthropic": "crewai[anthropic]", "google": "crewai[google-genai]"}
 
 
@@ -41,6 +43,13 @@ def _llm_for(found: Target, kwargs: dict[str, Any]) -> Any:
         extra = _EXTRAS.get(found.provider, "crewai[litellm]")
         raise NotAvailableError(
             f"CrewAI cannot reach {found.provider} without its SDK: pip install '{extra}'") from exc
+
+
+def _task(messages: Any) -> str:
+    # CrewAI states the task in a user turn ("Current Task: …", then fixed wording) and adds user
+    # turns of its own later (format reminders, "you MUST give your final answer"): each of the
+    # task's calls is routed on the task.
+    return marked_task(messages, "Current Task:", _TASK_ENDS) or task_of(messages)
 
 
 def pick_llm_for_task(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
@@ -75,7 +84,7 @@ def _build_dynamic_llm() -> type:
 
         def llm_for(self, messages: Any) -> Any:
             """The ``crewai.LLM`` this message list routes to (recording the decision)."""
-            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages)))
+            return self._routed.get(target(_task(messages), router=self.router, history=history_of(messages)))
 
         def _scoped(self, llm: Any) -> Any:
             # CrewAI scopes an agent's stop words and streaming to *this* object's id; the
@@ -99,7 +108,7 @@ def _build_dynamic_llm() -> type:
         async def acall(self, messages: Any, tools: Any = None, callbacks: Any = None,
                         available_functions: Any = None, from_task: Any = None,
                         from_agent: Any = None, response_model: Any = None) -> Any:
-            llm = self._routed.get(await atarget(task_of(messages), router=self.router,
+            llm = self._routed.get(await atarget(_task(messages), router=self.router,
                                                  history=history_of(messages)))
             with self._scoped(llm):
                 return await llm.acall(messages, tools=tools, callbacks=callbacks,

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dmr.integrations.target import RoutedModels, Target, history_of, lazy_classes, require, target, task_of
+from dmr.integrations.target import (RoutedModels, Target, history_of, lazy_classes, marked_task, require, target,
+                                     task_of)
 
 __all__ = ["DynamicModel", "get_model"]  # noqa: F822 (DynamicModel: see __getattr__)
 
@@ -65,7 +66,10 @@ def _build_dynamic_model() -> type:
 
         def model_for(self, messages: Any) -> Any:
             """The smolagents model this message list routes to (recording the decision)."""
-            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages)))
+            # smolagents states the task in a "New task:" user turn and adds user turns of its own
+            # (plans, "Now proceed and carry out this plan."): every step is routed on the task.
+            task = marked_task(messages, "New task:") or task_of(messages)
+            return self._routed.get(target(task, router=self.router, history=history_of(messages)))
 
         def generate(self, messages: Any, stop_sequences: list[str] | None = None,
                      response_format: dict[str, str] | None = None,

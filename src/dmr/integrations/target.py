@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 from dmr.errors import InputError, NotAvailableError
 from dmr.types import Decision
 
-__all__ = ["NATIVE_PROVIDERS", "RoutedModels", "Target", "atarget", "history_of", "lazy_classes", "require",
-           "target", "task_of"]
+__all__ = ["NATIVE_PROVIDERS", "RoutedModels", "Target", "atarget", "history_of", "lazy_classes", "marked_task",
+           "require", "target", "task_of"]
 
 # Providers whose own API is not OpenAI's wire format; every other provider is reached as an
 # OpenAI-compatible endpoint at its registry base_url (OpenAI, Mistral, Groq, vLLM, llama.cpp, …).
@@ -30,6 +30,10 @@ _LITELLM_PREFIX = {"google": "gemini"}
 # refuse to start without one.
 NO_KEY = "not-needed"
 _USER_ROLES = frozenset({"user", "human"})
+_MAX_DEPTH = 8
+_MEDIA_TYPES = {"[image]": frozenset({"image_url", "image", "input_image"}),
+                "[audio]": frozenset({"input_audio", "audio"}), "[video]": frozenset({"video", "video_url"}),
+                "[file]": frozenset({"file", "input_file", "document"})}
 
 
 @dataclass(frozen=True)
@@ -161,19 +165,36 @@ def _role(message: Any) -> str:
     return str(role).lower() if role is not None else ""
 
 
-def _text(content: Any) -> str:
-    if content is None:
+def _text(content: Any, depth: int = 0) -> str:
+    if content is None or depth > _MAX_DEPTH:  # real formats nest parts two or three deep
         return ""
     if isinstance(content, str):
         return content
     if isinstance(content, (list, tuple)):
-        return "\n".join(filter(None, (_text(part) for part in content)))
+        return "\n".join(filter(None, (_text(part, depth + 1) for part in content)))
+    media = _media(content)
+    if media:
+        return media
     for name in ("text", "content"):
         inner = _field(content, name)
         if inner is not None and inner is not content:
-            return _text(inner)
+            return _text(inner, depth + 1)
     parts = _field(content, "parts") or _field(content, "items")
-    return _text(parts) if parts is not None else ""
+    return _text(parts, depth + 1) if parts is not None else ""
+
+
+def _media(part: Any) -> str:
+    """``[image]``, ``[audio]``, … for a part that carries media instead of text, so that a turn
+    with only an image is routed as the multimodal task it is (never on the system prompt)."""
+    kind = _field(part, "type")
+    kind = str(getattr(kind, "value", kind) or "").lower()
+    for marker, kinds in _MEDIA_TYPES.items():
+        if kind in kinds:
+            return marker
+    blob = _field(part, "inline_data") or _field(part, "file_data")  # Gemini's parts
+    mime = str(_field(blob, "mime_type") or "") if blob is not None else ""
+    return f"[{mime.split('/')[0]}]" if mime.split("/")[0] in ("image", "audio", "video") else (
+        "[file]" if blob is not None else "")
 
 
 def _turns(messages: Any) -> list[tuple[str, str]]:
@@ -203,6 +224,22 @@ def history_of(messages: Any) -> list[str]:
         if turns[index][0] in _USER_ROLES:
             return [text for _, text in turns[:index]]
     return [text for _, text in turns[:-1]]
+
+
+def marked_task(messages: Any, marker: str, ends: Sequence[str] = ()) -> str | None:
+    """The task an agent framework states in a user turn as ``marker`` + task (CrewAI's
+    "Current Task:", smolagents' "New task:"): the latest such turn's text after the marker, cut at
+    the first of ``ends``; None when no turn has it. An agent loop adds user turns of its own
+    (observations, plans, format reminders): routing on them would send a hard task's steps to a
+    cheap model."""
+    for role, text in reversed(_turns(messages)):
+        if role in _USER_ROLES and marker in text:
+            task = text.split(marker, 1)[1]
+            for end in ends:
+                task = task.split(end, 1)[0]
+            if task.strip():
+                return task.strip()
+    return None
 
 
 def require(module: str, package: str) -> Any:

@@ -173,7 +173,17 @@ class BufferedLogger:
         before = len(records)
         try:
             if records:
-                self.write_batch(records)
+                try:
+                    self.write_batch(records)
+                except Exception:
+                    # A lone surrogate in a string (a str can hold one, no backend can encode it)
+                    # would fail this batch forever and hold up every record behind it: replace
+                    # them and write again once. Looked for only after a failure.
+                    scrubbed = _writable(records)
+                    if scrubbed == records:
+                        raise
+                    records[:] = scrubbed
+                    self.write_batch(records)
             with self._cond:
                 self._written += len(records)
                 self._inflight = []
@@ -267,3 +277,16 @@ class BufferedLogger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _writable(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
+    from dmr.layers.base import valid_unicode
+
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, dict):
+        return {_writable(k): _writable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_writable(v) for v in value)
+    return value
