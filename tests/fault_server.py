@@ -1,7 +1,8 @@
 """A small local HTTP server whose answers a test scripts: provider wire formats (OpenAI, Anthropic,
 Google) and the faults a real provider cannot be made to produce on demand — timeouts, 500s, 429
-with Retry-After, malformed or truncated bodies, stalled responses. It counts every request, so a
-test can assert how many calls reached "the provider".
+with Retry-After, malformed or truncated bodies, stalled responses, answers too large to keep in
+memory. It counts every request, so a test can assert how many calls reached "the
+provider".
 
     with FaultServer() as server:
         server.script(Reply.status(500), Reply.openai({"task_type": ...}))
@@ -29,6 +30,8 @@ class Reply:
     delay: float = 0.0          # wait before sending anything
     stall_after_headers: float = 0.0  # send status and headers, then wait before the body
     declared_length: int | None = None  # a Content-Length that lies (truncated body)
+    repeat: int = 1  # send the body this many times (a huge answer, never held in memory)
+    close_delimited: bool = False  # no Content-Length: the body ends when the connection closes
 
     @classmethod
     def json(cls, data: Any, status: int = 200, **kw: Any) -> Reply:
@@ -113,16 +116,20 @@ class FaultServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     declared = reply.declared_length if reply.declared_length is not None else len(reply.body)
-                    self.send_header("Content-Length", str(declared))
-                    if reply.declared_length is not None:
+                    if not reply.close_delimited:
+                        self.send_header("Content-Length", str(declared * reply.repeat))
+                    if reply.declared_length is not None or reply.close_delimited:
                         self.send_header("Connection", "close")
                     self.end_headers()
                     self.wfile.flush()
                     if reply.stall_after_headers and server._stop.wait(reply.stall_after_headers):
                         return
-                    self.wfile.write(reply.body)
+                    for _ in range(reply.repeat):
+                        if server._stop.is_set():
+                            return
+                        self.wfile.write(reply.body)
                     self.wfile.flush()
-                    if reply.declared_length is not None:
+                    if reply.declared_length is not None or reply.close_delimited:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass

@@ -99,6 +99,15 @@ def test_the_application_can_add_its_own_spend(tmp_path):
     assert Budget(5.0, store=str(tmp_path / "spend.sqlite3")).spent_usd == 0.0
 
 
+def test_spend_outside_a_decision_never_lets_the_next_decision_through(tmp_path):
+    # A proxy or an application records its calls' spend from pooled threads that also run
+    # decisions: that spend must not count as the next decision's own Layer 2 spend.
+    budget = Budget(1.0, {"on_stop": "raise"}, store=str(tmp_path / "spend.sqlite3"))
+    budget.record_usd(3.0)  # the default: not a decision's own spend
+    with pytest.raises(BudgetExceededError, match="used up"):
+        budget.apply(ModelTier.HIGH, [], [])
+
+
 def test_separate_budgets_by_name(tmp_path):
     store = str(tmp_path / "spend.sqlite3")
     Budget(1.0, {"name": "team-a"}, store).record_usd(0.5)

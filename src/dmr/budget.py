@@ -2,9 +2,9 @@
 
 Spend is real: the token usage each provider reports for Layer 2's calls, priced from the model
 registry (``ModelRegistry.estimate_cost``); an application may add its own calls' spend with
-``router.budget.record_usd(...)``. The running total lives in a store shared by every process that
-names the same budget: a small SQLite file in the user config directory by default, or Redis
-(``budget_store="redis://host:6379/0"``) so that every replica sees the same spend.
+``router.budget.record_usd(usd)``. The running total lives in a store shared by every
+process that names the same budget: a small SQLite file in the user config directory by default, or
+Redis (``budget_store="redis://host:6379/0"``) so that every replica sees the same spend.
 
 Policy (``budget_policy``; defaults shown)::
 
@@ -203,11 +203,17 @@ class Budget:
         """True once Layer 2 must stop spending."""
         return self.fraction >= self.policy["stop_at"]
 
-    def record_usd(self, usd: float) -> float:
-        """Add spend (USD) to the shared total; returns the new total as far as it is known."""
+    def record_usd(self, usd: float, *, in_decision: bool = False) -> float:
+        """Add spend (USD) to the shared total; returns the new total as far as it is known.
+
+        ``in_decision=True`` is for Layer 2 only: spend the decision being made on this thread made
+        itself, which ``on_stop: raise`` does not hold against that decision. Any other spend (an
+        application's calls, the proxy's forwarded calls) must never count as the next decision's
+        own on the same thread, or a spent budget would let that decision through."""
         if isinstance(usd, bool) or not isinstance(usd, (int, float)) or not math.isfinite(usd) or usd < 0:
             raise ValueError(f"spend must be a finite amount >= 0, got {usd!r}")
-        self._this_decision.usd = getattr(self._this_decision, "usd", 0.0) + usd
+        if in_decision:
+            self._this_decision.usd = getattr(self._this_decision, "usd", 0.0) + usd
         with self._lock:
             amount = self._pending + usd
             self._pending = 0.0

@@ -30,9 +30,11 @@ def in_tmp(tmp_path, monkeypatch):
 def test_help_lists_the_options_and_binds_loopback_by_default():
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout"):
+    for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout",
+                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models"):
         assert option in result.output
     assert "127.0.0.1" in result.output
+    assert "visible to other users" in result.output  # the key belongs in $DMR_SERVER_API_KEY
     assert "serve" in CliRunner().invoke(cli, ["--help"]).output
 
 
@@ -62,7 +64,8 @@ def test_the_command_serves_the_proxy(tmp_path):
     (tmp_path / "dmr.yaml").write_text("layer3_enabled: false\nprovider: openai\ndecision_logger:\n"
                                        "  {type: jsonl, path: decisions.jsonl, flush_interval_s: 3600}\n")
     command = [sys.executable, "-c", "from dmr.cli import main; main()", "serve", "--port", str(port),
-               "--api-key", "k3y", "--alias", "route-me", "--log-level", "warning"]
+               "--api-key", "k3y", "--alias", "route-me", "--no-named-models", "--max-upstream-connections", "7",
+               "--max-answer-bytes", "5000", "--log-level", "warning"]
     env = {**os.environ, "OPENAI_API_KEY": ""}
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
@@ -82,7 +85,10 @@ def test_the_command_serves_the_proxy(tmp_path):
         assert health.json() == {"status": "ok"}
         assert httpx.get(f"{base}/v1/models").status_code == 401
         models = httpx.get(f"{base}/v1/models", headers={"Authorization": "Bearer k3y"}).json()
-        assert models["data"][0]["id"] == "route-me" and "gpt-4.1" in [m["id"] for m in models["data"]]
+        assert [m["id"] for m in models["data"]] == ["route-me"]  # --no-named-models: the alias only
+        named = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": "Bearer k3y"},
+                           json={"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]})
+        assert named.status_code == 404 and named.json()["error"]["code"] == "model_not_found"
         # ./dmr.yaml was read: the router routes to openai, whose key variable is empty here.
         answer = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": "Bearer k3y"},
                             json={"model": "route-me", "messages": [{"role": "user", "content": "hi"}]})

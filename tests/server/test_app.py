@@ -3,6 +3,7 @@ and the real local LLM as the upstream (behind a recorder that shows which model
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,8 +11,10 @@ import sys
 import httpx
 import openai
 import pytest
+from fault_server import Reply
 from proxy_support import EASY, HARD, MODELS, LiveServer, TestClient, make_router
 
+import dmr.server.bodies
 from dmr.errors import ConfigError
 from dmr.server import create_app
 from dmr.store.outcomes import read_outcomes, training_rows
@@ -212,8 +215,11 @@ def test_create_app_reports_bad_settings_at_once():
         create_app(make_router(None, layer3_enabled=False), config={"layer3_enabled": False})
     assert both.value.problems == [("config", "conflicts with router")]
     with pytest.raises(ConfigError) as bad:
-        create_app(make_router(None, layer3_enabled=False), aliases=[" dmr"], api_key="", upstream_timeout=0)
-    assert [path for path, _ in bad.value.problems] == ["aliases", "api_key", "upstream_timeout"]
+        create_app(make_router(None, layer3_enabled=False), aliases=[" dmr"], api_key="", upstream_timeout=0,
+                   max_upstream_connections=0, max_answer_bytes=-1, allow_named_models="no")
+    assert [path for path, _ in bad.value.problems] == ["aliases", "api_key", "upstream_timeout",
+                                                        "max_upstream_connections", "max_answer_bytes",
+                                                        "allow_named_models"]
 
 
 def test_the_key_comes_from_the_environment_when_not_given(monkeypatch):
@@ -234,3 +240,39 @@ def test_import_dmr_does_not_load_the_server_stack():
             "print(json.dumps([m for m in ('starlette', 'uvicorn', 'dmr.server') if m in sys.modules]))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(loaded) == []
+
+
+def _on_the_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_large_body_is_decoded_read_and_encoded_off_the_event_loop(fault_server, monkeypatch):
+    # Decoding a 32 MiB body takes the event loop for a second or more, and with it every other
+    # request and stream in flight. Watch where the work on a ~2 MB body runs.
+    on_loop: list[str] = []
+
+    def watched(name, work, size):
+        def run(*args, **kwargs):
+            result = work(*args, **kwargs)
+            if size(args, result) > 1_000_000 and _on_the_event_loop():
+                on_loop.append(name)
+            return result
+        return run
+
+    monkeypatch.setattr(json, "loads", watched("json.loads", json.loads, lambda args, _: len(args[0])))
+    monkeypatch.setattr(json, "dumps", watched("json.dumps", json.dumps, lambda _, result: len(result)))
+    monkeypatch.setattr(dmr.server.bodies, "task_of", watched("task_of", dmr.server.bodies.task_of,
+                                                              lambda *_: 2_000_000))
+    fault_server.script(Reply.openai("ok"))
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 20} for i in range(20_000)]
+    messages = [*turns, {"role": "user", "content": EASY}]
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    with TestClient(create_app(router)) as client:
+        routed = client.post("/v1/chat/completions", json={"model": "dmr", "messages": messages})
+        classified = client.post("/v1/dmr/classify", json={"messages": messages})
+    assert routed.status_code == classified.status_code == 200
+    assert on_loop == []

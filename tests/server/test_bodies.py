@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from proxy_support import EASY, TestClient, make_router
+from proxy_support import EASY, HARD, TestClient, make_router
 
 from dmr.server import create_app
 
@@ -23,8 +23,8 @@ BAD_BODIES = [
     pytest.param(b'{"model": "dmr", "messages": ["hi"]}', "invalid_type", "messages[0]", id="message not an object"),
     pytest.param(b'{"model": "dmr", "messages": [{"role": "user", "content": "  "}, {"role": "user", "content": []}]}',
                  "invalid_input", "messages", id="no text"),
-    pytest.param(b'{"model": "dmr", "messages": [{"role": "user", "content": [{"type": "image_url", '
-                 b'"image_url": {"url": "data:,"}}]}]}', "invalid_input", "messages", id="no text in the parts"),
+    pytest.param(b'{"model": "dmr", "messages": [{"role": "user", "content": [{"type": "text", "text": " "}, '
+                 b'{"type": "refusal"}]}]}', "invalid_input", "messages", id="no text in the parts"),
     pytest.param(b'{"messages": [{"role": "user", "content": "hi"}]}', "missing_required_parameter", "model",
                  id="no model"),
     pytest.param(b'{"model": 4, "messages": [{"role": "user", "content": "hi"}]}', "invalid_type", "model",
@@ -79,3 +79,51 @@ def test_a_bad_classify_request_is_a_400(client, body):
     answer = client.post("/v1/dmr/classify", json=body)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+# Bodies as sent on the wire: JSON's \\uXXXX escapes can spell a UTF-16 surrogate with no partner.
+LONE_SURROGATES = [
+    pytest.param("/v1/dmr/outcomes", r'{"decision_id": "ID", "score": 0.5, "notes": "\ud800"}', "notes",
+                 id="outcome notes"),
+    pytest.param("/v1/dmr/outcomes", r'{"decision_id": "\ud800", "score": 0.5}', "decision_id",
+                 id="outcome decision_id"),
+    pytest.param("/v1/dmr/outcomes", r'{"decision_id": "ID", "score": 0.5, "model": "m\udfff"}', "model",
+                 id="outcome model"),
+    pytest.param("/v1/dmr/outcomes", r'{"decision_id": "ID", "score": 0.5, "tier": "\udc00low"}', "tier",
+                 id="outcome tier"),
+    pytest.param("/v1/dmr/classify", r'{"task": "hi \ud800"}', "task", id="classify task"),
+    pytest.param("/v1/dmr/classify", r'{"task": "hi", "history": ["ok", "\udc00"]}', "history",
+                 id="classify history"),
+    pytest.param("/v1/dmr/classify", r'{"messages": [{"role": "user", "content": [{"type": "text", '
+                                     r'"text": "a\ud800"}]}]}', "messages", id="classify messages"),
+]
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """A client over a Router with a decision log, and a decision to give outcomes to."""
+    router = make_router(None, tmp_path, layer3_enabled=False)
+    with TestClient(create_app(router)) as test_client:
+        decision_id = test_client.post("/v1/dmr/classify", json={"task": HARD}).json()["decision_id"]
+        yield test_client, decision_id
+    router.close()
+
+
+@pytest.mark.parametrize(("path", "raw", "param"), LONE_SURROGATES)
+def test_a_lone_surrogate_is_a_400_naming_its_field(logged, path, raw, param):
+    client, decision_id = logged
+    answer = client.post(path, content=raw.replace("ID", decision_id).encode(),
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_encoding", param)
+
+
+def test_a_surrogate_pair_is_text(logged):
+    client, decision_id = logged
+    smile = r"\ud83d\ude00"  # one emoji, escaped as UTF-16 on the wire
+    classified = client.post("/v1/dmr/classify", content=f'{{"task": "well done {smile}"}}'.encode(),
+                             headers={"Content-Type": "application/json"})
+    scored = client.post("/v1/dmr/outcomes", headers={"Content-Type": "application/json"},
+                         content=f'{{"decision_id": "{decision_id}", "score": 1, "notes": "{smile}"}}'.encode())
+    assert classified.status_code == 200 and scored.status_code == 202

@@ -3,6 +3,7 @@ recording pass-through) served by the proxy, and its Python examples run against
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from proxy_support import LiveServer
 from dmr.server import create_app
 from dmr.store.outcomes import read_outcomes
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", DOC, flags=re.S)
 UPSTREAM = "http://127.0.0.1:8080/v1"
 PROXY = "http://127.0.0.1:8000"
@@ -36,3 +38,18 @@ def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, 
     namespace: dict = {"__name__": "docs"}
     exec(compile(factory_example, "server.md", "exec"), namespace)
     assert namespace["app"].state.settings.api_key == "change-me"
+
+
+def test_every_option_and_every_error_code_is_documented():
+    import dmr.cli.serve
+
+    for name in list(inspect.signature(create_app).parameters)[1:]:
+        assert f"{name}=" in DOC, f"create_app's {name} is not in docs/server.md"
+    for param in dmr.cli.serve.serve.params:
+        for option in [*param.opts, *param.secondary_opts]:
+            if option != "--help":
+                assert f"`{option}`" in DOC, f"`dmr serve {option}` is not in docs/server.md"
+    source = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "src" / "dmr" / "server").glob("*.py"))
+    codes = set(re.findall(r'code="(\w+)"', source))
+    assert {"proxy_busy", "upstream_auth_failed", "bad_upstream_answer"} <= codes
+    assert [code for code in sorted(codes) if f"`{code}`" not in DOC] == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fault_server import Reply
 from proxy_support import EASY, HARD, MODELS, TestClient, make_router, registry_for
 
 from dmr import Router
@@ -115,3 +116,78 @@ def test_a_decision_without_a_model_is_a_clear_error():
         answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER_EASY})
     assert answer.status_code == 500 and answer.json()["error"]["code"] == "no_model_for_tier"
     assert answer.headers["x-dmr-tier"] == "low"
+
+
+def test_named_models_can_be_turned_off(fault_server):
+    fault_server.script(Reply.openai("ok"))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    with TestClient(create_app(router, allow_named_models=False)) as client:
+        named = client.post("/v1/chat/completions", json={"model": "local-large", "messages": USER_EASY})
+        routed = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER_EASY})
+        listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
+        one = client.get("/v1/models/local-large")
+    assert named.status_code == 404
+    error = named.json()["error"]
+    assert (error["code"], error["param"]) == ("model_not_found", "model") and "only routes" in error["message"]
+    assert routed.status_code == 200 and routed.headers["x-dmr-model"] == "local-small"
+    assert listed == list(ALIASES) and one.status_code == 404
+    assert [r["body"]["model"] for r in fault_server.requests] == ["local-small"]
+
+
+@pytest.mark.parametrize(("on_stop", "forwarded"), [("raise", False), ("cap", True)])
+def test_a_named_model_is_refused_when_the_budget_is_spent_and_its_policy_raises(fault_server, tmp_path, on_stop,
+                                                                                 forwarded):
+    fault_server.script(Reply.openai("ok"))
+    router = make_router(fault_server.url + "/v1", tmp_path, layer3_enabled=False, budget_usd=0.01,
+                         budget_policy={"on_stop": on_stop})
+    router.budget.record_usd(0.02)
+    with TestClient(create_app(router)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "local-large", "messages": USER_EASY})
+    router.close()
+    if forwarded:  # a capped budget caps routing's tiers; a model the client names is its choice
+        assert answer.status_code == 200 and fault_server.count == 1
+    else:
+        assert answer.status_code == 429 and fault_server.count == 0
+        error = answer.json()["error"]
+        assert (error["type"], error["code"]) == ("insufficient_quota", "budget_exceeded")
+        assert answer.headers["x-should-retry"] == "false"
+
+
+PII = "Email jane.doe@example.com her test results"
+
+
+@pytest.mark.parametrize(("model", "messages", "turn"), [
+    pytest.param("dmr", [{"role": "system", "content": PII}, {"role": "user", "content": "summarize"}], 0,
+                 id="system prompt"),
+    pytest.param("dmr", [{"role": "developer", "content": [{"type": "text", "text": PII}]},
+                         {"role": "user", "content": "summarize"}], 0, id="developer prompt as parts"),
+    pytest.param("dmr", [{"role": "user", "content": PII}, {"role": "assistant", "content": "ok"},
+                         {"role": "user", "content": "go on"}], 0, id="an earlier user turn"),
+    pytest.param("local-large", [{"role": "user", "content": PII}], 0, id="a named model"),
+    pytest.param("local-large", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+                                 {"role": "user", "content": [{"type": "text", "text": PII}]}], 2,
+                 id="a named model, latest turn as parts"),
+])
+def test_the_pii_block_looks_at_every_user_turn_and_the_system_prompt(fault_server, model, messages, turn):
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False, pii_policy={"block": True})
+    with TestClient(create_app(router)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": model, "messages": messages})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "pii_blocked" and f"messages[{turn}]" in error["message"] and "email" in error["message"]
+    assert answer.headers["x-should-retry"] == "false"
+    assert fault_server.count == 0
+
+
+def test_the_pii_block_leaves_the_models_own_turns_and_unblocked_policies_alone(fault_server):
+    fault_server.script(Reply.openai("ok"))
+    quoted = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": PII},
+              {"role": "user", "content": "thanks"}]
+    blocking = make_router(fault_server.url + "/v1", layer3_enabled=False, pii_policy={"block": True})
+    flagging = make_router(fault_server.url + "/v1", layer3_enabled=False, pii_policy={"min_tier": "medium"})
+    with TestClient(create_app(blocking)) as client:
+        assert client.post("/v1/chat/completions", json={"model": "dmr", "messages": quoted}).status_code == 200
+    with TestClient(create_app(flagging)) as client:
+        assert client.post("/v1/chat/completions", json={"model": "local-small", "messages": [
+            {"role": "user", "content": PII}]}).status_code == 200
+    assert fault_server.count == 2

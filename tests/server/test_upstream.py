@@ -6,8 +6,10 @@ demand come from the fault injector (tests/fault_server.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
+import httpx
 import openai
 import pytest
 from fault_server import Reply
@@ -132,3 +134,70 @@ def test_a_stream_that_stalls_ends_with_a_timeout_event(fault_server):
     assert answer.status_code == 200 and answer.headers["x-dmr-tier"] == "high"
     events = [line[6:] for line in answer.text.splitlines() if line.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "upstream_timeout"
+
+
+def test_a_full_pool_of_upstream_connections_is_a_503_proxy_busy(fault_server):
+    # The first request holds the proxy's only upstream connection: its stream is far larger than
+    # the socket buffers and the test reads none of it, so it cannot end while the second waits.
+    huge = Reply(200, _chunk("x" * 1000), {"Content-Type": "text/event-stream"}, repeat=100_000)
+    fault_server.script(huge, Reply.openai("ok"))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    app = create_app(router, max_upstream_connections=1, upstream_timeout=2)
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        with client.stream("POST", "/v1/chat/completions", json={"model": "dmr", "messages": USER,
+                                                                  "stream": True}) as holding:
+            assert holding.status_code == 200
+            busy = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert busy.status_code == 503
+    error = busy.json()["error"]
+    assert (error["type"], error["code"]) == ("server_error", "proxy_busy")
+    assert "max_upstream_connections" in error["message"]
+    assert fault_server.count == 1
+
+
+@pytest.mark.parametrize("close_delimited", [False, True], ids=["with Content-Length", "read until closed"])
+def test_an_answer_over_the_cap_is_a_502_without_being_held_whole(fault_server, close_delimited):
+    fault_server.script(Reply.openai("x" * 5000, close_delimited=close_delimited))
+    with _client(fault_server, max_answer_bytes=4096) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 502
+    error = answer.json()["error"]
+    assert error["code"] == "bad_upstream_answer" and "4,096 bytes" in error["message"]
+    assert answer.headers["x-dmr-model"] == "local-small"
+
+
+def test_an_answer_under_the_cap_read_until_closed_is_relayed(fault_server):
+    fault_server.script(Reply.openai("hello", close_delimited=True))
+    with _client(fault_server, max_answer_bytes=4096) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "hello"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_provider_that_refuses_the_proxys_key_is_a_502_naming_the_variable(fault_server, monkeypatch, caplog,
+                                                                              status):
+    monkeypatch.setenv("DMR_TEST_UPSTREAM_KEY", "sk-test-secret-WXYZ")
+    fault_server.script(Reply.json({"error": {"message": "Incorrect API key provided: sk-test-****WXYZ.",
+                                              "type": "invalid_request_error", "code": "invalid_api_key"}},
+                                   status=status))
+    router = make_router(fault_server.url + "/v1", api_key_env="DMR_TEST_UPSTREAM_KEY", layer3_enabled=False)
+    with caplog.at_level(logging.WARNING, logger="dmr.server"), TestClient(create_app(router)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 502
+    error = answer.json()["error"]
+    assert (error["type"], error["code"]) == ("server_error", "upstream_auth_failed")
+    assert "'local'" in error["message"] and "DMR_TEST_UPSTREAM_KEY" in error["message"]
+    assert "WXYZ" not in answer.text  # the provider's message quotes part of the key
+    assert answer.headers["x-should-retry"] == "false" and answer.headers["x-dmr-model"] == "local-small"
+    assert "Incorrect API key provided: sk-test-****WXYZ." in caplog.text  # the detail is in the server's log
+
+
+def test_a_transport_that_has_already_read_the_answer_still_streams():
+    # httpx.MockTransport reads a Response built with content= at once: its stream is consumed.
+    events = _chunk("Hello") + _chunk(" world") + b"data: [DONE]\n\n"
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=events))
+    router = make_router("http://provider.invalid/v1", layer3_enabled=False)
+    with TestClient(create_app(router, transport=transport)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "stream": True})
+    assert answer.status_code == 200 and answer.content == events

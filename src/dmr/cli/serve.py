@@ -35,16 +35,26 @@ def _loopback(host: str) -> bool:
 @config_option
 @click.option("--preset", help="Use a domain preset (see `dmr presets`).")
 @click.option("--api-key", default=None,
-              help="Key clients must send as 'Authorization: Bearer <key>' "
-                   "(default: $DMR_SERVER_API_KEY; unset: none).")
+              help="Key clients must send as 'Authorization: Bearer <key>' (default: $DMR_SERVER_API_KEY; "
+                   "unset: none). Prefer the variable: a key on the command line is visible to other users "
+                   "in `ps`.")
 @click.option("--alias", "aliases", multiple=True,
               help="A model name that asks for routing (repeatable; default: dmr, dmr-auto, auto).")
 @click.option("--upstream-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
               help="Seconds to wait on a provider to connect and for each read of its answer.")
+@click.option("--max-upstream-connections", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Connections open to providers at once; a request that finds all busy for --upstream-timeout "
+                   "gets 503 proxy_busy.")
+@click.option("--max-answer-bytes", type=click.IntRange(min=1), default=64 * 1024 * 1024, show_default=True,
+              help="The largest plain (not streamed) answer a provider may send; past it: 502.")
+@click.option("--named-models/--no-named-models", default=True, show_default=True,
+              help="Let clients name a registry model and skip routing (still under the PII block and a spent "
+                   "on_stop: raise budget); --no-named-models serves the aliases only.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn's log level.")
 def serve(host: str, port: int, config_path: Path | None, preset: str | None, api_key: str | None,
-          aliases: tuple[str, ...], upstream_timeout: float, log_level: str) -> None:
+          aliases: tuple[str, ...], upstream_timeout: float, max_upstream_connections: int, max_answer_bytes: int,
+          named_models: bool, log_level: str) -> None:
     """Serve the OpenAI-compatible proxy: point any OpenAI client at http://HOST:PORT/v1 and ask
     for the model "dmr"."""
     _require_server_extra()
@@ -57,7 +67,8 @@ def serve(host: str, port: int, config_path: Path | None, preset: str | None, ap
     # with the signal that stopped it, so nothing after uvicorn.run would run.
     try:
         app = create_app(router, aliases=aliases or None, api_key=api_key, upstream_timeout=upstream_timeout,
-                         close_router=True)
+                         max_upstream_connections=max_upstream_connections, max_answer_bytes=max_answer_bytes,
+                         allow_named_models=named_models, close_router=True)
     except BaseException:
         router.close()
         raise

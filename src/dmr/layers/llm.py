@@ -192,7 +192,7 @@ class LLMLayer:
         if cost is None:
             return f"; {usage.input_tokens}+{usage.output_tokens} tokens, no price for {model} in the registry"
         if self.budget is not None:
-            self.budget.record_usd(cost)
+            self.budget.record_usd(cost, in_decision=True)
         return f"; {usage.input_tokens}+{usage.output_tokens} tokens, ${cost:.6f}"
 
 

@@ -43,15 +43,23 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | None = None,
                aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
-               max_body_bytes: int = 32 * 1024 * 1024, transport: httpx.AsyncBaseTransport | None = None,
-               close_router: bool | None = None) -> Starlette:
+               max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
+               max_upstream_connections: int = 1000, allow_named_models: bool = True,
+               transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
     mapping of Router options; neither: ``Router()``).
 
     ``aliases``: the model names that ask for routing (default ``dmr``, ``dmr-auto``, ``auto``).
     ``api_key``: the bearer key clients must send (default: ``$DMR_SERVER_API_KEY``; unset: none).
     ``upstream_timeout``: seconds to wait on a provider for a connection and for each read.
-    ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests).
+    ``max_body_bytes``: the largest request body (413 past it).
+    ``max_answer_bytes``: the largest plain (not streamed) answer a provider may send (502 past it).
+    ``max_upstream_connections``: connections open to providers at once; a request that finds
+    them all busy for ``upstream_timeout`` is answered 503 ``proxy_busy``.
+    ``allow_named_models``: let clients name a registry model and skip routing (still under the
+    PII block and a spent ``on_stop: raise`` budget); False: only the aliases are served.
+    ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests);
+    its own connection limits then apply instead of ``max_upstream_connections``.
     ``close_router``: close the Router (flushing its decision log) when the app shuts down; by
     default only a Router the app built itself is closed, one passed in stays the caller's."""
     if router is not None and config is not None:
@@ -59,9 +67,12 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                           [("config", "conflicts with router")])
     owned = router is None if close_router is None else close_router
     settings = ServerSettings.build(aliases=aliases, api_key=api_key, upstream_timeout=upstream_timeout,
-                                    max_body_bytes=max_body_bytes)
+                                    max_body_bytes=max_body_bytes, max_answer_bytes=max_answer_bytes,
+                                    max_upstream_connections=max_upstream_connections,
+                                    allow_named_models=allow_named_models)
     router = _router_from(config) if router is None else router
-    proxy = _Proxy(router, settings, _Upstream(settings.upstream_timeout, transport))
+    proxy = _Proxy(router, settings, _Upstream(settings.upstream_timeout, settings.max_upstream_connections,
+                                               transport))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -105,8 +116,9 @@ def _router_from(config: str | Path | Mapping[str, Any] | None) -> Any:
 class _Upstream:
     """The one HTTP client of the app, opened and closed by its lifespan."""
 
-    def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(self, timeout: float, connections: int, transport: httpx.AsyncBaseTransport | None) -> None:
         self._timeout = timeout
+        self._connections = connections
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -119,7 +131,10 @@ class _Upstream:
         return self._client
 
     def _new(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), transport=self._transport,
+        # httpx's default pool (100 connections) would hold the 101st concurrent call back.
+        limits = httpx.Limits(max_connections=self._connections,
+                              max_keepalive_connections=min(self._connections, 100))
+        return httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), limits=limits, transport=self._transport,
                                  follow_redirects=False)
 
     async def open(self) -> None:
@@ -157,29 +172,35 @@ class _Proxy:
         return checked
 
     async def chat_completions(self, request: Request) -> Response:
-        body = await read_json(request, self.settings.max_body_bytes)
-        model, messages, stream = chat_request(body, self.settings.aliases)
-        where = await destination(self.router, self.settings.aliases, model, messages)
-        return await forward(self.upstream.client, self.router, where, body, stream)
+        settings = self.settings
+        body = await read_json(request, settings.max_body_bytes)
+        model, messages, stream = await run_in_threadpool(chat_request, body, settings.aliases)
+        where = await destination(self.router, settings.aliases, model, messages,
+                                  named_models=settings.allow_named_models)
+        return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes)
+
+    def _catalogue(self) -> list[dict[str, Any]]:
+        return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)
 
     async def list_models(self, request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": catalogue(self.router.registry, self.settings.aliases)})
+        return JSONResponse({"object": "list", "data": self._catalogue()})
 
     async def retrieve_model(self, request: Request) -> Response:
         name = request.path_params["model"]
-        for entry in catalogue(self.router.registry, self.settings.aliases):
+        for entry in self._catalogue():
             if entry["id"] == name:
                 return JSONResponse(entry)
         raise APIError(404, f"the model {name!r} does not exist here (see GET /v1/models)", param="model",
                        type="invalid_request_error", code="model_not_found")
 
     async def classify(self, request: Request) -> Response:
-        task, history = classify_request(await read_json(request, self.settings.max_body_bytes))
+        body = await read_json(request, self.settings.max_body_bytes)
+        task, history = await run_in_threadpool(classify_request, body)
         decision = await run_in_threadpool(self.router.classify, task, history=history)
         return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
     async def record_outcome(self, request: Request) -> Response:
-        outcome = outcome_request(await read_json(request, self.settings.max_body_bytes))
+        outcome = await run_in_threadpool(outcome_request, await read_json(request, self.settings.max_body_bytes))
         try:
             await run_in_threadpool(lambda: self.router.record_outcome(**outcome))
         except ConfigError as exc:

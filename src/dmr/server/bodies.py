@@ -1,12 +1,19 @@
 """Reading request bodies: the bytes, the JSON and the fields each endpoint needs, each problem a
-400 in OpenAI's shape naming the bad parameter (never a 500)."""
+400 in OpenAI's shape naming the bad parameter (never a 500).
+
+Decoding a body is CPU work in proportion to its size (32 MiB by default), so it runs in a worker
+thread, not on the event loop that keeps every other request and stream moving; so do the
+endpoints' readers below (the app calls them through ``run_in_threadpool``).
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from dmr.errors import InputError
@@ -14,6 +21,9 @@ from dmr.integrations.target import history_of, task_of
 from dmr.server.errors import APIError
 
 __all__ = ["chat_request", "classify_request", "conversation", "outcome_request", "read_json"]
+
+# JSON decodes an escaped lone surrogate ("\ud800") into a str that no UTF-8 store or log can take.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _no_constant(name: str) -> Any:
@@ -33,7 +43,10 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise APIError(413, f"the request body is larger than {limit:,} bytes", code="body_too_large")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return await run_in_threadpool(_parse, b"".join(chunks))
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise APIError(400, "the request body is empty; send a JSON object", code="invalid_json")
     try:
@@ -99,12 +112,14 @@ def classify_request(body: dict[str, Any]) -> tuple[str, list[str] | None]:
         raise APIError(400, "send either 'task' (a string, with an optional 'history' array of strings) "
                             "or 'messages' (OpenAI chat messages)", param="task", code="invalid_request")
     if "messages" in body:
+        _refuse_lone_surrogates(body, ("messages",))
         return conversation(_messages(body))
     task, history = body["task"], body.get("history")
     if not isinstance(task, str):
         raise APIError(400, "'task' must be a string", param="task", code="invalid_type")
     if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):
         raise APIError(400, "'history' must be an array of strings", param="history", code="invalid_type")
+    _refuse_lone_surrogates(body, ("task", "history"))
     return task, history
 
 
@@ -121,5 +136,28 @@ def outcome_request(body: dict[str, Any]) -> dict[str, Any]:
                        param="decision_id", code="invalid_type")
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         raise APIError(400, "'score' must be a finite number (0..1 is usual)", param="score", code="invalid_type")
+    _refuse_lone_surrogates(body, ("decision_id", "model", "tier", "notes"))
     return {"decision_id": decision_id, "score": score, "model": body.get("model"), "tier": body.get("tier"),
             "notes": body.get("notes")}
+
+
+def _refuse_lone_surrogates(body: dict[str, Any], fields: tuple[str, ...]) -> None:
+    for field in fields:
+        if field in body and _has_lone_surrogate(body[field]):
+            raise APIError(400, f"'{field}' holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
+                                "which is not text", param=field, code="invalid_encoding")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    pending = [value]  # a loop, not recursion: parsed JSON can nest as deep as the parser allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

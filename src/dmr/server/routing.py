@@ -1,5 +1,7 @@
 """Where one chat completion goes: a routing alias is classified by the Router and sent to the
-model its decision names; a model of the registry goes to its provider unrouted.
+model its decision names; a model of the registry goes to its provider unrouted (unless the app
+turns named models off), still under the PII block and a spent ``on_stop: raise`` budget
+(:mod:`dmr.server.guards`).
 
 Every provider is reached at its registry ``base_url`` + ``/chat/completions`` with OpenAI's wire
 format. Anthropic and Google speak their own APIs at their native endpoints; the proxy reaches
@@ -20,6 +22,7 @@ from dmr.integrations.target import NATIVE_PROVIDERS
 from dmr.registry import ModelRegistry
 from dmr.server.bodies import conversation
 from dmr.server.errors import APIError
+from dmr.server.guards import refuse_personal_data, refuse_when_spent
 from dmr.types import Decision
 
 __all__ = ["Destination", "catalogue", "decision_headers", "destination"]
@@ -34,13 +37,15 @@ _UNSAFE_HEADER_CHARS = re.compile(r"[^\x20-\x7e]")
 
 @dataclass(frozen=True)
 class Destination:
-    """The upstream call for one request; ``decision`` is None for a model named by the client."""
+    """The upstream call for one request; ``decision`` is None for a model named by the client;
+    ``key_env`` is the variable the provider's key comes from (None: a provider without a key)."""
 
     provider: str
     model: str
     url: str
     api_key: str | None
     decision: Decision | None
+    key_env: str | None = None
 
     def headers(self) -> dict[str, str]:
         """The ``x-dmr-*`` response headers that say how the request was routed."""
@@ -61,31 +66,44 @@ def _header_safe(headers: dict[str, str]) -> dict[str, str]:
     return {name: _UNSAFE_HEADER_CHARS.sub("?", value) for name, value in headers.items()}
 
 
-async def destination(router: Any, aliases: tuple[str, ...], model: str,
-                      messages: list[dict[str, Any]]) -> Destination:
+async def destination(router: Any, aliases: tuple[str, ...], model: str, messages: list[dict[str, Any]], *,
+                      named_models: bool = True) -> Destination:
     """Classify (for an alias) or look up (for a model name) where the request goes."""
     registry: ModelRegistry = router.registry
     if model in aliases:
-        task, history = conversation(messages)
-        # Classification is CPU work (and Layer 2 a blocking call): off the event loop, so that
-        # streams in flight keep flowing.
-        decision = await run_in_threadpool(router.classify, task, history=history)
+        # Reading the conversation and classifying it are CPU work (and Layer 2 a blocking call):
+        # off the event loop, so that streams in flight keep flowing.
+        decision = await run_in_threadpool(_routed, router, messages)
         if not decision.model_name or not decision.provider:
             raise APIError(500, f"the router chose tier {decision.tier} but the registry has no model for it: "
                                 "register a provider with a model per tier", code="no_model_for_tier",
                            headers=decision_headers(decision), retry=False)
         provider, name = decision.provider, decision.model_name
     else:
+        if not named_models:
+            raise _no_such_model(model, aliases, "is not offered here: this proxy only routes, so")
         provider, name, decision = _provider_of(registry, model, aliases), model, None
+        await run_in_threadpool(_unrouted, router, messages)
     spec = registry.provider(provider)
     key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    where = Destination(provider, name, "", key or None, decision)
+    where = Destination(provider, name, "", key or None, decision, spec.api_key_env)
     url = _endpoint(provider, spec.base_url, where)
     if spec.api_key_env and not key:
         raise APIError(500, f"the proxy has no API key for provider {provider!r}: set {spec.api_key_env} in the "
                             "environment of `dmr serve`", code="provider_key_missing",
                        headers=where.headers(), retry=False)
-    return Destination(provider, name, url, where.api_key, decision)
+    return Destination(provider, name, url, where.api_key, decision, spec.api_key_env)
+
+
+def _routed(router: Any, messages: list[dict[str, Any]]) -> Decision:
+    refuse_personal_data(router, messages)
+    task, history = conversation(messages)
+    return router.classify(task, history=history)
+
+
+def _unrouted(router: Any, messages: list[dict[str, Any]]) -> None:
+    refuse_personal_data(router, messages)
+    refuse_when_spent(router)
 
 
 def _provider_of(registry: ModelRegistry, model: str, aliases: tuple[str, ...]) -> str:
@@ -97,10 +115,14 @@ def _provider_of(registry: ModelRegistry, model: str, aliases: tuple[str, ...]) 
     for provider in registry.providers():
         if model in registry.provider(provider).tiers.values():
             return provider
+    raise _no_such_model(model, aliases, "is in the registry but no provider offers it;" if spec is not None
+                         else "does not exist here:")
+
+
+def _no_such_model(model: str, aliases: tuple[str, ...], why: str) -> APIError:
     routes = ", ".join(repr(a) for a in aliases)
-    why = "is in the registry but no provider offers it;" if spec is not None else "does not exist here:"
-    raise APIError(404, f"the model {model!r} {why} use {routes} to let dmr route, or a model listed by "
-                        "GET /v1/models", param="model", type="invalid_request_error", code="model_not_found")
+    return APIError(404, f"the model {model!r} {why} use {routes} to let dmr route, or a model listed by "
+                         "GET /v1/models", param="model", type="invalid_request_error", code="model_not_found")
 
 
 def _endpoint(provider: str, base_url: str | None, where: Destination) -> str:
@@ -119,8 +141,12 @@ def _endpoint(provider: str, base_url: str | None, where: Destination) -> str:
     return base_url.rstrip("/") + "/chat/completions"
 
 
-def catalogue(registry: ModelRegistry, aliases: tuple[str, ...]) -> list[dict[str, Any]]:
-    """``GET /v1/models``: the aliases, then every model a provider offers or the registry prices."""
+def catalogue(registry: ModelRegistry, aliases: tuple[str, ...], *, named_models: bool = True) -> list[dict[str, Any]]:
+    """``GET /v1/models``: the aliases, then (when clients may name them) every model a provider
+    offers or the registry prices."""
+    entries = [{"id": alias, "object": "model", "created": 0, "owned_by": "dmr"} for alias in aliases]
+    if not named_models:
+        return entries
     owners: dict[str, str] = {}
     for provider in registry.providers():
         for name in registry.provider(provider).tiers.values():
@@ -129,7 +155,6 @@ def catalogue(registry: ModelRegistry, aliases: tuple[str, ...]) -> list[dict[st
         spec = registry.model(name)
         owner = spec.provider if spec is not None and spec.provider else None
         owners[name] = owner or owners.get(name) or "unknown"
-    entries = [{"id": alias, "object": "model", "created": 0, "owned_by": "dmr"} for alias in aliases]
     entries += [{"id": name, "object": "model", "created": 0, "owned_by": owner}
                 for name, owner in owners.items() if name not in aliases]
     return entries

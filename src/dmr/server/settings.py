@@ -24,17 +24,24 @@ class ServerSettings:
     """The proxy's options, checked once when the app is built.
 
     ``upstream_timeout`` bounds each wait on a provider (connecting, and each read of an answer or
-    of a stream's next bytes), not the whole answer, so a long stream is never cut while it flows.
+    of a stream's next bytes), not the whole answer, so a long stream is never cut while it flows;
+    it also bounds the wait for one of the ``max_upstream_connections`` when all are in use.
+    ``max_answer_bytes`` caps a plain (not streamed) answer, which is held in memory to be priced.
+    ``allow_named_models``: whether a client may name a registry model and skip routing.
     """
 
     aliases: tuple[str, ...] = DEFAULT_ALIASES
     api_key: str | None = None
     upstream_timeout: float = 300.0
     max_body_bytes: int = 32 * 1024 * 1024
+    max_upstream_connections: int = 1000
+    max_answer_bytes: int = 64 * 1024 * 1024
+    allow_named_models: bool = True
 
     @classmethod
     def build(cls, *, aliases: Iterable[str] | None, api_key: str | None, upstream_timeout: float,
-              max_body_bytes: int) -> ServerSettings:
+              max_body_bytes: int, max_upstream_connections: int = 1000, max_answer_bytes: int = 64 * 1024 * 1024,
+              allow_named_models: bool = True) -> ServerSettings:
         problems: list[tuple[str, str]] = []
         names = tuple(DEFAULT_ALIASES if aliases is None else ([aliases] if isinstance(aliases, str) else aliases))
         if not names or any(not isinstance(n, str) or not n.strip() or n != n.strip() for n in names):
@@ -46,8 +53,14 @@ class ServerSettings:
         if (isinstance(upstream_timeout, bool) or not isinstance(upstream_timeout, (int, float))
                 or not math.isfinite(upstream_timeout) or upstream_timeout <= 0):
             problems.append(("upstream_timeout", f"must be a number of seconds > 0, got {upstream_timeout!r}"))
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
-            problems.append(("max_body_bytes", f"must be a number of bytes > 0, got {max_body_bytes!r}"))
+        for name, value, unit in (("max_body_bytes", max_body_bytes, "bytes"),
+                                  ("max_upstream_connections", max_upstream_connections, "connections"),
+                                  ("max_answer_bytes", max_answer_bytes, "bytes")):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                problems.append((name, f"must be a number of {unit} > 0, got {value!r}"))
+        if not isinstance(allow_named_models, bool):
+            problems.append(("allow_named_models", f"must be true or false, got {allow_named_models!r}"))
         if problems:
             raise ConfigError("invalid server settings:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
-        return cls(tuple(dict.fromkeys(names)), api_key, float(upstream_timeout), max_body_bytes)
+        return cls(tuple(dict.fromkeys(names)), api_key, float(upstream_timeout), max_body_bytes,
+                   max_upstream_connections, max_answer_bytes, allow_named_models)

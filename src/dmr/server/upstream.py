@@ -1,17 +1,21 @@
 """Forwarding a chat completion to its provider and relaying the answer.
 
-A plain answer is read, charged to the budget and returned with the provider's status. A stream is
-passed through byte for byte as it arrives. The provider's own HTTP errors keep their status and
-error object; a provider that cannot be reached is a 502, one that does not answer in time a 504
-— both in OpenAI's shape.
+A plain answer is read (up to ``max_answer_bytes``), charged to the budget and returned with the
+provider's status. A stream is passed through as it arrives and charged once it ends. The
+provider's own HTTP errors keep their status and error object, except a refused key (401/403),
+which is the proxy's fault, not the client's: a 502. A provider that cannot be reached is a 502,
+one that does not answer in time a 504, and no free connection to it a 503 — all in OpenAI's shape.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, AsyncIterator
 
+import anyio
 import httpx
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -21,19 +25,25 @@ from dmr.server.usage import StreamUsage, charge, usage_of
 
 __all__ = ["forward"]
 
+log = logging.getLogger("dmr.server")
+
 # Provider headers a client's SDK acts on (back-off, rate limits, support requests).
 _RELAYED = ("retry-after", "retry-after-ms", "x-request-id")
 _RELAYED_PREFIX = "x-ratelimit-"
+# Reading an answer can fail in httpx's transport (HTTPError) or in its stream handling
+# (StreamError, e.g. a transport that hands over an answer it has already read).
+_READ_ERRORS = (httpx.HTTPError, httpx.StreamError)
 
 
 async def forward(client: httpx.AsyncClient, router: Any, where: Destination, body: dict[str, Any],
-                  stream: bool) -> Response:
+                  stream: bool, max_answer_bytes: int = 64 * 1024 * 1024) -> Response:
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json",
                # Raw bytes are relayed as they come, so they must not be compressed on the way.
                "Accept-Encoding": "identity"}
     if where.api_key:
         headers["Authorization"] = f"Bearer {where.api_key}"
-    content = json.dumps({**body, "model": where.model}).encode("utf-8")
+    # As large as the client's body (32 MiB by default): encoded off the event loop.
+    content = await run_in_threadpool(_encode, {**body, "model": where.model})
     request = client.build_request("POST", where.url, content=content, headers=headers)
     try:
         reply = await client.send(request, stream=True)
@@ -42,11 +52,11 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
     ours = {**where.headers(), **_relayed(reply)}
     if reply.status_code >= 300 or not stream:
         try:
-            raw = await reply.aread()
-        except httpx.HTTPError as exc:
-            raise _unreachable(where, exc) from None
+            raw = await _read(where, reply, max_answer_bytes, ours)
         finally:
             await reply.aclose()
+        if reply.status_code in (401, 403):
+            raise _refused_key(where, reply.status_code, raw, ours)
         if reply.status_code >= 400:
             raise _relayed_error(where, reply.status_code, raw, ours)
         if reply.status_code >= 300:
@@ -54,13 +64,42 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
                                 "check its base_url in the model registry", code="bad_upstream_answer", headers=ours)
         return await _answer(router, where, reply, raw, ours)
     media = reply.headers.get("content-type", "text/event-stream")
-    return _Relay(_passthrough(router, where, reply), reply, status_code=reply.status_code,
+    return _Relay(router, where, reply, status_code=reply.status_code,
                   headers={**ours, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, media_type=media)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode("utf-8")
+
+
+async def _read(where: Destination, reply: httpx.Response, limit: int, headers: dict[str, str]) -> bytes:
+    """The answer's bytes, read chunk by chunk so that one over ``limit`` is refused before it is
+    held in memory whole."""
+    declared = reply.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(where, limit, headers)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in reply.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(where, limit, headers)
+            chunks.append(chunk)
+    except _READ_ERRORS as exc:
+        raise _unreachable(where, exc) from None
+    return b"".join(chunks)
+
+
+def _too_large(where: Destination, limit: int, headers: dict[str, str]) -> APIError:
+    return APIError(502, f"provider {where.provider!r} answered with more than {limit:,} bytes, the proxy's "
+                         "max_answer_bytes: ask for a shorter answer or stream it", code="bad_upstream_answer",
+                    headers=headers)
 
 
 async def _answer(router: Any, where: Destination, reply: httpx.Response, raw: bytes,
                   headers: dict[str, str]) -> Response:
-    answer = _json(raw)
+    answer = await run_in_threadpool(_json, raw)
     if not isinstance(answer, dict):
         snippet = raw[:200].decode("utf-8", "replace")
         raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} with a body that is "
@@ -78,38 +117,49 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-async def _passthrough(router: Any, where: Destination, reply: httpx.Response) -> AsyncIterator[bytes]:
-    usage = StreamUsage()
-    charged = False
-    try:
-        async for chunk in reply.aiter_raw():
-            tokens = usage.feed(chunk)
-            if tokens is not None and not charged:
-                # Charged before the client gets the usage event: a client that hangs up as soon
-                # as it has read the stream cannot leave the call unpaid.
-                await charge(router, where.model, tokens)
-                charged = True
-            yield chunk
-    except httpx.HTTPError as exc:
-        # The status went out with the first bytes: say what broke as an error event, which
-        # OpenAI's SDKs raise as an APIError, rather than ending the stream as if it were whole.
-        error = _unreachable(where, exc)
-        yield b"\n\ndata: " + json.dumps(error.body()).encode("utf-8") + b"\n\n"
-
-
 class _Relay(StreamingResponse):
-    """A streamed answer that closes its upstream response however the stream ends (finished,
-    failed, or the client went away)."""
+    """A streamed answer, passed through as it arrives. However the stream ends (finished,
+    failed, or the client went away) it charges the last usage the stream reported, once, and
+    closes its upstream response."""
 
-    def __init__(self, content: AsyncIterator[bytes], upstream: httpx.Response, **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
+    def __init__(self, router: Any, where: Destination, upstream: httpx.Response, **kwargs: Any) -> None:
+        self._router = router
+        self._where = where
         self._upstream = upstream
+        self._usage = StreamUsage()
+        self._charged = False
+        super().__init__(self._passthrough(), **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self._upstream.aclose()
+            # Shielded: a client that hangs up cancels the response, and the call is paid for anyway.
+            with anyio.CancelScope(shield=True):
+                await self._charge()
+                await self._upstream.aclose()
+
+    async def _charge(self) -> None:
+        if not self._charged and self._usage.last is not None:
+            self._charged = True
+            await charge(self._router, self._where.model, self._usage.last)
+
+    async def _passthrough(self) -> AsyncIterator[bytes]:
+        try:
+            # Decoded bytes: the provider's content-encoding is not relayed; an answer that the
+            # transport has already read (httpx.MockTransport with content=) comes as one chunk.
+            async for chunk in self._upstream.aiter_bytes():
+                self._usage.feed(chunk)
+                if self._usage.done:
+                    # Charged before the client gets the end of the stream: a client that reads
+                    # the spend right after it finds the budget up to date.
+                    await self._charge()
+                yield chunk
+        except _READ_ERRORS as exc:
+            # The status went out with the first bytes: say what broke as an error event, which
+            # OpenAI's SDKs raise as an APIError, rather than ending the stream as if it were whole.
+            error = _unreachable(self._where, exc)
+            yield b"\n\ndata: " + json.dumps(error.body()).encode("utf-8") + b"\n\n"
 
 
 def _relayed(reply: httpx.Response) -> dict[str, str]:
@@ -117,13 +167,33 @@ def _relayed(reply: httpx.Response) -> dict[str, str]:
             if name in _RELAYED or name.startswith(_RELAYED_PREFIX)}
 
 
-def _unreachable(where: Destination, exc: httpx.HTTPError) -> APIError:
+def _unreachable(where: Destination, exc: Exception) -> APIError:
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.PoolTimeout):
+        # Our own limit, not the provider's slowness: every upstream connection is in use.
+        return APIError(503, "the proxy is busy: all of its connections to providers are in use (raise "
+                             "max_upstream_connections / --max-upstream-connections); retry shortly",
+                        type="server_error", code="proxy_busy", headers=where.headers())
     if isinstance(exc, httpx.TimeoutException):
         return APIError(504, f"provider {where.provider!r} did not answer in time ({detail})",
                         code="upstream_timeout", headers=where.headers())
     return APIError(502, f"provider {where.provider!r} could not be reached or broke off its answer "
                          f"({type(exc).__name__}: {detail})", code="upstream_unreachable", headers=where.headers())
+
+
+def _refused_key(where: Destination, status: int, raw: bytes, headers: dict[str, str]) -> APIError:
+    """A provider that refuses the proxy's own key: relayed as is, it would read as "your key is
+    wrong" to the client, and the provider's message can quote part of the key. The detail goes to
+    the server's log instead."""
+    log.warning("dmr: provider %r refused the proxy's credentials (HTTP %s): %s", where.provider, status,
+                raw[:1000].decode("utf-8", "replace"))
+    if where.key_env:
+        fix = f"check {where.key_env} in the environment of the proxy (`dmr serve`)"
+    else:
+        fix = "the registry gives it no key: set api_key_env for it in the model registry"
+    return APIError(502, f"provider {where.provider!r} refused the proxy's credentials (HTTP {status}): {fix}; "
+                         "the proxy's log has the provider's answer", code="upstream_auth_failed", headers=headers,
+                    retry=False)
 
 
 def _relayed_error(where: Destination, status: int, raw: bytes, headers: dict[str, str]) -> APIError:

@@ -2,8 +2,9 @@
 Router's registry and added to the Router's budget (when it has one).
 
 A plain answer carries ``usage`` in its body. A stream carries it only when the client asked for it
-(``stream_options: {"include_usage": true}``), in one of the last events; :class:`StreamUsage`
-watches the bytes pass for it without holding the stream back.
+(``stream_options: {"include_usage": true}``), in one of the last events, or, from vLLM with
+``continuous_usage_stats``, on every event as a running total; :class:`StreamUsage` watches the
+bytes pass for it without holding the stream back, and the last total seen is charged once.
 """
 
 from __future__ import annotations
@@ -34,24 +35,30 @@ def usage_of(answer: Any) -> tuple[int, int] | None:
 
 
 class StreamUsage:
-    """Finds the usage event in server-sent events fed to it chunk by chunk."""
+    """Finds the usage events in server-sent events fed to it chunk by chunk: ``last`` is the
+    latest usage seen (each report is a running total), ``done`` whether ``data: [DONE]`` came."""
 
     def __init__(self) -> None:
         self._line = b""
+        self.last: tuple[int, int] | None = None
+        self.done = False
 
     def feed(self, chunk: bytes) -> tuple[int, int] | None:
-        """The token counts of a usage event that ``chunk`` completes, if it completes one."""
+        """The token counts of the latest usage event that ``chunk`` completes, if it completes one."""
         lines = (self._line + chunk).split(b"\n")
         self._line = lines.pop()
         if len(self._line) > _MAX_LINE:
             self._line = b""
         found = None
         for line in lines:
-            if line.startswith(b"data:") and b'"usage"' in line:
+            if line.rstrip(b"\r") in (b"data: [DONE]", b"data:[DONE]"):
+                self.done = True
+            elif line.startswith(b"data:") and b'"usage"' in line:
                 try:
                     found = usage_of(json.loads(line[5:])) or found
                 except (ValueError, RecursionError):
                     continue
+        self.last = found or self.last
         return found
 
 
@@ -65,8 +72,9 @@ async def charge(router: Any, model: str, tokens: tuple[int, int] | None) -> flo
         usd = router.registry.estimate_cost(model, *tokens)
         if usd is None:
             return None
-        # The budget store may be SQLite or Redis: a round trip, off the event loop.
-        await run_in_threadpool(budget.record_usd, usd)
+        # The budget store may be SQLite or Redis: a round trip, off the event loop. On a pooled
+        # thread that later runs decisions: this spend is no decision's own.
+        await run_in_threadpool(lambda: budget.record_usd(usd))
         return usd
     except Exception as exc:
         log.warning("dmr: could not add the cost of a %s call to the budget: %s", model, exc)
