@@ -11,7 +11,8 @@ from dmr.errors import NotAvailableError
 from dmr.integrations import target
 from dmr.integrations.autogen import get_autogen_llm_config
 
-from recording_proxy import EASY, HARD, MODELS, registry_for
+from integration_support import offline_router
+from recording_proxy import EASY, HARD, MODELS
 
 # AG2 reads jsonschema's deprecated RefResolver and __version__ when imported and when it builds a
 # client; building one also imports vertexai, which warns about this venv's google-cloud-storage 2.x.
@@ -20,14 +21,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Accessing jsonschema.__version__ is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:Support for google-cloud-storage < 3.0.0:FutureWarning"),
 ]
-
-
-
-
-def _offline_router():
-    from dmr import Router
-
-    return Router(model_registry=registry_for("http://127.0.0.1:9/v1"), provider="local", layer2_enabled=False)
 
 
 @pytest.mark.service("llm")
@@ -44,7 +37,7 @@ def test_an_agent_calls_the_routed_model(router, recorder, prompt, model):
 
 
 def test_the_config_is_ag2s_classic_dict():
-    config = get_autogen_llm_config(HARD, router=_offline_router(), temperature=0.2, cache_seed=None)
+    config = get_autogen_llm_config(HARD, router=offline_router(), temperature=0.2, cache_seed=None)
     assert config == {
         "config_list": [{"model": MODELS["high"], "api_key": "not-needed", "base_url": "http://127.0.0.1:9/v1",
                          "api_type": "openai", "price": [10.0 / 1000, 20.0 / 1000]}],
@@ -89,7 +82,7 @@ def test_a_missing_key_names_the_variable(monkeypatch):
 def test_without_ag2_the_error_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "autogen", None)
     with pytest.raises(NotAvailableError, match=r"pip install 'ag2\[openai\]'"):
-        get_autogen_llm_config(EASY, router=_offline_router())
+        get_autogen_llm_config(EASY, router=offline_router())
 
 
 def test_the_agents_sdk_helper_is_importable_from_here_too():
