@@ -172,11 +172,3 @@ def test_without_adk_the_error_names_the_package(monkeypatch):
     for router in (Router(provider="google", layer2_enabled=False), claude):
         with pytest.raises(NotAvailableError, match="pip install 'google-adk'"):
             get_model(EASY, router=router)
-
-
-def test_importing_the_module_does_not_import_adk():
-    import subprocess
-
-    code = "import dmr.integrations.adk, sys; print('google.adk' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"

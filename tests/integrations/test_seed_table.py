@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +49,26 @@ def test_the_seed_crewai_example_constructs(monkeypatch, tmp_path):
 
     agent = Agent(role="Analyst", goal="...", backstory="...", llm=DynamicLLM())
     assert isinstance(agent.llm, DynamicLLM)
+
+
+# The framework each integration module must not import until it is used.
+FRAMEWORKS = {"adk": ["google.adk"], "autogen": ["autogen", "agents"], "crewai": ["crewai"], "dspy": ["dspy"],
+              "haystack": ["haystack"], "langchain": ["langchain_core", "langchain_openai"],
+              "llamaindex": ["llama_index"], "openai_agents": ["agents"], "pydantic_ai": ["pydantic_ai"],
+              "semantic_kernel": ["semantic_kernel"], "smolagents": ["smolagents"]}
+
+
+def test_importing_an_integration_imports_no_framework_until_it_is_used():
+    # One fresh interpreter: every module through both names, then the lazily built classes.
+    code = (f"import importlib, json, sys\nframeworks = {FRAMEWORKS!r}\nloaded = {{}}\n"
+            "for name, roots in frameworks.items():\n"
+            "    real = importlib.import_module('dmr.integrations.' + name)\n"
+            "    assert importlib.import_module('classifier.integrations.' + name) is real, name\n"
+            "    loaded[name] = [m for m in sys.modules for r in roots if m == r or m.startswith(r + '.')]\n"
+            "from classifier.integrations import langchain, llamaindex\n"
+            "langchain.DynamicChatModel, llamaindex.DynamicLLM\n"
+            "print(json.dumps([loaded, 'langchain_core' in sys.modules, 'llama_index.core' in sys.modules]))")
+    loaded, langchain_built, llamaindex_built = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert set(loaded) == set(FRAMEWORKS) and loaded == {name: [] for name in FRAMEWORKS}
+    assert langchain_built and llamaindex_built
