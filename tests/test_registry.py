@@ -631,3 +631,15 @@ def test_env_registry_may_be_an_https_url(https_server, monkeypatch):
     monkeypatch.setenv("DMR_REGISTRY", f"{base}/ok.yaml")
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the default client trusts the environment's CA file
     assert default_registry().providers() == ["groq", "bedrock"]
+
+
+def test_a_provider_key_is_read_from_its_variable_when_asked(monkeypatch):
+    from dmr.registry_schema import ProviderSpec, key_from_env
+
+    spec = ProviderSpec("p", api_key_env="DMR_TEST_PROVIDER_KEY")
+    monkeypatch.delenv("DMR_TEST_PROVIDER_KEY", raising=False)
+    assert spec.api_key() is None and key_from_env(None) is None
+    monkeypatch.setenv("DMR_TEST_PROVIDER_KEY", "")
+    assert spec.api_key() is None
+    monkeypatch.setenv("DMR_TEST_PROVIDER_KEY", "sk-1")
+    assert spec.api_key() == "sk-1" and ProviderSpec("p").api_key() is None

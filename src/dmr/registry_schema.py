@@ -24,6 +24,7 @@ keeps a routing-only registry short, and a price never has to be invented to mak
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -46,6 +47,7 @@ __all__ = [
     "ModelSpec",
     "ProviderSpec",
     "RegistryDocument",
+    "key_from_env",
     "validate_cost",
     "validate_document",
     "validate_provider",
@@ -233,6 +235,16 @@ class ProviderSpec:
     api_key_env: str | None = None
     base_url: str | None = None
     regions: tuple[str, ...] = ()
+
+    def api_key(self) -> str | None:
+        """The key from ``api_key_env``, read now (never stored); None when unset or empty."""
+        return key_from_env(self.api_key_env)
+
+
+def key_from_env(variable: str | None) -> str | None:
+    """A provider key from the environment variable a registry names (None: unset, empty or no
+    variable): the one place dmr reads provider keys."""
+    return (os.environ.get(variable) or None) if variable else None
 
 
 @dataclass(frozen=True)

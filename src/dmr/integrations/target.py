@@ -9,12 +9,12 @@ routing classifies what the user asked now, with the conversation as context.
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from dmr.errors import InputError, NotAvailableError
+from dmr.registry_schema import key_from_env
 from dmr.types import Decision
 
 __all__ = ["NATIVE_PROVIDERS", "RoutedModels", "Target", "atarget", "history_of", "lazy_classes", "marked_task",
@@ -49,7 +49,7 @@ class Target:
     @property
     def api_key(self) -> str | None:
         """The provider's key from its environment variable (read now, never stored)."""
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        return key_from_env(self.api_key_env)
 
     @property
     def openai_compatible(self) -> bool:

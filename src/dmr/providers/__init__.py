@@ -98,8 +98,6 @@ def resolve_settings(provider: str, model: str | None, base_url: str | None, reg
     """How to reach ``provider``: explicit options over its registry entry (model: the entry's
     low-tier model; key: the entry's ``api_key_env``). Raises ``LayerUnavailable`` with how to fix
     it when there is no model to ask or no key."""
-    import os
-
     from dmr.layers.base import LayerUnavailable
 
     entry = registry.provider(provider) if provider in registry.providers() else None
@@ -108,7 +106,7 @@ def resolve_settings(provider: str, model: str | None, base_url: str | None, reg
         raise LayerUnavailable(f"Layer 2: provider {provider!r} is not in the model registry; set layer2_model "
                                "(and layer2_base_url for an OpenAI-compatible endpoint)")
     key_env = entry.api_key_env if entry is not None else None
-    api_key = os.environ.get(key_env) if key_env else None
+    api_key = entry.api_key() if entry is not None else None
     if key_env and not api_key and not base_url:
         raise LayerUnavailable(f"Layer 2: no API key for {provider}: set {key_env} "
                                "(or give layer2_base_url for an endpoint that needs no key)")

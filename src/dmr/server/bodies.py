@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,13 +17,10 @@ from starlette.requests import Request
 
 from dmr.errors import InputError
 from dmr.integrations.target import history_of, task_of
+from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 
 __all__ = ["chat_request", "classify_request", "conversation", "outcome_request", "read_json"]
-
-# JSON decodes an escaped lone surrogate ("\ud800") into a str that no UTF-8 store or log can take.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
 
 def _no_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity, which no other JSON parser (nor OpenAI) does.
@@ -153,7 +149,8 @@ def _has_lone_surrogate(value: Any) -> bool:
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if _LONE_SURROGATE.search(item):
+            # JSON decodes an escaped lone surrogate ("\ud800") into a str no UTF-8 store can take.
+            if valid_unicode(item) is not item:
                 return True
         elif isinstance(item, dict):
             pending.extend(item.keys())

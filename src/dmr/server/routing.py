@@ -10,7 +10,6 @@ them only when the registry points them at an OpenAI-compatible one (theirs, or 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +84,8 @@ async def destination(router: Any, aliases: tuple[str, ...], model: str, message
         provider, name, decision = _provider_of(registry, model, aliases), model, None
         await run_in_threadpool(_unrouted, router, messages)
     spec = registry.provider(provider)
-    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    where = Destination(provider, name, "", key or None, decision, spec.api_key_env)
+    key = spec.api_key()
+    where = Destination(provider, name, "", key, decision, spec.api_key_env)
     url = _endpoint(provider, spec.base_url, where)
     if spec.api_key_env and not key:
         raise APIError(500, f"the proxy has no API key for provider {provider!r}: set {spec.api_key_env} in the "
