@@ -8,7 +8,17 @@ from typing import Any, Callable
 
 from recording_proxy import registry_for
 
-__all__ = ["in_own_thread", "offline_router"]
+__all__ = ["close_thread_loop", "in_own_thread", "offline_router"]
+
+
+def close_thread_loop() -> None:
+    """Close the event loop a framework left set on the current (non-main) thread, if any."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # none was set on this thread
+        return
+    if not loop.is_running():
+        loop.close()
 
 
 def in_own_thread(call: Callable[[], Any]) -> Any:
@@ -21,7 +31,7 @@ def in_own_thread(call: Callable[[], Any]) -> Any:
         try:
             return call()
         finally:
-            asyncio.get_event_loop_policy().get_event_loop().close()
+            close_thread_loop()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from integration_support import close_thread_loop
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
@@ -41,6 +42,8 @@ def test_every_example_runs_and_routes(recorder, tmp_path, monkeypatch):
                 exec(compile(code.replace(OLLAMA, recorder.base_url), f"{DOC.name}[{index}]", "exec"), namespace)
             except BaseException as exc:  # noqa: BLE001 - re-raised below, in the test's thread
                 errors.append(exc)
+            finally:
+                close_thread_loop()
 
         worker = threading.Thread(target=run)
         worker.start()
