@@ -588,6 +588,34 @@ def test_the_pii_policy_floor_raises_the_tier():
     assert Router(pii_policy={"min_tier": "high"}).classify(EASY).tier is ModelTier.LOW
 
 
+def test_the_pii_policy_covers_the_history_the_model_is_sent_too():
+    floor = Router(pii_policy={"min_tier": "high"})
+    earlier = ["My card is 4111 1111 1111 1111, the email jane@example.com.", "Noted."]
+    decision = floor.classify(EASY, history=earlier)
+    assert decision.tier is ModelTier.HIGH
+    assert decision.policies_applied == ("pii_detected:email,credit_card", "pii_floor:high")
+    with pytest.raises(PIIBlockedError, match=r"history\[1\] contains personal data \(email\)") as caught:
+        Router(pii_policy={"block": True}).classify(EASY, history=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "mail jane@example.com"}]}])
+    assert caught.value.kinds == ("email",)
+
+
+class _Turn:
+    def __init__(self, role, content):
+        self.role, self.content = role, content
+
+
+@pytest.mark.parametrize("turn", [{"role": "assistant", "content": "Write to jane@example.com"},
+                                  {"type": "ai", "content": "Write to jane@example.com"},
+                                  _Turn("tool", "jane@example.com"), _Turn("user", ""), 42, None])
+def test_the_models_own_turns_and_turns_without_text_are_not_scanned(turn):
+    decision = Router(pii_policy={"block": True}).classify(EASY, history=[turn])
+    assert decision.tier is ModelTier.LOW and decision.policies_applied == ()
+    assert Router(pii_policy={"min_tier": "high"}).classify(
+        EASY, history=[turn, _Turn("human", b"jane@example.com")]).tier is ModelTier.HIGH
+
+
 def test_pii_is_recorded_without_a_floor():
     decision = Router(pii_policy={}).classify("Say hi to jane@example.com")
     assert decision.tier is ModelTier.LOW and decision.policies_applied == ("pii_detected:email",)

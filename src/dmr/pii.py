@@ -10,11 +10,11 @@ order numbers and invoice ids from counting as PII.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from dmr.errors import ConfigError
 
-__all__ = ["BUILTIN_PATTERNS", "PIIDetector", "luhn_valid", "iban_valid"]
+__all__ = ["BUILTIN_PATTERNS", "PIIDetector", "client_turns", "luhn_valid", "iban_valid"]
 
 BUILTIN_PATTERNS: Mapping[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
@@ -124,3 +124,38 @@ class PIIDetector:
             last = end
         parts.append(text[last:])
         return "".join(parts)
+
+
+# A model's own turns: what the client wrote is scanned, not what a model answered.
+_MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot", "tool", "function"})
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (bytes, bytearray)):
+        return bytes(content).decode("utf-8", errors="replace")
+    if isinstance(content, Mapping):
+        return _text_of(content.get("text", content.get("content")))
+    if isinstance(content, (list, tuple)):
+        return "\n".join(filter(None, (_text_of(part) for part in content)))
+    return ""
+
+
+def client_turns(history: Iterable[Any] | None) -> Iterator[tuple[int, str]]:
+    """``(index, text)`` of each turn of a Router ``history`` a client wrote: plain strings (and
+    UTF-8 bytes), and messages (mappings, or objects with ``role``/``type`` and ``content``) whose
+    role is not a model's or a tool's. Turns without text are left out."""
+    for index, turn in enumerate(history or ()):
+        if isinstance(turn, Mapping):
+            role, content = turn.get("role", turn.get("type")), turn.get("content", turn.get("text"))
+        elif isinstance(turn, (str, bytes, bytearray)):
+            role, content = None, turn
+        else:
+            role = getattr(turn, "role", None) or getattr(turn, "type", None)
+            content = getattr(turn, "content", None)
+        if isinstance(role, str) and role.lower() in _MODEL_ROLES:
+            continue
+        text = _text_of(content)
+        if text.strip():
+            yield index, text

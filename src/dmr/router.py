@@ -23,7 +23,7 @@ from dmr.layers.base import valid_unicode
 from dmr.layers.keywords import KeywordLayer
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
-from dmr.pii import PIIDetector
+from dmr.pii import PIIDetector, client_turns
 from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
                           normalise_region)
 from dmr.presets import load_preset
@@ -344,6 +344,18 @@ class Router:
         ctx_notes.append(f"analysed the first {head:,} and last {tail:,} of {len(text):,} characters (truncated)")
         return text[:head] + "\n…\n" + text[-tail:], True
 
+    def _personal_data(self, detector: PIIDetector, text: str, history: Sequence[Any] | None) -> tuple[str, ...]:
+        """The PII kinds in the task and in the client's turns of ``history`` (the model is sent
+        both); raises :class:`PIIBlockedError` at the first hit when the policy blocks."""
+        found: set[str] = set()
+        for where, part in [("task", text), *((f"history[{i}]", t) for i, t in client_turns(history))]:
+            kinds = detector.kinds(part)
+            if kinds and self._pii_block:
+                raise PIIBlockedError(f"{where} contains personal data ({', '.join(kinds)}) and the PII policy "
+                                      "blocks it", kinds)
+            found.update(kinds)
+        return tuple(name for name in detector.names if name in found)
+
     def classify(self, task: Any, *, history: Sequence[Any] | None = None,
                  tenant_config: Mapping[str, Any] | None = None) -> Decision:
         """Decide the tier and model for one task."""
@@ -527,10 +539,8 @@ class Router:
             tier = self.budget.apply(tier, policies, reasons)
 
         if self._pii is not None:
-            kinds = self._pii.kinds(text)
+            kinds = self._personal_data(self._pii, text, ctx.history)
             if kinds:
-                if self._pii_block:
-                    raise PIIBlockedError(f"task contains personal data ({', '.join(kinds)}) and the PII policy blocks it", kinds)
                 policies.append("pii_detected:" + ",".join(kinds))
                 if self._pii_floor is not None and tier.rank < self._pii_floor.rank:
                     tier = self._pii_floor

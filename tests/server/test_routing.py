@@ -191,3 +191,17 @@ def test_the_pii_block_leaves_the_models_own_turns_and_unblocked_policies_alone(
         assert client.post("/v1/chat/completions", json={"model": "local-small", "messages": [
             {"role": "user", "content": PII}]}).status_code == 200
     assert fault_server.count == 2
+
+
+def test_the_pii_floor_sees_an_earlier_user_turn_and_not_the_models_own(fault_server):
+    fault_server.script(Reply.openai("ok"), Reply.openai("ok"))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False, pii_policy={"min_tier": "high"})
+    told = [{"role": "user", "content": PII}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": EASY}]
+    quoted = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": PII},
+              {"role": "user", "content": EASY}]
+    with TestClient(create_app(router)) as client:
+        raised = client.post("/v1/chat/completions", json={"model": "dmr", "messages": told})
+        left = client.post("/v1/chat/completions", json={"model": "dmr", "messages": quoted})
+    assert (raised.headers["x-dmr-tier"], left.headers["x-dmr-tier"]) == ("high", "low")
+    assert fault_server.count == 2

@@ -219,11 +219,16 @@ def task_of(messages: Any) -> str:
 
 def history_of(messages: Any) -> list[str]:
     """The turns before the latest user turn, as text (the router's ``history``)."""
+    return [text for _, text in turns_before_task(messages)]
+
+
+def turns_before_task(messages: Any) -> list[tuple[str, str]]:
+    """``(role, text)`` of the turns with text before the latest user turn."""
     turns = [t for t in _turns(messages) if t[1].strip()]
     for index in range(len(turns) - 1, -1, -1):
         if turns[index][0] in _USER_ROLES:
-            return [text for _, text in turns[:index]]
-    return [text for _, text in turns[:-1]]
+            return turns[:index]
+    return turns[:-1]
 
 
 def marked_task(messages: Any, marker: str, ends: Sequence[str] = ()) -> str | None:
