@@ -358,7 +358,11 @@ class Router:
 
     def classify(self, task: Any, *, history: Sequence[Any] | None = None,
                  tenant_config: Mapping[str, Any] | None = None) -> Decision:
-        """Decide the tier and model for one task."""
+        """Decide the tier and model for one task.
+
+        ``history`` holds the conversation's earlier turns, as strings or as messages (mappings or
+        objects with ``role`` and ``content``): the PII policy scans the client's turns of it, and
+        it is part of the decision cache's key."""
         if self._telemetry is None:
             return self._classify(task, history, tenant_config)
         return self._telemetry.run(self._classify, task, history, tenant_config)

@@ -38,7 +38,8 @@ def test_reads_the_latest_user_turn_in_each_framework_shape():
                     {"role": "assistant", "content": "answer"},
                     {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url"}]}]
     assert task_of(openai_style) == "second\n[image]"  # a media part is named, for the router
-    assert history_of(openai_style) == ["be brief", "first", "answer"]
+    assert history_of(openai_style) == [{"role": "system", "content": "be brief"},
+                                        {"role": "user", "content": "first"}, {"role": "assistant", "content": "answer"}]
     # LangChain marks turns with .type ("human"); Semantic Kernel with an enum role and item lists.
     langchain_style = [type("M", (), {"type": "human", "content": "from a human"})(),
                        type("M", (), {"type": "ai", "content": "from the model"})()]
@@ -82,7 +83,7 @@ def test_an_agents_task_is_found_behind_its_marker():
 def test_without_a_user_turn_the_last_turn_with_text_is_the_task():
     messages = [{"role": "system", "content": "rules"}, {"role": "developer", "content": "do the thing"}]
     assert task_of(messages) == "do the thing"
-    assert history_of(messages) == ["rules"]
+    assert history_of(messages) == [{"role": "system", "content": "rules"}]
 
 
 @pytest.mark.parametrize("empty", [[], "", "   ", [{"role": "user", "content": ""}], [{"role": "user"}]])

@@ -217,18 +217,13 @@ def task_of(messages: Any) -> str:
     raise InputError("no text to route in the messages")
 
 
-def history_of(messages: Any) -> list[str]:
-    """The turns before the latest user turn, as text (the router's ``history``)."""
-    return [text for _, text in turns_before_task(messages)]
-
-
-def turns_before_task(messages: Any) -> list[tuple[str, str]]:
-    """``(role, text)`` of the turns with text before the latest user turn."""
+def history_of(messages: Any) -> list[dict[str, str]]:
+    """The turns with text before the latest user turn, each ``{"role", "content"}`` with its role
+    in lower case ("" when it has none) and its text: the router's ``history``, whose PII scan
+    leaves the assistant's and tools' turns out."""
     turns = [t for t in _turns(messages) if t[1].strip()]
-    for index in range(len(turns) - 1, -1, -1):
-        if turns[index][0] in _USER_ROLES:
-            return turns[:index]
-    return turns[:-1]
+    index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i][0] in _USER_ROLES), len(turns) - 1)
+    return [{"role": role, "content": text} for role, text in turns[:max(index, 0)]]
 
 
 def marked_task(messages: Any, marker: str, ends: Sequence[str] = ()) -> str | None:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from dmr.errors import InputError
-from dmr.integrations.target import task_of, turns_before_task
+from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 
@@ -76,11 +76,10 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]] | None]:
     """What the router classifies in a chat: the latest user turn, and the turns before it as its
-    history, each ``{"role", "content"}`` with its text (so that the Router's PII scan, like the
-    proxy's, leaves the model's own turns out)."""
+    history (with their roles, so that the Router's PII scan, like the proxy's, leaves the model's
+    own turns out)."""
     try:
-        task = task_of(messages)
-        return task, [{"role": role, "content": text} for role, text in turns_before_task(messages)] or None
+        return task_of(messages), history_of(messages) or None
     except InputError:
         raise APIError(400, "the messages hold no text to route: every message's content is empty",
                        param="messages", code="invalid_input") from None
