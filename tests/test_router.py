@@ -601,6 +601,13 @@ def test_the_pii_policy_covers_the_history_the_model_is_sent_too():
     assert caught.value.kinds == ("email",)
 
 
+def _nested(depth, text):
+    content = [text]
+    for _ in range(depth):
+        content = [content]
+    return content
+
+
 class _Turn:
     def __init__(self, role, content):
         self.role, self.content = role, content
@@ -608,7 +615,8 @@ class _Turn:
 
 @pytest.mark.parametrize("turn", [{"role": "assistant", "content": "Write to jane@example.com"},
                                   {"type": "ai", "content": "Write to jane@example.com"},
-                                  _Turn("tool", "jane@example.com"), _Turn("user", ""), 42, None])
+                                  _Turn("tool", "jane@example.com"), _Turn("user", ""), 42, None,
+                                  {"role": "user", "content": _nested(5000, "jane@example.com")}])
 def test_the_models_own_turns_and_turns_without_text_are_not_scanned(turn):
     decision = Router(pii_policy={"block": True}).classify(EASY, history=[turn])
     assert decision.tier is ModelTier.LOW and decision.policies_applied == ()

@@ -13,6 +13,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 
 from dmr.errors import ConfigError
+from dmr.messages import turns
 
 __all__ = ["BUILTIN_PATTERNS", "PIIDetector", "client_turns", "luhn_valid", "iban_valid"]
 
@@ -130,32 +131,10 @@ class PIIDetector:
 _MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot", "tool", "function"})
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (bytes, bytearray)):
-        return bytes(content).decode("utf-8", errors="replace")
-    if isinstance(content, Mapping):
-        return _text_of(content.get("text", content.get("content")))
-    if isinstance(content, (list, tuple)):
-        return "\n".join(filter(None, (_text_of(part) for part in content)))
-    return ""
-
-
 def client_turns(history: Iterable[Any] | None) -> Iterator[tuple[int, str]]:
     """``(index, text)`` of each turn of a Router ``history`` a client wrote: plain strings (and
     UTF-8 bytes), and messages (mappings, or objects with ``role``/``type`` and ``content``) whose
     role is not a model's or a tool's. Turns without text are left out."""
-    for index, turn in enumerate(history or ()):
-        if isinstance(turn, Mapping):
-            role, content = turn.get("role", turn.get("type")), turn.get("content", turn.get("text"))
-        elif isinstance(turn, (str, bytes, bytearray)):
-            role, content = None, turn
-        else:
-            role = getattr(turn, "role", None) or getattr(turn, "type", None)
-            content = getattr(turn, "content", None)
-        if isinstance(role, str) and role.lower() in _MODEL_ROLES:
-            continue
-        text = _text_of(content)
-        if text.strip():
+    for index, (role, text) in enumerate(turns(list(history or ()))):
+        if role not in _MODEL_ROLES and text.strip():
             yield index, text

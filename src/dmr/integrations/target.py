@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from dmr.errors import InputError, NotAvailableError
+from dmr.messages import turns as _turns
 from dmr.registry_schema import key_from_env
 from dmr.types import Decision
 
@@ -30,10 +31,6 @@ _LITELLM_PREFIX = {"google": "gemini"}
 # refuse to start without one.
 NO_KEY = "not-needed"
 _USER_ROLES = frozenset({"user", "human"})
-_MAX_DEPTH = 8
-_MEDIA_TYPES = {"[image]": frozenset({"image_url", "image", "input_image"}),
-                "[audio]": frozenset({"input_audio", "audio"}), "[video]": frozenset({"video", "video_url"}),
-                "[file]": frozenset({"file", "input_file", "document"})}
 
 
 @dataclass(frozen=True)
@@ -151,58 +148,6 @@ def lazy_classes(module: str, builders: Mapping[str, Callable[[], type]]) -> Cal
         return built[name]
 
     return __getattr__
-
-
-def _field(message: Any, name: str) -> Any:
-    if isinstance(message, dict):
-        return message.get(name)
-    return getattr(message, name, None)
-
-
-def _role(message: Any) -> str:
-    role = _field(message, "role") or _field(message, "type")
-    role = getattr(role, "value", role)  # enums (Semantic Kernel's AuthorRole, …)
-    return str(role).lower() if role is not None else ""
-
-
-def _text(content: Any, depth: int = 0) -> str:
-    if content is None or depth > _MAX_DEPTH:  # real formats nest parts two or three deep
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):
-        return "\n".join(filter(None, (_text(part, depth + 1) for part in content)))
-    media = _media(content)
-    if media:
-        return media
-    for name in ("text", "content"):
-        inner = _field(content, name)
-        if inner is not None and inner is not content:
-            return _text(inner, depth + 1)
-    parts = _field(content, "parts") or _field(content, "items")
-    return _text(parts, depth + 1) if parts is not None else ""
-
-
-def _media(part: Any) -> str:
-    """``[image]``, ``[audio]``, … for a part that carries media instead of text, so that a turn
-    with only an image is routed as the multimodal task it is (never on the system prompt)."""
-    kind = _field(part, "type")
-    kind = str(getattr(kind, "value", kind) or "").lower()
-    for marker, kinds in _MEDIA_TYPES.items():
-        if kind in kinds:
-            return marker
-    blob = _field(part, "inline_data") or _field(part, "file_data")  # Gemini's parts
-    mime = str(_field(blob, "mime_type") or "") if blob is not None else ""
-    return f"[{mime.split('/')[0]}]" if mime.split("/")[0] in ("image", "audio", "video") else (
-        "[file]" if blob is not None else "")
-
-
-def _turns(messages: Any) -> list[tuple[str, str]]:
-    if isinstance(messages, (str, bytes)):
-        return [("user", messages.decode("utf-8", "replace") if isinstance(messages, bytes) else messages)]
-    if isinstance(messages, dict) or not isinstance(messages, Sequence):
-        messages = [messages]
-    return [(_role(m), _text(_field(m, "content") if _field(m, "content") is not None else m)) for m in messages]
 
 
 def task_of(messages: Any) -> str:
