@@ -599,6 +599,8 @@ def test_the_pii_policy_covers_the_history_the_model_is_sent_too():
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": [{"type": "text", "text": "mail jane@example.com"}]}])
     assert caught.value.kinds == ("email",)
+    for lone in ("jane@example.com", {"role": "user", "content": "jane@example.com"}):  # not a list
+        assert floor.classify(EASY, history=lone).tier is ModelTier.HIGH
 
 
 def _nested(depth, text):

@@ -134,7 +134,9 @@ _MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot", "tool", "functi
 def client_turns(history: Iterable[Any] | None) -> Iterator[tuple[int, str]]:
     """``(index, text)`` of each turn of a Router ``history`` a client wrote: plain strings (and
     UTF-8 bytes), and messages (mappings, or objects with ``role``/``type`` and ``content``) whose
-    role is not a model's or a tool's. Turns without text are left out."""
-    for index, (role, text) in enumerate(turns(list(history or ()))):
+    role is not a model's or a tool's. Turns without text are left out; a lone string or message
+    passed as the history counts as its one turn."""
+    lone = isinstance(history, (str, bytes, bytearray, Mapping))
+    for index, (role, text) in enumerate(turns([history] if lone else list(history or ()))):
         if role not in _MODEL_ROLES and text.strip():
             yield index, text
