@@ -167,8 +167,12 @@ def history_of(messages: Any) -> list[dict[str, str]]:
     in lower case ("" when it has none) and its text: the router's ``history``, whose PII scan
     leaves the assistant's and tools' turns out."""
     turns = [t for t in _turns(messages) if t[1].strip()]
-    index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i][0] in _USER_ROLES), len(turns) - 1)
-    return [{"role": role, "content": text} for role, text in turns[:max(index, 0)]]
+    end = len(turns) - 1 if turns else 0  # without a user turn, the last turn is the task
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index][0] in _USER_ROLES:
+            end = index
+            break
+    return [{"role": role, "content": text} for role, text in turns[:end]]
 
 
 def marked_task(messages: Any, marker: str, ends: Sequence[str] = ()) -> str | None:

@@ -1,10 +1,11 @@
 """The Router's refusals, applied to what the Router does not see.
 
-``Router.classify`` looks at the task (the latest user turn) only, and a model the client names is
-not classified at all. Both are forwarded whole, so before a request leaves the proxy:
+A named model is not classified at all, so before a request leaves the proxy:
 
-- the PII block (``pii_policy: {block: true}``) looks at the system prompt and every user turn,
-  with the Router's own detector (its patterns, its preset's), and refuses as the Router does;
+- the PII block (``pii_policy: {block: true}``) scans the client's turns (every turn but the
+  assistant's and tools', as ``Router.classify`` scans a history) with the Router's own detector,
+  and refuses as the Router does, naming the message; a routed request gets the same check here,
+  so that its refusal names the message too (``messages[2]``, not the Router's ``history[1]``);
 - a named model is refused when the budget is spent and ``budget_policy.on_stop`` is ``raise``
   (a routed request gets that refusal from ``Router.classify``).
 
@@ -15,13 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dmr.errors import BudgetExceededError, InputError, PIIBlockedError
-from dmr.integrations.target import task_of
+from dmr.errors import BudgetExceededError, PIIBlockedError
+from dmr.pii import client_turns
 
 __all__ = ["refuse_personal_data", "refuse_when_spent"]
-
-# What the client wrote; assistant and tool turns are the models' own output.
-_SCANNED_ROLES = frozenset({"system", "developer", "user", "human"})
 
 
 def refuse_personal_data(router: Any, messages: list[dict[str, Any]]) -> None:
@@ -30,16 +28,10 @@ def refuse_personal_data(router: Any, messages: list[dict[str, Any]]) -> None:
     detector = getattr(router, "_pii", None)
     if detector is None or not getattr(router, "_pii_block", False):
         return
-    for index, message in enumerate(messages):
-        role = message.get("role")
-        if not isinstance(role, str) or role.lower() not in _SCANNED_ROLES:
-            continue
-        try:
-            text = task_of([message])
-        except InputError:  # no text in this turn
-            continue
+    for index, text in client_turns(messages):
         kinds = detector.kinds(text)
         if kinds:
+            role = messages[index].get("role")
             raise PIIBlockedError(f"messages[{index}] ({role}) contains personal data ({', '.join(kinds)}) and the "
                                   "PII policy blocks it", kinds)
 
