@@ -44,6 +44,7 @@ class RouterConfig(BaseModel):
     default_tier: str = "medium"
     quality_target: Optional[float] = Field(None, gt=0, le=1)
     outcome_model: Any = None
+    follow_up_floor: bool = True
     # Registry
     model_registry: Any = None
     registry: Optional[str] = None

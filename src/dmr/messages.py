@@ -5,9 +5,13 @@ proxy to find the task, and by the PII policy to scan a conversation's history."
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-__all__ = ["turns"]
+__all__ = ["MODEL_ROLES", "TOOL_ROLES", "history_turns", "turns"]
+
+# The roles of turns a model wrote, and of tool results, across the formats read here.
+MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot"})
+TOOL_ROLES = frozenset({"tool", "function"})
 
 _MAX_DEPTH = 8
 _MEDIA_TYPES = {"[image]": frozenset({"image_url", "image", "input_image"}),
@@ -69,3 +73,10 @@ def turns(messages: Any) -> list[tuple[str, str]]:
     if isinstance(messages, dict) or not isinstance(messages, Sequence):
         messages = [messages]
     return [(_role(m), _text(_field(m, "content") if _field(m, "content") is not None else m)) for m in messages]
+
+
+def history_turns(history: Any) -> list[tuple[str, str]]:
+    """:func:`turns` of a Router ``history``: a sequence of turns, or a lone string or message,
+    which counts as one turn (never as a sequence of characters or of keys)."""
+    lone = isinstance(history, (str, bytes, bytearray, Mapping))
+    return turns([history] if lone else list(history or ()))

@@ -13,7 +13,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 
 from dmr.errors import ConfigError
-from dmr.messages import turns
+from dmr.messages import MODEL_ROLES, TOOL_ROLES, history_turns
 
 __all__ = ["BUILTIN_PATTERNS", "PIIDetector", "client_turns", "luhn_valid", "iban_valid"]
 
@@ -127,16 +127,11 @@ class PIIDetector:
         return "".join(parts)
 
 
-# A model's own turns: what the client wrote is scanned, not what a model answered.
-_MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot", "tool", "function"})
-
-
 def client_turns(history: Iterable[Any] | None) -> Iterator[tuple[int, str]]:
     """``(index, text)`` of each turn of a Router ``history`` a client wrote: plain strings (and
     UTF-8 bytes), and messages (mappings, or objects with ``role``/``type`` and ``content``) whose
     role is not a model's or a tool's. Turns without text are left out; a lone string or message
     passed as the history counts as its one turn."""
-    lone = isinstance(history, (str, bytes, bytearray, Mapping))
-    for index, (role, text) in enumerate(turns([history] if lone else list(history or ()))):
-        if role not in _MODEL_ROLES and text.strip():
+    for index, (role, text) in enumerate(history_turns(history)):
+        if role not in MODEL_ROLES and role not in TOOL_ROLES and text.strip():
             yield index, text

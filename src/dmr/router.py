@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
+from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
 from dmr.layers.base import valid_unicode
 from dmr.layers.keywords import KeywordLayer
@@ -143,6 +144,8 @@ class Router:
                 if hook is not None and not callable(hook):
                     raise ConfigError(f"{name}: {hook!r} is not callable", [(name, "not callable")])
         self._max_chars = cfg.max_analysis_chars
+        # A short follow-up is routed no lower than the requests before it (dmr.followups).
+        self._follow_ups = FollowUpFloor(self._request_level) if cfg.follow_up_floor else None
         # Policies and telemetry (dmr.policies, dmr.observability); each is None when not configured,
         # so a Router without them pays one `if` apiece.
         self._residency = normalise_region(cfg.residency) if cfg.residency is not None else None
@@ -460,11 +463,16 @@ class Router:
                               encoder=self.config.layer3_embedding_model or "default", capability=capability,
                               type_data=type_data)
 
-    def _run_layers(self, ctx: Context) -> tuple[Verdict | None, bool, list[LayerStep]]:
+    def _run_layers(self, ctx: Context, *, local: bool = False) -> tuple[Verdict | None, bool, list[LayerStep]]:
+        """The cascade on ``ctx``: the verdict, whether a layer was confident, and the trace.
+        ``local``: only the layers that do not wait on the network, unobserved (an earlier turn of
+        a conversation, not a decision)."""
         # Observers (metrics, spans, latency estimates) hear each step as the loop records it.
-        trace: list[LayerStep] = [] if self._on_step is None else ObservedTrace(self._on_step)
+        trace: list[LayerStep] = [] if self._on_step is None or local else ObservedTrace(self._on_step)
         last: Verdict | None = None
         for layer in self._layers:
+            if local and getattr(layer, "blocking", False):
+                continue
             if ctx.deadline is not None and self._latency is not None:
                 why = self._latency.skip(layer.name, (ctx.deadline - time.perf_counter()) * 1e3)
                 if why is not None:
@@ -539,6 +547,13 @@ class Router:
             tier, raw_difficulty = choice.tier, choice.difficulty
             policies.append(choice.policy)
             reasons.append(choice.reason)
+        if self._follow_ups is not None and ctx.history:
+            l1 = ctx.signals.get("l1")
+            floor = self._follow_ups.floor(text, ctx.history, trivial=bool(getattr(l1, "trivial", False)))
+            if floor is not None and floor.tier.rank > tier.rank:
+                tier, raw_difficulty = floor.tier, max(raw_difficulty, floor.difficulty)
+                policies.append(f"follow_up_floor:{tier}")
+                reasons.append(f"a short follow-up to history[{floor.index}], which needs {tier}: raised to {tier}")
         if self.budget is not None:
             tier = self.budget.apply(tier, policies, reasons)
 
@@ -589,6 +604,20 @@ class Router:
             latency_ms=(time.perf_counter() - start) * 1e3, estimated_cost_usd=cost,
             decision_id=f"{self._id_prefix}{next(self._ids):016x}", policies_applied=tuple(policies), trace=tuple(trace),
         )
+
+    def _request_level(self, text: str) -> tuple[ModelTier, float] | None:
+        """The tier and difficulty of an earlier request of a conversation, by the layers that need
+        no network and without policies; None when no layer answers."""
+        text = valid_unicode(text)
+        window, truncated = self._window(text, [])
+        ctx = Context(text=window, length=len(text), truncated=truncated)
+        verdict, _, trace = self._run_layers(ctx, local=True)
+        if verdict is None:
+            return None
+        if self._quality is not None:
+            choice = self._choose_for_quality(ctx.text, self._target_difficulty(ctx, verdict, trace))
+            return choice.tier, choice.difficulty
+        return self._matrix.tier(verdict.task_type, verdict.complexity), verdict.difficulty
 
     def _target_difficulty(self, ctx: Context, verdict: Verdict, trace: Sequence[LayerStep]) -> float:
         """The difficulty a quality target reads. It picks the tier there, so when Layer 1 or 2

@@ -137,7 +137,8 @@ def test_a_seed_style_strategy_gets_the_task_and_history_and_may_return_a_mappin
     register_l3_strategy("by-length", by_length)
     router = dmr.Router(layer3_strategy="by-length", escalation_threshold=1.0)
     decision = router.classify("look at these numbers", history=["earlier turn"])
-    assert calls == [("look at these numbers", ["earlier turn"])]
+    # The task with its history; then the earlier request alone, for the follow-up floor (dmr.followups).
+    assert calls == [("look at these numbers", ["earlier turn"]), ("earlier turn", None)]
     assert (decision.task_type, decision.complexity, decision.layer) == ("analyzing", "complex", "layer3")
 
 

@@ -57,10 +57,13 @@ def test_the_latest_user_turn_is_classified_with_the_earlier_turns_as_history(ro
     with LiveServer(create_app(router)) as live, sdk(live) as client:
         client.chat.completions.create(model="dmr", messages=follow_up, max_tokens=4)
         client.chat.completions.create(model="dmr", messages=as_parts, max_tokens=4)
-    assert recorder.models == [MODELS["low"], MODELS["high"]]
+    # The short latest turn is classified and raised to the tier of the request it follows
+    # (dmr.followups); the long one is routed on its own.
+    assert recorder.models == [MODELS["high"], MODELS["high"]]
     router.decision_logger.flush()
     logged = list(read_records(tmp_path / "decisions.sqlite3"))
     assert [(r["task"], r["history_turns"]) for r in logged] == [(EASY, 3), (HARD, 2)]
+    assert [r["policies_applied"] for r in logged] == [["follow_up_floor:high"], []]
 
 
 @pytest.mark.service("llm")
@@ -157,13 +160,18 @@ def test_classify_answers_the_decision_without_calling_a_model(fault_server):
             {"role": "user", "content": HARD}, {"role": "assistant", "content": "ok"},
             {"role": "user", "content": [{"type": "text", "text": EASY}]}]})
         both = client.post("/v1/dmr/classify", json={"task": EASY, "messages": []})
+        by_easy = client.post("/v1/dmr/classify", json={"task": EASY})
     decision = by_task.json()
     assert decision["model_name"] == "local-large" and decision["tier"] == "high"
     assert set(decision) >= {"tier", "model_name", "provider", "task_type", "complexity", "confidence",
                              "difficulty", "layer", "reasoning", "estimated_cost_usd", "decision_id",
                              "policies_applied"}
     assert by_task.headers["x-dmr-decision-id"] == decision["decision_id"]
-    assert by_messages.json()["model_name"] == "local-small"
+    # The latest user turn is the task (its own labels), raised to the tier of the request before it.
+    followed, alone = by_messages.json(), by_easy.json()
+    assert followed["model_name"] == "local-large" and followed["policies_applied"] == ["follow_up_floor:high"]
+    assert alone["model_name"] == "local-small" and alone["policies_applied"] == []
+    assert (followed["task_type"], followed["complexity"]) == (alone["task_type"], alone["complexity"])
     assert both.status_code == 400
     assert fault_server.count == 0
 

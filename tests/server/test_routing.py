@@ -205,3 +205,16 @@ def test_the_pii_floor_sees_an_earlier_user_turn_and_not_the_models_own(fault_se
         left = client.post("/v1/chat/completions", json={"model": "dmr", "messages": quoted})
     assert (raised.headers["x-dmr-tier"], left.headers["x-dmr-tier"]) == ("high", "low")
     assert fault_server.count == 2
+
+
+def test_a_short_follow_up_is_routed_at_the_tier_of_the_request_it_follows(fault_server):
+    fault_server.script(Reply.openai("ok"), Reply.openai("ok"))
+    router = make_router(fault_server.url + "/v1")
+    alone = [{"role": "user", "content": "continue"}]
+    following = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": HARD},
+                 {"role": "assistant", "content": "Here is the first part."}, {"role": "user", "content": "continue"}]
+    with TestClient(create_app(router)) as client:
+        low = client.post("/v1/chat/completions", json={"model": "dmr", "messages": alone})
+        raised = client.post("/v1/chat/completions", json={"model": "dmr", "messages": following})
+    assert (low.headers["x-dmr-tier"], raised.headers["x-dmr-tier"]) == ("low", "high")
+    assert [r["body"]["model"] for r in fault_server.requests] == [MODELS["low"], MODELS["high"]]
