@@ -6,6 +6,7 @@ import pytest
 from fault_server import FaultServer, Reply
 
 from dmr import ModelTier, Router
+from dmr.errors import InputTypeError
 from dmr.followups import FOLLOW_UP_CHARS, RECENT_REQUESTS, FollowUpFloor
 
 HARD = ("Implement a lock-free multi-producer multi-consumer queue in Rust, prove its memory orderings "
@@ -114,3 +115,27 @@ def test_each_earlier_request_is_classified_once_per_conversation():
     assert floor.floor("x" * (FOLLOW_UP_CHARS + 1), history) is None
     assert floor.floor("continue", None) is None and floor.floor("continue", []) is None
     assert floor.floor("continue", HARD).index == 0  # a lone string is one turn
+
+
+class _Message:
+    """A framework's message object: role and content, and iterable over its fields as pydantic
+    models are (which must not make it a list of turns)."""
+
+    def __init__(self, role, content):
+        self.role, self.content = role, content
+
+    def __iter__(self):
+        return iter([("role", self.role), ("content", self.content)])
+
+
+def test_the_history_is_read_once_whatever_its_shape_and_a_bad_one_is_a_clear_error(router):
+    with pytest.raises(InputTypeError, match="history must be a list of turns"):
+        router.classify("continue", history=42)
+    # An iterator is read once, so the PII policy and the floor both see every turn of it.
+    flagged = Router(pii_policy={"min_tier": "medium"}).classify(
+        "continue", history=(turn for turn in ["mail jane@example.com", HARD]))
+    assert flagged.tier is ModelTier.HIGH
+    assert flagged.policies_applied == ("follow_up_floor:high", "pii_detected:email")
+    # One message object, not a list, is one turn.
+    assert router.classify("continue", history=_Message("user", HARD)).tier is ModelTier.HIGH
+    assert router.classify("continue", history=[_Message("assistant", HARD)]).tier is ModelTier.LOW

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-__all__ = ["MODEL_ROLES", "TOOL_ROLES", "history_turns", "turns"]
+__all__ = ["MODEL_ROLES", "TOOL_ROLES", "history_turns", "turn_list", "turns"]
 
 # The roles of turns a model wrote, and of tool results, across the formats read here.
 MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot"})
@@ -75,8 +75,20 @@ def turns(messages: Any) -> list[tuple[str, str]]:
     return [(_role(m), _text(_field(m, "content") if _field(m, "content") is not None else m)) for m in messages]
 
 
+def turn_list(history: Any) -> list[Any] | None:
+    """A Router ``history`` as a list of turns: a sequence or an iterator is read into a list; a
+    lone string, bytes or message (a mapping, or an object with ``role`` or ``content``) is one
+    turn, never a sequence of characters, keys or fields. TypeError for anything else."""
+    if history is None:
+        return None
+    if isinstance(history, (str, bytes, bytearray, Mapping)) or hasattr(history, "role") or hasattr(history, "content"):
+        return [history]
+    try:
+        return list(history)
+    except TypeError:
+        raise TypeError(f"history must be a list of turns (strings or messages), not {type(history).__name__}") from None
+
+
 def history_turns(history: Any) -> list[tuple[str, str]]:
-    """:func:`turns` of a Router ``history``: a sequence of turns, or a lone string or message,
-    which counts as one turn (never as a sequence of characters or of keys)."""
-    lone = isinstance(history, (str, bytes, bytearray, Mapping))
-    return turns([history] if lone else list(history or ()))
+    """:func:`turns` of a Router ``history`` (see :func:`turn_list`)."""
+    return turns(turn_list(history) or [])

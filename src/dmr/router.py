@@ -22,6 +22,7 @@ from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
 from dmr.layers.base import valid_unicode
 from dmr.layers.keywords import KeywordLayer
+from dmr.messages import turn_list
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector, client_turns
@@ -374,6 +375,7 @@ class Router:
                   tenant_config: Mapping[str, Any] | None) -> Decision:
         start = time.perf_counter()
         text, notes = self._prepare(task)
+        history = _turn_list(history)
         if tenant_config:
             check_tenant(tenant_config, residency=self._residency)
         window, truncated = self._window(text, notes)
@@ -669,6 +671,15 @@ class Router:
                      self._count_tokens or _tokens.tokenizer_for(model))
         self._route_cache[key] = route
         return route
+
+
+def _turn_list(history: Any) -> list[Any] | None:
+    """``history`` as a list of turns (:func:`dmr.messages.turn_list`), read once so that the cache,
+    the policies and the follow-up floor all see all of it; a bad one is an :class:`InputTypeError`."""
+    try:
+        return turn_list(history)
+    except TypeError as exc:
+        raise InputTypeError(str(exc)) from None
 
 
 def _budget(cfg: RouterConfig) -> Any:
