@@ -167,3 +167,16 @@ def test_a_batch_where_every_line_fails_exits_1(tmp_path):
     assert result.exit_code == 1
     assert "classified 0 task(s), 2 failed" in result.stderr
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 2
+
+
+def test_a_batch_line_may_carry_the_conversation_before_its_task(tmp_path):
+    hard = "Implement a lock-free MPMC queue in Rust, prove its memory orderings and test it with loom."
+    lines = [{"task": "continue"}, {"task": "continue", "history": [{"role": "user", "content": hard}, "Part one."]},
+             {"task": "continue", "history": 42}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = run("--batch", "in.jsonl", "--out", "out.jsonl")
+    assert "classified 2 task(s), 1 failed" in result.stderr
+    alone, followed, bad = read_jsonl(tmp_path / "out.jsonl")
+    assert alone["decision"]["tier"] == "low"
+    assert followed["decision"]["tier"] == "high" and followed["decision"]["policies_applied"] == ["follow_up_floor:high"]
+    assert bad["error"] == "history must be a list of turns (strings or messages), not int"

@@ -49,7 +49,7 @@ def _batch(router: Any, source: TextIO, out: TextIO, total: int | None) -> tuple
             failed += 1
         else:
             try:
-                record["decision"] = router.classify(record.get("task"))
+                record["decision"] = router.classify(record.get("task"), history=record.get("history"))
                 record["decision"] = record["decision"].to_dict()
                 done += 1
             except DmrError as exc:
