@@ -9,6 +9,12 @@ loss against text-davinci-003: a workload where length says nothing) and
 ``../shared/eval/prices.json``, and prints one table with these routers:
 
 - random, length (longer = harder) and the per-prompt oracle (hindsight), for reference;
+- the per-category oracle (in-domain, 5-fold), also for reference: each prompt scored by the mean
+  score gap of its benchmark category (MMLU's 57 subjects, MT-Bench's 8 categories, AlpacaEval's 5
+  sources) in the other folds. It reads the label the benchmark files attach, which no router sees:
+  it measures how far knowing the topic of every prompt goes, so a router that only learns topics
+  cannot beat it by much (GSM8K has one category, so it is left out there). Below the table, how
+  well each router ranks the prompts *inside* a category (mean Spearman against the per-prompt gap);
 - dmr default (zero-shot), two ways, trained on none of this data: ``Router()``, where the tier
   matrix picks the tier and ``Decision.difficulty`` orders tasks inside it; and
   ``Router(quality_target=0.95)``, where the difficulty itself picks the tier (any target gives the
@@ -54,7 +60,7 @@ SUBSETS = ("mt_bench", "mmlu", "gsm8k", ALPACA)
 # widely deployed chat model it scores, chosen before any router was run on it.
 PAIRS = {ALPACA: ("gpt4_1106_preview", "llama-2-7b-chat-hf")}
 LABELS = {"random": "random", "length": "length", "oracle": "per-prompt oracle",
-          "zero_shot": "dmr default, tier matrix (zero-shot)",
+          "category": "per-category oracle (in-domain, 5-fold)", "zero_shot": "dmr default, tier matrix (zero-shot)",
           "zero_shot_target": "dmr default, quality_target (zero-shot)", "outcome": "dmr outcome-trained (in-domain, 5-fold)",
           "ridge": "TF-IDF ridge (in-domain, 5-fold)"}
 
@@ -90,6 +96,35 @@ def tfidf_ridge(train, test, pair=(STRONG, WEAK), alpha: float = 1.0) -> np.ndar
     return matrix(test) @ w
 
 
+def category_means(train, test, pair=(STRONG, WEAK)) -> list[float]:
+    """The mean strong-minus-weak score gap of each test prompt's category over ``train`` (the
+    mean over all of ``train`` for a category it lacks)."""
+    sums: dict[str, list[float]] = {}
+    for r in train:
+        total = sums.setdefault(r.category, [0.0, 0.0])
+        total[0] += r.outcomes[pair[0]] - r.outcomes[pair[1]]
+        total[1] += 1
+    overall = sum(t[0] for t in sums.values()) / max(sum(t[1] for t in sums.values()), 1.0)
+    return [sums[r.category][0] / sums[r.category][1] if r.category in sums else overall for r in test]
+
+
+def within_categories(rows, scores: dict, pair=(STRONG, WEAK), min_rows: int = 30) -> dict:
+    """For each router, the mean Spearman correlation of its scores with the per-prompt score gap
+    inside each category of at least ``min_rows`` prompts: how well it ranks prompts of one topic."""
+    from scipy.stats import spearmanr
+
+    gap = np.array([r.outcomes[pair[0]] - r.outcomes[pair[1]] for r in rows])
+    cats = np.array([r.category for r in rows])
+    groups = [np.flatnonzero(cats == c) for c in sorted(set(cats))]
+    groups = [g for g in groups if len(g) >= min_rows and gap[g].std() > 0]
+    out = {}
+    for key, values in scores.items():
+        values = np.asarray(values, dtype=np.float64)
+        found = [spearmanr(values[g], gap[g])[0] for g in groups if values[g].std() > 0]
+        out[key] = round(float(np.mean(found)), 3) if found else None
+    return {"categories": len(groups), "spearman": out}
+
+
 def run(subsets, data: Path, alpaca: Path, prices_path: Path, progress) -> dict:
     data_set = load_outcomes(data)
     all_prices = load_prices(prices_path)
@@ -104,16 +139,23 @@ def run(subsets, data: Path, alpaca: Path, prices_path: Path, progress) -> dict:
             rows = list(data_set.subset(name).scored_by(pair).rows)
         timings = {}
         scores = {}
+        single = len({r.category for r in rows}) < 2
         for key, compute in (("zero_shot", lambda rows: zero_shot([r.prompt for r in rows])),
                              ("zero_shot_target", lambda rows: zero_shot([r.prompt for r in rows], 0.95)),
+                             ("category", lambda rows: cross_validated(rows, partial(category_means, pair=pair))),
                              ("outcome", lambda rows: cross_validated(rows, partial(outcome_model, pair=pair))),
                              ("ridge", lambda rows: cross_validated(rows, partial(tfidf_ridge, pair=pair)))):
+            if key == "category" and single:
+                continue
             start = time.perf_counter()
             scores[key] = list(compute(rows))
             timings[key] = round(time.perf_counter() - start, 1)
             progress(f"{name}: {LABELS[key]} done in {timings[key]} s")
         sub = subset_report(rows, scores, strong=pair[0], weak=pair[1], prices=prices, name=name)
         sub["strong"], sub["weak"] = pair
+        if not single:
+            sub["within_categories"] = within_categories(
+                rows, {"length": [len(r.prompt) for r in rows], **scores}, pair)
         sub["seconds"] = timings
         sub.pop("curves")
         report["subsets"].append(sub)
@@ -149,16 +191,23 @@ def table(report: dict) -> str:
     def cell(v, pct):
         return "     -" if v is None else (f"{v:>6.1%}" if pct else f"{v:>6.3f}")
 
-    for key in ("random", "length", "oracle", "zero_shot", "zero_shot_target", "outcome", "ridge"):
+    for key in ("random", "length", "oracle", "category", "zero_shot", "zero_shot_target", "outcome", "ridge"):
         line = f"{LABELS[key]:<{width}}"
         for s in subs:
-            m = s["routers"][key]
-            line += " | " + " ".join(cell(m[k], k != "apgr") for k in METRICS)
+            m = s["routers"].get(key, {})
+            line += " | " + " ".join(cell(m.get(k), k != "apgr") for k in METRICS)
         lines.append(line)
     lines.append("")
     lines.append("weak / strong quality: " + ", ".join(
         f"{s['benchmark']} {s['weak_quality']:.3f} / {s['strong_quality']:.3f} ({s['weak']} / {s['strong']})"
         for s in subs))
+    for s in subs:
+        within = s.get("within_categories")
+        if within and within["categories"]:
+            lines.append(f"{s['benchmark']}: inside each of its {within['categories']} categories, mean Spearman "
+                         "against the per-prompt gap: " + ", ".join(
+                             f"{LABELS.get(k, k)} {v:+.3f}" for k, v in within["spearman"].items()
+                             if v is not None and k != "category"))
     lines.append(f"contaminated prompts left out: {report['contaminated_excluded']}; cost per call (USD/1M, "
                  f"(in+out)/2): " + ", ".join(f"{m} {p:g}" for m, p in report["prices"].items()))
     return "\n".join(lines)

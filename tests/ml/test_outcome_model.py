@@ -254,3 +254,28 @@ def test_the_head_s_difficulty_output_is_a_feature_and_must_be_there_at_load(fit
     monkeypatch.setattr(embedding, "DEFAULT_HEAD", plain.save(tmp_path / "plain.npz"))
     with pytest.raises(NotAvailableError, match="difficulty output"):
         OutcomeModel.load(path)
+
+
+_EASY = ["hi there", "thanks a lot!", "what is the capital of France?", "say good morning in Spanish",
+         "fix the typo in 'recieve'", "hello, how are you today?"]
+_HARD = ["Prove that every finite group of order p^2 with p prime is abelian.",
+         "How many integer solutions does x^2 + y^2 = 5^10 have? Show every step of the count.",
+         "Find all functions f: R -> R with f(x + f(y)) = f(x) + y for all real x, y, and prove there are no others.",
+         "Three dice are thrown; what is the probability that the largest shows exactly 5 and the smallest exactly 2?",
+         "Prove that the sum of 1/p over primes p diverges.",
+         "A 6x6 board is tiled by 1x2 dominoes; show that some straight line cuts the board without cutting a domino."]
+
+
+def test_with_few_rows_the_model_falls_back_on_the_zero_shot_difficulty():
+    """The head's difficulty output is the one unpenalised weight: fitted on a dozen rows under a
+    penalty that flattens every other weight, the model still ranks unseen hard tasks above easy ones
+    by a wide margin, where a fully penalised fit would be left with the base rate."""
+    prompts = _EASY + _HARD
+    scores = [{"weak": 1.0, "strong": 1.0}] * len(_EASY) + [{"weak": 0.0, "strong": 1.0}] * len(_HARD)
+    model = OutcomeModel(encoder=None, l2=1.0, dense_l2=100.0).fit(prompts, scores, models=["weak", "strong"])
+    assert [model._dense_names()[i] for i in model._prior_columns()] == ["l3_needs"]
+    easy = model.difficulty(["good night!", "what colour is the sky?", "translate 'dog' into German"])
+    hard = model.difficulty(["Prove that there are infinitely many primes of the form 4k + 3.",
+                             "How many ways can 8 non-attacking rooks be placed on a chessboard with the main "
+                             "diagonal removed? Justify the count."])
+    assert hard.min() - easy.max() > 0.15, (easy, hard)

@@ -30,7 +30,14 @@ cheapest, ``P(top reaches best) − P(cheapest reaches best)``: for 0/1 outcomes
 same MMLU folds it saves 5 points more at 95% quality than ``1 − P(cheapest reaches best)``.
 
 The ridge penalty is picked by inner cross-validation on the training rows (log loss), unless
-given. A model is saved as plain arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON
+given. It applies to every weight but one: the head's difficulty output is the zero-shot prior, and
+its weight gets only a light fixed penalty (:data:`PRIOR_L2`), so where the rows are too few to
+support the other weights (a team's first few dozen logged outcomes; inner cross-validation then
+shrinks everything else) the model falls back on the zero-shot estimate instead of on the base
+rate, and as rows accumulate the other features take over. In-domain 5-fold on the public outcome
+data (``benchmarks/quality.py``) this raised MT-Bench's CS@95 (72 prompts) from 69 % to 77 % and
+AlpacaEval's from 30.5 % to 32 %, and moved MMLU's (55.5 → 55.2 %) and GSM8K's (42.4 → 41.6 %) by
+less than their noise. A model is saved as plain arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON
 metadata that names the features it was built with; loading refuses a model whose encoder is not
 available here, and warns (``stale_head_``) when the Layer 3 head it read features from has changed
 since it was fitted (a dmr upgrade ships a retrained head): it still works, on shifted features.
@@ -70,6 +77,10 @@ _CHOICE = re.compile(r"(?m)^\s*[A-Ha-h][.)]\s")
 # (n-gram penalty, dense penalty) pairs tried by inner cross-validation when l2 is 'auto'. The
 # smallest suits ~10^4 rows (MMLU-sized logs), the largest a few hundred.
 L2_GRID = ((3e-5, 0.01), (1e-4, 0.01), (1e-3, 0.01), (1e-3, 0.1), (1e-2, 0.1))
+# The penalty of the zero-shot prior's weight (the head's difficulty output), whatever the grid picks
+# for the other dense weights: light enough to keep the prior when they are shrunk, enough to keep
+# its weight finite when a handful of rows happens to be separable by it.
+PRIOR_L2 = 1e-3
 # Prototype features: softmax(temperature * cosine) over k-means centres of the training embeddings.
 PROTOTYPE_TEMPERATURE = 10.0
 _KMEANS_ITER = 25
@@ -321,7 +332,7 @@ class OutcomeModel:
         if progress is not None:
             progress("fit", 0, 1)
         self.sparse_weights_, self.dense_weights_, self.bias_ = _fit_logistic(
-            X, D, Y, M, self.l2_, self.dense_l2_, self.max_iter)
+            X, D, Y, M, self.l2_, self.dense_l2_, self.max_iter, free=self._prior_columns())
         if progress is not None:
             progress("fit", 1, 1)
         return self
@@ -362,7 +373,8 @@ class OutcomeModel:
                 continue
             Xtr, Xte = X.take(train), X.take(test)
             for g, (lam, lam_dense) in enumerate(grid):
-                ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter)
+                ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter,
+                                          free=self._prior_columns())
                 p = np.clip(sigmoid(Xte.dot(ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
                 y = Y[test]
                 losses[g] -= float((M[test] * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum())
@@ -410,6 +422,12 @@ class OutcomeModel:
                 "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_, **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
+
+    def _prior_columns(self) -> tuple[int, ...]:
+        """The dense columns penalised by :data:`PRIOR_L2` only: the head's difficulty output, when it is
+        a feature."""
+        return (len(DENSE_NAMES) + len(_EXTRA_NAMES) + len(self._head().type_labels_)
+                + len(self._head().complexity_labels_),) if self.needs_ else ()
 
     def _dense_names(self) -> list[str]:
         names = list(DENSE_NAMES) + list(_EXTRA_NAMES)
@@ -498,13 +516,16 @@ class OutcomeModel:
 
 # -- the regression ------------------------------------------------------------------------------
 def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2: float, l2_dense: float,
-                  max_iter: int, min_df: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  max_iter: int, min_df: int = 2, free: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Independent logistic regressions (one per column of the soft targets ``Y``) over the sparse
     rows ``X`` and the dense block ``D``, by L-BFGS on the mean log loss over the targets present
-    (``M`` is 1 where a target exists) plus ridge penalties."""
+    (``M`` is 1 where a target exists) plus ridge penalties; the dense columns in ``free`` get
+    :data:`PRIOR_L2` instead of ``l2_dense``."""
     n, k = Y.shape
     cols, matmul, matmul_t = sparse_products(X, min_df)
     m, d = len(cols), D.shape[1]
+    dense_penalty = np.full((d, 1), float(l2_dense))
+    dense_penalty[list(free)] = PRIOR_L2
 
     # The bias starts at each column's base rate, so a column that is (nearly) constant is done.
     base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)
@@ -519,8 +540,8 @@ def _fit_logistic(X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray, l2
         # log(1 + e^z) - y z, stably
         loss = float((M * (np.logaddexp(0.0, z) - Y * z)).sum()) / n
         g = M * (sigmoid(z) - Y) / n
-        loss += 0.5 * (l2 * float((ws * ws).sum()) + l2_dense * float((wd * wd).sum()) + 1e-6 * float(b @ b))
-        grad = np.concatenate([(matmul_t(g) + l2 * ws).ravel(), (D.T @ g + l2_dense * wd).ravel(),
+        loss += 0.5 * (l2 * float((ws * ws).sum()) + float((dense_penalty * wd * wd).sum()) + 1e-6 * float(b @ b))
+        grad = np.concatenate([(matmul_t(g) + l2 * ws).ravel(), (D.T @ g + dense_penalty * wd).ravel(),
                                g.sum(axis=0) + 1e-6 * b])
         return loss, grad
 
