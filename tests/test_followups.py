@@ -73,6 +73,11 @@ def test_an_acknowledgement_keeps_its_own_tier_unless_the_model_asked(router):
         assert router.classify(ack, history=asked).tier is ModelTier.HIGH
     # Something that is not a bare acknowledgement follows up either way.
     assert router.classify("continue", history=told).tier is ModelTier.HIGH
+    # Questions in other scripts count; code that ends in a semicolon is not a question.
+    for asking in ("هل أكتب الوحدة كاملة؟", "Γράφω όλο το module\u037e", "全部写出来吗？"):
+        assert router.classify("ok", history=_chat(("user", HARD), ("assistant", asking))).tier is ModelTier.HIGH
+    code = _chat(("user", HARD), ("assistant", "let queue = Queue::new();"))
+    assert router.classify("thanks!", history=code).tier is ModelTier.LOW
 
 
 def test_the_floor_can_be_switched_off_and_policies_still_apply_after_it(tmp_path):

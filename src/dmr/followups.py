@@ -33,7 +33,7 @@ __all__ = ["FOLLOW_UP_CHARS", "RECENT_REQUESTS", "FollowUpFloor", "Floor"]
 FOLLOW_UP_CHARS = 200
 RECENT_REQUESTS = 3
 _REQUEST_ROLES = frozenset({"user", "human", ""})
-_QUESTION_MARKS = ("?", "？", "؟", "՞", ";")  # the last is the Greek question mark (U+037E)
+_QUESTION_MARKS = ("?", "\uff1f", "\u061f", "\u055e", "\u037e")  # ? ？ Arabic, Armenian, Greek
 _MEMO_SIZE = 512
 
 
