@@ -65,6 +65,17 @@ def test_only_the_recent_requests_count(router):
     assert router.classify("continue", history=recent).tier is ModelTier.HIGH
 
 
+def test_a_chain_of_the_same_follow_up_keeps_the_tier_of_the_request_it_continues(router):
+    chain = [("user", HARD)]
+    for _ in range(2 * RECENT_REQUESTS):
+        chain += [("assistant", "Here is the next part: ..."), ("user", "Continue")]
+    decision = router.classify("continue", history=_chat(*chain))
+    assert decision.tier is ModelTier.HIGH and "history[0]" in decision.reasoning
+    # A different short request in between still counts towards the window.
+    mixed = [HARD, "ok", "what's the capital of France?", "ok", "and of Spain?", "ok", "and of Italy?"]
+    assert router.classify("continue", history=mixed).tier is ModelTier.LOW
+
+
 def test_an_acknowledgement_keeps_its_own_tier_unless_the_model_asked(router):
     told = _chat(("user", HARD), ("assistant", "Here is the queue. Let me know if anything is unclear."))
     asked = _chat(("user", HARD), ("assistant", "Here is a sketch. Shall I write the whole module?"))

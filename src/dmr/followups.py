@@ -5,7 +5,9 @@ own: classified alone they look like small talk and go to the cheapest tier, whi
 answers them must carry on the conversation's real work (the lock-free queue, the proof, the
 contract review). So when ``history`` is given, a task of at most :data:`FOLLOW_UP_CHARS`
 characters gets as a floor the tier of the most demanding of the client's last
-:data:`RECENT_REQUESTS` requests in it. A longer task describes itself and is routed on its own.
+:data:`RECENT_REQUESTS` requests in it, passing over earlier requests that say the same as the task
+(a chain of "continue"s keeps the tier of the request it continues). A longer task describes itself
+and is routed on its own.
 
 Only the client's requests count (plain strings and ``user``/``human`` messages): not the system
 prompt, which describes the application rather than the task, and not the model's or a tool's
@@ -63,7 +65,12 @@ class FollowUpFloor:
         read = history_turns(history)
         if trivial and not _asked(read):
             return None
-        requests = [(i, text) for i, (role, text) in enumerate(read) if role in _REQUEST_ROLES and text.strip()]
+        # Earlier requests that say the same as the task ("continue" sent again and again while a
+        # long answer comes in parts) are passed over: they would push the request they all continue
+        # out of the window.
+        same = task.strip().casefold()
+        requests = [(i, text) for i, (role, text) in enumerate(read)
+                    if role in _REQUEST_ROLES and text.strip() and text.strip().casefold() != same]
         best: Floor | None = None
         for index, text in requests[-RECENT_REQUESTS:]:
             found = self._remembered(text)
