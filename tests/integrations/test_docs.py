@@ -25,7 +25,7 @@ pytestmark = [
 
 @pytest.mark.service("llm")
 def test_every_example_runs_and_routes(recorder, tmp_path, monkeypatch):
-    assert len(BLOCKS) == 12 and OLLAMA in BLOCKS[0]
+    assert len(BLOCKS) == 13 and OLLAMA in BLOCKS[0]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("CREWAI_STORAGE_DIR", str(tmp_path / "crewai"))
@@ -53,5 +53,5 @@ def test_every_example_runs_and_routes(recorder, tmp_path, monkeypatch):
         seen.append(set(recorder.models[before:]))
     assert seen[0] == set()  # the set-up block only classifies
     called = [models for models in seen[1:] if models]
-    assert len(called) == 11, seen  # every framework block reached the server
+    assert len(called) == 12, seen  # every framework block reached the server
     assert set().union(*called) == {"llama3.2:3b", "qwen2.5:32b"}
