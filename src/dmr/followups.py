@@ -27,14 +27,14 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
-from dmr.messages import MODEL_ROLES, history_turns
+from dmr.messages import MODEL_ROLES, USER_ROLES, history_turns
 from dmr.types import ModelTier
 
 __all__ = ["FOLLOW_UP_CHARS", "RECENT_REQUESTS", "FollowUpFloor", "Floor"]
 
 FOLLOW_UP_CHARS = 200
 RECENT_REQUESTS = 3
-_REQUEST_ROLES = frozenset({"user", "human", ""})
+_REQUEST_ROLES = USER_ROLES | {""}  # plain strings have no role
 _QUESTION_MARKS = ("?", "\uff1f", "\u061f", "\u055e", "\u037e")  # ? ？ Arabic, Armenian, Greek
 _MEMO_SIZE = 512
 

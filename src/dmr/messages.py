@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-__all__ = ["MODEL_ROLES", "TOOL_ROLES", "history_turns", "turn_list", "turns"]
+from dmr.errors import InputTypeError
 
-# The roles of turns a model wrote, and of tool results, across the formats read here.
+__all__ = ["MODEL_ROLES", "TOOL_ROLES", "USER_ROLES", "history_turns", "turn_list", "turns"]
+
+# The roles of turns a user wrote, a model wrote, and of tool results, across the formats read here.
+USER_ROLES = frozenset({"user", "human"})
 MODEL_ROLES = frozenset({"assistant", "ai", "model", "chatbot"})
 TOOL_ROLES = frozenset({"tool", "function"})
 
@@ -87,7 +90,8 @@ def turns(messages: Any) -> list[tuple[str, str]]:
 def turn_list(history: Any) -> list[Any] | None:
     """A Router ``history`` as a list of turns: a sequence or an iterator is read into a list; a
     lone string, bytes or message (a mapping, or an object with ``role`` or ``content``) is one
-    turn, never a sequence of characters, keys or fields. TypeError for anything else."""
+    turn, never a sequence of characters, keys or fields. :class:`~dmr.errors.InputTypeError` (a
+    TypeError) for anything else."""
     if history is None:
         return None
     if isinstance(history, (str, bytes, bytearray, Mapping)) or hasattr(history, "role") or hasattr(history, "content"):
@@ -95,7 +99,7 @@ def turn_list(history: Any) -> list[Any] | None:
     try:
         return list(history)
     except TypeError:
-        raise TypeError(f"history must be a list of turns (strings or messages), not {type(history).__name__}") from None
+        raise InputTypeError(f"history must be a list of turns (strings or messages), not {type(history).__name__}") from None
 
 
 def history_turns(history: Any) -> list[tuple[str, str]]:

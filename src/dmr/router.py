@@ -375,7 +375,8 @@ class Router:
                   tenant_config: Mapping[str, Any] | None) -> Decision:
         start = time.perf_counter()
         text, notes = self._prepare(task)
-        history = _turn_list(history)
+        # Read once, so that the cache, the policies and the follow-up floor all see all of it.
+        history = turn_list(history)
         if tenant_config:
             check_tenant(tenant_config, residency=self._residency)
         window, truncated = self._window(text, notes)
@@ -542,8 +543,8 @@ class Router:
         raw_difficulty = verdict.difficulty
         # The quality target replaces the matrix's tier; every policy below still applies to it.
         # Without an outcome model it needs a layer's difficulty, so the default tier stays default.
-        if self._quality is not None and (answered or self._quality.learned):
-            choice = self._choose_for_quality(ctx.text, self._target_difficulty(ctx, verdict, trace))
+        choice = self._quality_choice(ctx, verdict, trace, answered)
+        if choice is not None:
             if choice.tier is not tier:
                 choice = choice._replace(reason=f"{choice.reason}, instead of the tier matrix's {tier}")
             tier, raw_difficulty = choice.tier, choice.difficulty
@@ -616,10 +617,18 @@ class Router:
         verdict, _, trace = self._run_layers(ctx, local=True)
         if verdict is None:
             return None
-        if self._quality is not None:
-            choice = self._choose_for_quality(ctx.text, self._target_difficulty(ctx, verdict, trace))
+        choice = self._quality_choice(ctx, verdict, trace)
+        if choice is not None:
             return choice.tier, choice.difficulty
         return self._matrix.tier(verdict.task_type, verdict.complexity), verdict.difficulty
+
+    def _quality_choice(self, ctx: Context, verdict: Verdict, trace: Sequence[LayerStep],
+                        answered: bool = True) -> QualityChoice | None:
+        """The quality target's tier for ``verdict``, or None without a target. Without an outcome
+        model it needs a layer's difficulty, so with no layer answering there is no choice."""
+        if self._quality is None or not (answered or self._quality.learned):
+            return None
+        return self._choose_for_quality(ctx.text, self._target_difficulty(ctx, verdict, trace))
 
     def _target_difficulty(self, ctx: Context, verdict: Verdict, trace: Sequence[LayerStep]) -> float:
         """The difficulty a quality target reads. It picks the tier there, so when Layer 1 or 2
@@ -671,15 +680,6 @@ class Router:
                      self._count_tokens or _tokens.tokenizer_for(model))
         self._route_cache[key] = route
         return route
-
-
-def _turn_list(history: Any) -> list[Any] | None:
-    """``history`` as a list of turns (:func:`dmr.messages.turn_list`), read once so that the cache,
-    the policies and the follow-up floor all see all of it; a bad one is an :class:`InputTypeError`."""
-    try:
-        return turn_list(history)
-    except TypeError as exc:
-        raise InputTypeError(str(exc)) from None
 
 
 def _budget(cfg: RouterConfig) -> Any:

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncGenerator, Mapping, Sequence
 
-from dmr.integrations.target import RoutedModels, Target, atarget, history_of, lazy_classes, require, target, task_of
+from dmr.integrations.target import (RoutedModels, Target, _router, atarget, history_of, lazy_classes, require,
+                                     target, task_of)
 
 __all__ = ["DynamicChatCompletionClient", "get_model_client"]
 
@@ -46,14 +47,6 @@ _GEMINI_OPENAI_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 def get_model_client(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
     """autogen-ext's chat completion client for the model the router picks for ``task``."""
     return _client(target(task, router=router), router, dict(kwargs))
-
-
-def _router(router: Any) -> Any:
-    if router is None:
-        from dmr.router import default_router
-
-        router = default_router()
-    return router
 
 
 def _model_info(router: Any, model: str) -> dict[str, Any]:
@@ -79,12 +72,10 @@ def _client(found: Target, router: Any, kwargs: dict[str, Any]) -> Any:
 def _with_info(cls: type, found: Target, router: Any, kwargs: dict[str, Any], **options: Any) -> Any:
     """``cls`` for the routed model: with AutoGen's own model info when it knows the model, else
     with one from the registry (AutoGen refuses an unknown model without it)."""
-    if "model_info" in kwargs:
-        return cls(model=found.model, **options, **kwargs)
     try:
         return cls(model=found.model, **options, **kwargs)
     except ValueError as exc:
-        if "model_info" not in str(exc):
+        if "model_info" in kwargs or "model_info" not in str(exc):
             raise
         return cls(model=found.model, model_info=_model_info(router, found.model), **options, **kwargs)
 

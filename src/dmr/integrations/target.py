@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from dmr.errors import InputError, NotAvailableError
-from dmr.messages import turns as _turns
+from dmr.messages import USER_ROLES, turns as _turns
 from dmr.registry_schema import key_from_env
 from dmr.types import Decision
 
@@ -30,7 +30,6 @@ _LITELLM_PREFIX = {"google": "gemini"}
 # Sent as the key to an OpenAI-compatible endpoint that needs none (a local server): the SDKs
 # refuse to start without one.
 NO_KEY = "not-needed"
-_USER_ROLES = frozenset({"user", "human"})
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def task_of(messages: Any) -> str:
     turn with text when none is marked as the user's."""
     turns = [t for t in _turns(messages) if t[1].strip()]
     for role, text in reversed(turns):
-        if role in _USER_ROLES:
+        if role in USER_ROLES:
             return text
     if turns:
         return turns[-1][1]
@@ -169,7 +168,7 @@ def history_of(messages: Any) -> list[dict[str, str]]:
     turns = [t for t in _turns(messages) if t[1].strip()]
     end = len(turns) - 1 if turns else 0  # without a user turn, the last turn is the task
     for index in range(len(turns) - 1, -1, -1):
-        if turns[index][0] in _USER_ROLES:
+        if turns[index][0] in USER_ROLES:
             end = index
             break
     return [{"role": role, "content": text} for role, text in turns[:end]]
@@ -182,7 +181,7 @@ def marked_task(messages: Any, marker: str, ends: Sequence[str] = ()) -> str | N
     (observations, plans, format reminders): routing on them would send a hard task's steps to a
     cheap model."""
     for role, text in reversed(_turns(messages)):
-        if role in _USER_ROLES and marker in text:
+        if role in USER_ROLES and marker in text:
             task = text.split(marker, 1)[1]
             for end in ends:
                 task = task.split(end, 1)[0]
