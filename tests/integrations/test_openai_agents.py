@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -82,3 +83,27 @@ def test_without_the_sdk_the_error_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "agents", None)
     with pytest.raises(NotAvailableError, match="pip install 'openai-agents'"):
         get_openai_agent_model(EASY, router=offline_router())
+
+
+@pytest.mark.service("llm")
+def test_the_sdks_default_responses_model_runs_through_the_dmr_proxy(router, recorder):
+    """Without dmr in the agent's code: the SDK's default model class (the Responses API) pointed
+    at `dmr serve`, which routes each turn."""
+    from agents import Agent, ModelSettings, OpenAIResponsesModel
+    from openai import AsyncOpenAI
+    from server.proxy_support import LiveServer
+
+    from dmr.server import create_app
+
+    async def run(live_url: str, prompt: str):
+        async with AsyncOpenAI(base_url=f"{live_url}/v1", api_key="unused", max_retries=0) as client:
+            agent = Agent(name="helper", instructions="Answer in one word.",
+                          model=OpenAIResponsesModel(model="dmr", openai_client=client),
+                          model_settings=ModelSettings(max_tokens=8, store=False))
+            return await agents.Runner.run(agent, prompt)
+
+    with LiveServer(create_app(router)) as live:
+        results = [in_own_thread(lambda p=p: asyncio.run(run(live.url, p))) for p in (EASY, HARD)]
+    assert recorder.models == [MODELS["low"], MODELS["high"]]
+    assert all(isinstance(r.final_output, str) and r.final_output for r in results)
+    assert recorder.bodies[0]["messages"][0] == {"role": "system", "content": "Answer in one word."}

@@ -4,6 +4,8 @@
 
     POST /v1/chat/completions   model "dmr" (or another alias): classify, then forward to the
                                 decision's model; a registry model: forward to its provider as is
+    POST /v1/responses          the same for OpenAI's Responses API, answered from the provider's
+                                chat completion (:mod:`dmr.server.responses`)
     GET  /v1/models             the aliases and every registry model
     GET  /v1/models/{model}     one of them
     POST /v1/dmr/classify       the decision for {"task"} or {"messages"}, without calling a model
@@ -32,6 +34,8 @@ from starlette.routing import Route
 from dmr.errors import ConfigError, DmrError
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
 from dmr.server.errors import APIError, render_error
+from dmr.server.response_events import ResponsesTranslation
+from dmr.server.responses import responses_request
 from dmr.server.routing import catalogue, decision_headers, destination
 from dmr.server.settings import ServerSettings
 from dmr.server.upstream import forward
@@ -87,6 +91,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     guard = proxy.guarded
     routes = [
         Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
+        Route("/v1/responses", guard(proxy.responses), methods=["POST"]),
         Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
         Route("/v1/models/{model:path}", guard(proxy.retrieve_model), methods=["GET"]),
         Route("/v1/dmr/classify", guard(proxy.classify), methods=["POST"]),
@@ -178,6 +183,15 @@ class _Proxy:
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
         return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes)
+
+    async def responses(self, request: Request) -> Response:
+        settings = self.settings
+        body = await read_json(request, settings.max_body_bytes)
+        model, chat, messages, stream = await run_in_threadpool(responses_request, body, settings.aliases)
+        where = await destination(self.router, settings.aliases, model, messages,
+                                  named_models=settings.allow_named_models)
+        return await forward(self.upstream.client, self.router, where, chat, stream, settings.max_answer_bytes,
+                             translation=ResponsesTranslation(body))
 
     def _catalogue(self) -> list[dict[str, Any]]:
         return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)

@@ -1,7 +1,9 @@
 """Forwarding a chat completion to its provider and relaying the answer.
 
 A plain answer is read (up to ``max_answer_bytes``), charged to the budget and returned with the
-provider's status. A stream is passed through as it arrives and charged once it ends. The
+provider's status. A stream is passed through as it arrives and charged once it ends. With a
+:class:`Translation` (a Responses API request), the answer and the stream's events are retold in
+that API's shape on the way, from the same bytes. The
 provider's own HTTP errors keep their status and error object, except a refused key (401/403),
 which is the proxy's fault, not the client's: a 502. A provider that cannot be reached is a 502,
 one that does not answer in time a 504, and no free connection to it a 503 — all in OpenAI's shape.
@@ -11,19 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Protocol
 
 import anyio
 import httpx
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dmr.server.errors import APIError
 from dmr.server.routing import Destination
 from dmr.server.usage import StreamUsage, charge, usage_of
 
-__all__ = ["forward"]
+__all__ = ["Translation", "forward"]
 
 log = logging.getLogger("dmr.server")
 
@@ -35,8 +37,25 @@ _RELAYED_PREFIX = "x-ratelimit-"
 _READ_ERRORS = (httpx.HTTPError, httpx.StreamError)
 
 
+class EventStream(Protocol):
+    def start(self) -> bytes: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+    def fail(self, message: str, code: Any = None) -> bytes: ...
+
+
+class Translation(Protocol):
+    """How an answer in another API's shape is made from a chat completion (the Responses API's:
+    :class:`dmr.server.response_events.ResponsesTranslation`): ``answer`` retells a whole answer
+    (ValueError when it cannot), ``events`` a stream, chunk by chunk."""
+
+    def answer(self, answer: dict[str, Any]) -> dict[str, Any]: ...
+    def events(self, model: str) -> EventStream: ...
+
+
 async def forward(client: httpx.AsyncClient, router: Any, where: Destination, body: dict[str, Any],
-                  stream: bool, max_answer_bytes: int = 64 * 1024 * 1024) -> Response:
+                  stream: bool, max_answer_bytes: int = 64 * 1024 * 1024,
+                  translation: Translation | None = None) -> Response:
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json",
                # Raw bytes are relayed as they come, so they must not be compressed on the way.
                "Accept-Encoding": "identity"}
@@ -62,9 +81,9 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
         if reply.status_code >= 300:
             raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} (a redirect): "
                                 "check its base_url in the model registry", code="bad_upstream_answer", headers=ours)
-        return await _answer(router, where, reply, raw, ours)
-    media = reply.headers.get("content-type", "text/event-stream")
-    return _Relay(router, where, reply, status_code=reply.status_code,
+        return await _answer(router, where, reply, raw, ours, translation)
+    media = "text/event-stream" if translation else reply.headers.get("content-type", "text/event-stream")
+    return _Relay(router, where, reply, translation, status_code=reply.status_code,
                   headers={**ours, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, media_type=media)
 
 
@@ -98,13 +117,20 @@ def _too_large(where: Destination, limit: int, headers: dict[str, str]) -> APIEr
 
 
 async def _answer(router: Any, where: Destination, reply: httpx.Response, raw: bytes,
-                  headers: dict[str, str]) -> Response:
+                  headers: dict[str, str], translation: Translation | None = None) -> Response:
     answer = await run_in_threadpool(_json, raw)
     if not isinstance(answer, dict):
         snippet = raw[:200].decode("utf-8", "replace")
         raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} with a body that is "
                             f"not a JSON object: {snippet!r}", code="bad_upstream_answer", headers=headers)
     await charge(router, where.model, usage_of(answer))
+    if translation is not None:
+        try:
+            retold = await run_in_threadpool(translation.answer, answer)
+        except ValueError as exc:
+            raise APIError(502, f"provider {where.provider!r} answered with a chat completion that cannot be "
+                                f"read: {exc}", code="bad_upstream_answer", headers=headers) from None
+        return JSONResponse(retold, status_code=reply.status_code, headers=headers)
     # The provider's bytes as they came: read for the usage, not rewritten.
     return Response(raw, status_code=reply.status_code, headers=headers,
                     media_type=reply.headers.get("content-type", "application/json"))
@@ -122,8 +148,10 @@ class _Relay(StreamingResponse):
     failed, or the client went away) it charges the last usage the stream reported, once, and
     closes its upstream response."""
 
-    def __init__(self, router: Any, where: Destination, upstream: httpx.Response, **kwargs: Any) -> None:
+    def __init__(self, router: Any, where: Destination, upstream: httpx.Response,
+                 translation: Translation | None = None, **kwargs: Any) -> None:
         self._router = router
+        self._events = translation.events(where.model) if translation is not None else None
         self._where = where
         self._upstream = upstream
         self._usage = StreamUsage()
@@ -145,6 +173,9 @@ class _Relay(StreamingResponse):
             await charge(self._router, self._where.model, self._usage.last)
 
     async def _passthrough(self) -> AsyncIterator[bytes]:
+        events = self._events
+        if events is not None:
+            yield events.start()
         try:
             # Decoded bytes: the provider's content-encoding is not relayed; an answer that the
             # transport has already read (httpx.MockTransport with content=) comes as one chunk.
@@ -154,12 +185,19 @@ class _Relay(StreamingResponse):
                     # Charged before the client gets the end of the stream: a client that reads
                     # the spend right after it finds the budget up to date.
                     await self._charge()
-                yield chunk
+                out = chunk if events is None else events.feed(chunk)
+                if out:
+                    yield out
+            if events is not None:
+                yield events.finish()
         except _READ_ERRORS as exc:
             # The status went out with the first bytes: say what broke as an error event, which
             # OpenAI's SDKs raise as an APIError, rather than ending the stream as if it were whole.
             error = _unreachable(self._where, exc)
-            yield b"\n\ndata: " + json.dumps(error.body()).encode("utf-8") + b"\n\n"
+            if events is not None:
+                yield events.fail(error.message, error.code)
+            else:
+                yield b"\n\ndata: " + json.dumps(error.body()).encode("utf-8") + b"\n\n"
 
 
 def _relayed(reply: httpx.Response) -> dict[str, str]:
