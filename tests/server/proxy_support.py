@@ -5,6 +5,7 @@ three tiers are three model names served by the real local LLM behind a recordin
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 from pathlib import Path
@@ -20,8 +21,48 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "The anyio.abc.BlockingPortal alias is deprecated", DeprecationWarning)
     from starlette.testclient import TestClient
 
-__all__ = ["EASY", "HARD", "MODELS", "PRICES", "LiveServer", "Recorder", "TestClient", "make_router",
-           "registry_for"]
+__all__ = ["EASY", "HARD", "MODELS", "PRICES", "LiveServer", "Recorder", "TestClient", "chat_chunk", "make_router",
+           "registry_for", "sse", "sse_data", "tool_call_answer", "tool_call_stream"]
+
+def sse(*events: dict) -> bytes:
+    """A chat completion stream of ``events``, as a provider sends it."""
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+def chat_chunk(delta: dict, finish: str | None = None, usage: tuple[int, int] | None = None) -> dict:
+    event = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage:
+        event["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+    return event
+
+
+def sse_data(raw: str) -> list[dict]:
+    """The JSON of every ``data:`` line of a server-sent event stream."""
+    return [json.loads(line[5:]) for line in raw.splitlines() if line.startswith("data:")]
+
+
+def tool_call_stream(*more: dict) -> bytes:
+    """A provider's stream with some text, then a get_weather call for Oslo (its arguments in two
+    pieces), the chunks ``more``, the finish and the usage (12 in, 7 out)."""
+    return sse(chat_chunk({"role": "assistant", "content": "Checking."}),
+               chat_chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                           "function": {"name": "get_weather", "arguments": ""}}]}),
+               chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+               chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
+               *more, chat_chunk({}, "tool_calls"),
+               {"id": "c1", "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}})
+
+
+def tool_call_answer(content: str | None) -> tuple[dict, dict]:
+    """A provider's plain answer that calls get_weather for Paris after ``content`` (30 tokens in, 9
+    out), and the assistant message in it."""
+    message = {"role": "assistant", "content": content, "tool_calls": [
+        {"id": "call_7", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}]}, message
+
 
 def make_router(base_url: str | None, tmp_path: Path | None = None, *, provider: str = "local",
                 api_key_env: str | None = None, **options: Any) -> Router:

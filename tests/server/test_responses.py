@@ -10,7 +10,8 @@ import json
 import openai
 import pytest
 from fault_server import Reply
-from proxy_support import EASY, HARD, MODELS, LiveServer, TestClient, make_router
+from proxy_support import (EASY, HARD, MODELS, LiveServer, TestClient, chat_chunk, make_router, sse, sse_data,
+                           tool_call_answer, tool_call_stream)
 
 from dmr.server import create_app
 from dmr.server.responses import responses_request
@@ -24,21 +25,6 @@ SHORT = "What is 2+2? Answer with a number only."  # greedy SmolLM2 stops by its
 def sdk(live: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key="not-checked", max_retries=0)
 
-
-def _sse(*events: dict) -> bytes:
-    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
-
-
-def _chunk(delta: dict, finish: str | None = None, usage: tuple[int, int] | None = None) -> dict:
-    event = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    if usage:
-        event["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
-    return event
-
-
-def _events(raw: str) -> list[dict]:
-    return [json.loads(line[5:]) for line in raw.splitlines() if line.startswith("data:")]
 
 
 @pytest.mark.service("llm")
@@ -110,13 +96,8 @@ def test_a_short_follow_up_in_the_input_keeps_the_tier_of_the_request_it_follows
 
 
 def test_a_function_call_and_its_output_go_round_the_agent_loop(fault_server):
-    call = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_7", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
-    fault_server.script(
-        Reply.json({"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "usage": {
-            "prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
-            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": call}]}),
-        Reply.openai("It is 18 °C in Paris."))
+    answer, call = tool_call_answer(None)
+    fault_server.script(Reply.json(answer), Reply.openai("It is 18 °C in Paris."))
     router = make_router(fault_server.url + "/v1", layer3_enabled=False)
     with LiveServer(create_app(router)) as live, sdk(live) as client:
         first = client.responses.create(model="dmr", input="What's the weather in Paris?", tools=[WEATHER],
@@ -138,15 +119,7 @@ def test_a_function_call_and_its_output_go_round_the_agent_loop(fault_server):
 
 
 def test_a_streamed_function_call_becomes_argument_events(fault_server):
-    fault_server.script(Reply(200, _sse(
-        _chunk({"role": "assistant", "content": "Checking."}),
-        _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                "function": {"name": "get_weather", "arguments": ""}}]}),
-        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
-        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
-        _chunk({}, "tool_calls"), {"id": "c1", "choices": [], "usage": {
-            "prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}}),
-        {"Content-Type": "text/event-stream"}))
+    fault_server.script(Reply(200, tool_call_stream(), {"Content-Type": "text/event-stream"}))
     router = make_router(fault_server.url + "/v1", layer3_enabled=False)
     with LiveServer(create_app(router)) as live, sdk(live) as client:
         with client.responses.stream(model="dmr", input="Weather in Oslo?", tools=[WEATHER]) as stream:
@@ -165,12 +138,12 @@ def test_a_streamed_function_call_becomes_argument_events(fault_server):
 
 
 def test_a_stream_that_breaks_off_ends_with_an_error_event_and_a_failed_response(fault_server):
-    body = _sse(_chunk({"content": "Half an ans"}))[:-14]
+    body = sse(chat_chunk({"content": "Half an ans"}))[:-14]
     fault_server.script(Reply(200, body, {"Content-Type": "text/event-stream"}, declared_length=len(body) + 500))
     router = make_router(fault_server.url + "/v1", layer3_enabled=False)
     with TestClient(create_app(router)) as client:
         raw = client.post("/v1/responses", json={"model": "dmr", "input": EASY, "stream": True})
-    events = _events(raw.text)
+    events = sse_data(raw.text)
     assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/event-stream")
     assert [e["type"] for e in events][-3:] == ["response.output_text.delta", "error", "response.failed"]
     assert events[-2]["code"] == "upstream_unreachable" and "could not be reached" in events[-2]["message"]
@@ -179,12 +152,12 @@ def test_a_stream_that_breaks_off_ends_with_an_error_event_and_a_failed_response
 
 
 def test_an_error_inside_the_provider_stream_fails_the_response(fault_server):
-    fault_server.script(Reply(200, _sse(_chunk({"content": "Hel"}), {"error": {"message": "model overloaded",
+    fault_server.script(Reply(200, sse(chat_chunk({"content": "Hel"}), {"error": {"message": "model overloaded",
                                                                                 "code": "overloaded"}}),
                               {"Content-Type": "text/event-stream"}))
     router = make_router(fault_server.url + "/v1", layer3_enabled=False)
     with TestClient(create_app(router)) as client:
-        events = _events(client.post("/v1/responses", json={"model": "dmr", "input": EASY, "stream": True}).text)
+        events = sse_data(client.post("/v1/responses", json={"model": "dmr", "input": EASY, "stream": True}).text)
     assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
     assert (events[-2]["code"], events[-2]["message"]) == ("overloaded", "model overloaded")
     assert "response.completed" not in [e["type"] for e in events]
@@ -274,14 +247,14 @@ def test_the_request_is_translated_field_by_field():
 def test_events_are_the_same_however_the_provider_splits_its_bytes_and_items_close_in_order():
     from dmr.server.response_events import ResponseEvents
 
-    stream = _sse(_chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}]}),
-                  _chunk({"content": "Done"}), _chunk({"content": "."}, "stop", usage=(5, 3)))
+    stream = sse(chat_chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}]}),
+                  chat_chunk({"content": "Done"}), chat_chunk({"content": "."}, "stop", usage=(5, 3)))
     told = []
     for step in (len(stream), 1):  # all at once, then byte by byte
         events = ResponseEvents({"model": "dmr", "input": "x"}, "m")
         raw = events.start() + b"".join(events.feed(stream[i:i + step]) for i in range(0, len(stream), step))
         told.append([{k: v for k, v in e.items() if k not in ("item", "response", "item_id", "part")}
-                     for e in _events((raw + events.finish()).decode())])
+                     for e in sse_data((raw + events.finish()).decode())])
     assert told[0] == told[1]
     assert [(e["type"], e.get("output_index")) for e in told[0]] == [
         ("response.created", None), ("response.in_progress", None), ("response.output_item.added", 0),

@@ -8,6 +8,8 @@
                                 chat completion (:mod:`dmr.server.responses`)
     GET  /v1/models             the aliases and every registry model
     GET  /v1/models/{model}     one of them
+    POST /v1/messages           the same for Anthropic's Messages API (:mod:`dmr.server.anthropic_messages`),
+                                errors in Anthropic's shape
     POST /v1/dmr/classify       the decision for {"task"} or {"messages"}, without calling a model
     POST /v1/dmr/outcomes       {"decision_id", "score"}: feedback on a routed answer
     GET  /healthz               liveness (never needs the proxy key)
@@ -33,7 +35,9 @@ from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
-from dmr.server.errors import APIError, render_error
+from dmr.server.anthropic_events import AnthropicTranslation
+from dmr.server.anthropic_messages import messages_request
+from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
 from dmr.server.response_events import ResponsesTranslation
 from dmr.server.responses import responses_request
 from dmr.server.routing import catalogue, decision_headers, destination
@@ -92,6 +96,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     routes = [
         Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
         Route("/v1/responses", guard(proxy.responses), methods=["POST"]),
+        Route(ANTHROPIC_PATH, guard(proxy.messages), methods=["POST"]),
         Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
         Route("/v1/models/{model:path}", guard(proxy.retrieve_model), methods=["GET"]),
         Route("/v1/dmr/classify", guard(proxy.classify), methods=["POST"]),
@@ -169,9 +174,13 @@ class _Proxy:
 
         async def checked(request: Request) -> Response:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
-                raise APIError(401, "missing or wrong API key: send the proxy's key as 'Authorization: Bearer <key>'",
-                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            if scheme.lower() != "bearer":
+                # Anthropic's SDKs send their key as x-api-key.
+                given = request.headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+                raise APIError(401, "missing or wrong API key: send the proxy's key as 'Authorization: Bearer <key>' "
+                                    "(or as 'x-api-key: <key>')", code="invalid_api_key",
+                               headers={"WWW-Authenticate": "Bearer"})
             return await endpoint(request)
 
         return checked
@@ -185,13 +194,21 @@ class _Proxy:
         return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes)
 
     async def responses(self, request: Request) -> Response:
+        return await self._translated(request, responses_request, ResponsesTranslation)
+
+    async def messages(self, request: Request) -> Response:
+        return await self._translated(request, messages_request, AnthropicTranslation)
+
+    async def _translated(self, request: Request, read: Callable[..., Any], translation: Callable[..., Any]) -> Response:
+        """An endpoint of another API: its request read into a chat body, routed and forwarded like a
+        chat completion, the answer retold by ``translation``."""
         settings = self.settings
         body = await read_json(request, settings.max_body_bytes)
-        model, chat, messages, stream = await run_in_threadpool(responses_request, body, settings.aliases)
+        model, chat, messages, stream = await run_in_threadpool(read, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
         return await forward(self.upstream.client, self.router, where, chat, stream, settings.max_answer_bytes,
-                             translation=ResponsesTranslation(body))
+                             translation=translation(body))
 
     def _catalogue(self) -> list[dict[str, Any]]:
         return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)

@@ -18,12 +18,18 @@ from starlette.responses import JSONResponse
 from dmr.errors import (BudgetExceededError, ConfigError, DmrError, InputError, PIIBlockedError, PolicyError,
                         ProviderError)
 
-__all__ = ["APIError", "api_error_of", "render_error"]
+__all__ = ["ANTHROPIC_PATH", "APIError", "api_error_of", "render_error"]
+
+ANTHROPIC_PATH = "/v1/messages"
 
 # OpenAI's error types by status, for errors that do not name their own.
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
           413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
+
+# Anthropic's error types by status.
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
 
 
 class APIError(Exception):
@@ -52,6 +58,13 @@ class APIError(Exception):
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
+    def anthropic_body(self) -> dict[str, Any]:
+        """The error in Anthropic's shape, for ``/v1/messages``: its error type by status, and
+        dmr's ``code`` and ``param`` beside the message."""
+        error = {"type": _ANTHROPIC_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error"),
+                 "message": self.message, "code": self.code, "param": self.param}
+        return {"type": "error", "error": error}
+
 
 def api_error_of(exc: BaseException) -> APIError:
     """The answer for any exception that reaches the client."""
@@ -60,8 +73,8 @@ def api_error_of(exc: BaseException) -> APIError:
     if isinstance(exc, HTTPException):
         message = exc.detail if isinstance(exc.detail, str) and exc.detail else "HTTP error"
         if exc.status_code == 404:
-            message = "no such endpoint; the proxy serves /v1/chat/completions, /v1/models, /v1/dmr/classify, " \
-                      "/v1/dmr/outcomes and /healthz"
+            message = "no such endpoint; the proxy serves /v1/chat/completions, /v1/responses, /v1/messages, " \
+                      "/v1/models, /v1/dmr/classify, /v1/dmr/outcomes and /healthz"
         return APIError(exc.status_code, message, headers=exc.headers)
     if isinstance(exc, PIIBlockedError):
         return APIError(400, str(exc), code="pii_blocked", retry=False)
@@ -81,5 +94,9 @@ def api_error_of(exc: BaseException) -> APIError:
 
 
 async def render_error(request: Request, exc: Exception) -> JSONResponse:
-    """The app's exception handler, for every kind of error."""
-    return api_error_of(exc).response()
+    """The app's exception handler, for every kind of error: in Anthropic's shape for Anthropic's
+    endpoint, in OpenAI's for the others."""
+    error = api_error_of(exc)
+    if request.url.path.startswith(ANTHROPIC_PATH):
+        return JSONResponse(error.anthropic_body(), status_code=error.status, headers=error.headers)
+    return error.response()

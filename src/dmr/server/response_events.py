@@ -16,61 +16,35 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dmr.server.responses import finished, new_id, response_object, shell, usage_object
+from dmr.server.chunks import ChunkStream
+from dmr.server.responses import finished, response_object, shell, usage_object
+from dmr.server.translated import new_id
 
 __all__ = ["ResponseEvents", "ResponsesTranslation"]
 
-# An unfinished line longer than this is not a chat chunk: it is dropped rather than kept growing.
-_MAX_LINE = 16 * 1024 * 1024
+Event = tuple[str, dict[str, Any]]
 
 
-class ResponseEvents:
+class ResponseEvents(ChunkStream):
     def __init__(self, request: dict[str, Any], model: str) -> None:
+        super().__init__(model)
         self._response = shell(request, new_id("resp"), model)
         self._sequence = 0
-        self._line = b""
         self._output: list[dict[str, Any]] = []  # every item, in output order, open or done
         self._text: dict[str, Any] | None = None  # the message item being written
-        self._calls: dict[int, dict[str, Any]] = {}  # open function calls by the chunks' tool_call index
-        self._finish_reason: Any = None
-        self._usage: dict[str, Any] | None = None
-        self.ended = False
+        self._calls: dict[Any, dict[str, Any]] = {}  # open function calls by the chunks' tool_call index
 
     def start(self) -> bytes:
         return self._events(("response.created", {"response": self._snapshot()}),
                             ("response.in_progress", {"response": self._snapshot()}))
 
-    def feed(self, chunk: bytes) -> bytes:
-        """The events that the chat chunks completed by ``chunk`` make."""
-        lines = (self._line + chunk).split(b"\n")
-        self._line = lines.pop()
-        if len(self._line) > _MAX_LINE:
-            self._line = b""
-        out: list[tuple[str, dict[str, Any]]] = []
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if self.ended or not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
-                continue
-            try:
-                data = json.loads(line[5:])
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(data, dict) and "error" in data:
-                error = data["error"] if isinstance(data["error"], dict) else {"message": str(data["error"])}
-                return self._events(*out) + self.fail(str(error.get("message") or "the provider failed"),
-                                                      error.get("code"))
-            if isinstance(data, dict):
-                out += self._chunk(data)
-        return self._events(*out)
-
     def finish(self) -> bytes:
-        """The closing events, once the provider's stream has ended."""
         if self.ended:
             return b""
         self.ended = True
         out = self._close_text() + self._close_calls()
-        response = finished(self._snapshot(), self._finish_reason)
-        response["usage"] = self._usage
+        response = finished(self._snapshot(), self.finish_reason)
+        response["usage"] = usage_object(self.usage)
         kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
         return self._events(*out, (kind, {"response": response}))
 
@@ -80,30 +54,10 @@ class ResponseEvents:
             return b""
         self.ended = True
         error = {"code": str(code) if code is not None else "upstream_error", "message": message}
-        response = {**self._snapshot(), "status": "failed", "error": error, "usage": self._usage}
+        response = {**self._snapshot(), "status": "failed", "error": error, "usage": usage_object(self.usage)}
         return self._events(("error", {**error, "param": None}), ("response.failed", {"response": response}))
 
-    def _chunk(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        if data.get("model"):
-            self._response["model"] = str(data["model"])
-        self._usage = usage_object(data.get("usage")) or self._usage
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return []
-        choice = choices[0]
-        self._finish_reason = choice.get("finish_reason") or self._finish_reason
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        out: list[tuple[str, dict[str, Any]]] = []
-        for field in ("content", "refusal"):
-            text = delta.get(field)
-            if isinstance(text, str) and text:
-                out += self._text_delta(text)
-        for call in delta.get("tool_calls") or []:
-            if isinstance(call, dict):
-                out += self._call_delta(call)
-        return out
-
-    def _text_delta(self, text: str) -> list[tuple[str, dict[str, Any]]]:
+    def text(self, text: str) -> bytes:
         out = self._close_calls()
         if self._text is None:
             self._text = {"type": "message", "id": new_id("msg"), "status": "in_progress", "role": "assistant",
@@ -114,30 +68,28 @@ class ResponseEvents:
                     ("response.content_part.added", {**self._where(self._text), "part": part})]
             self._text["content"].append(part)
         self._text["content"][0]["text"] += text
-        return out + [("response.output_text.delta", {**self._where(self._text), "delta": text, "logprobs": []})]
+        return self._events(*out, ("response.output_text.delta",
+                                   {**self._where(self._text), "delta": text, "logprobs": []}))
 
-    def _call_delta(self, call: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        index = call.get("index", 0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
-        out: list[tuple[str, dict[str, Any]]] = []
+    def call(self, index: Any, call_id: str | None, name: str, arguments: str) -> bytes:
+        out: list[Event] = []
         item = self._calls.get(index)
         if item is None:
             out += self._close_text()
-            item = {"type": "function_call", "id": new_id("fc"), "call_id": call.get("id") or new_id("call"),
-                    "name": function.get("name") or "", "arguments": "", "status": "in_progress"}
+            item = {"type": "function_call", "id": new_id("fc"), "call_id": call_id or new_id("call"),
+                    "name": name, "arguments": "", "status": "in_progress"}
             self._calls[index] = item
             self._output.append(item)
             out.append(("response.output_item.added", {"output_index": self._index(item), "item": _copy(item)}))
-        elif function.get("name"):
-            item["name"] += function["name"]
-        piece = function.get("arguments")
-        if isinstance(piece, str) and piece:
-            item["arguments"] += piece
+        else:
+            item["name"] += name
+        if arguments:
+            item["arguments"] += arguments
             out.append(("response.function_call_arguments.delta",
-                        {"item_id": item["id"], "output_index": self._index(item), "delta": piece}))
-        return out
+                        {"item_id": item["id"], "output_index": self._index(item), "delta": arguments}))
+        return self._events(*out)
 
-    def _close_text(self) -> list[tuple[str, dict[str, Any]]]:
+    def _close_text(self) -> list[Event]:
         item, self._text = self._text, None
         if item is None:
             return []
@@ -147,8 +99,8 @@ class ResponseEvents:
                 ("response.content_part.done", {**self._where(item), "part": dict(part)}),
                 ("response.output_item.done", {"output_index": self._index(item), "item": _copy(item)})]
 
-    def _close_calls(self) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
+    def _close_calls(self) -> list[Event]:
+        out: list[Event] = []
         for item in self._calls.values():
             item["status"] = "completed"
             item["arguments"] = item["arguments"] or "{}"
@@ -166,9 +118,9 @@ class ResponseEvents:
         return {"item_id": item["id"], "output_index": self._index(item), "content_index": 0}
 
     def _snapshot(self) -> dict[str, Any]:
-        return {**self._response, "output": [_copy(x) for x in self._output]}
+        return {**self._response, "model": self.model, "output": [_copy(x) for x in self._output]}
 
-    def _events(self, *events: tuple[str, dict[str, Any]]) -> bytes:
+    def _events(self, *events: Event) -> bytes:
         out = []
         for kind, fields in events:
             data = {"type": kind, "sequence_number": self._sequence, **fields}

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
-from dmr.server.bodies import chat_request
 from dmr.server.errors import APIError
+from dmr.server.translated import chat_body, new_id, required_string
 
-__all__ = ["finished", "new_id", "response_object", "responses_request", "shell", "usage_object"]
+__all__ = ["finished", "response_object", "responses_request", "shell", "usage_object"]
 
 # Accepted and dropped: they ask OpenAI to store, annotate or bill a response in ways that have no
 # counterpart here, and change nothing in the answer.
@@ -41,9 +40,6 @@ _NEEDS_STORAGE = {"previous_response_id": "a stored earlier response", "conversa
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def responses_request(body: dict[str, Any], aliases: tuple[str, ...]
@@ -82,12 +78,7 @@ def responses_request(body: dict[str, Any], aliases: tuple[str, ...]
         chat["reasoning_effort"] = reasoning["effort"]
     if body.get("stream") is not None:
         chat["stream"] = body["stream"]
-    model, messages, stream = chat_request(chat, aliases)
-    if stream:
-        # The usage comes in the stream's last event only when asked for: it completes the Response
-        # and is what the budget is charged.
-        chat["stream_options"] = {"include_usage": True}
-    return model, chat, messages, stream
+    return chat_body(chat, aliases)
 
 
 def _messages(items: Any, instructions: Any) -> list[dict[str, Any]]:
@@ -113,8 +104,8 @@ def _messages(items: Any, instructions: Any) -> list[dict[str, Any]]:
                                param=f"{where}.role", code="invalid_value")
             messages.append({"role": role, "content": _content(item.get("content"), where, role)})
         elif kind == "function_call":
-            call = {"id": _string(item, "call_id", where), "type": "function",
-                    "function": {"name": _string(item, "name", where), "arguments": item.get("arguments") or "{}"}}
+            call = {"id": required_string(item, "call_id", where), "type": "function",
+                    "function": {"name": required_string(item, "name", where), "arguments": item.get("arguments") or "{}"}}
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
@@ -123,7 +114,7 @@ def _messages(items: Any, instructions: Any) -> list[dict[str, Any]]:
         elif kind == "function_call_output":
             output = item.get("output")
             text = output if isinstance(output, str) else _joined_text(output, f"{where}.output")
-            messages.append({"role": "tool", "tool_call_id": _string(item, "call_id", where), "content": text})
+            messages.append({"role": "tool", "tool_call_id": required_string(item, "call_id", where), "content": text})
         elif kind == "reasoning":
             continue  # the model's own reasoning of an earlier turn: chat completions take none
         elif kind == "item_reference":
@@ -135,13 +126,6 @@ def _messages(items: Any, instructions: Any) -> list[dict[str, Any]]:
                                 "reasoning items)", param=f"{where}.type", code="unsupported_value")
     return messages
 
-
-def _string(item: dict[str, Any], field: str, where: str) -> str:
-    value = item.get(field)
-    if not isinstance(value, str) or not value:
-        raise APIError(400, f"{where}.{field} must be a non-empty string", param=f"{where}.{field}",
-                       code="invalid_type")
-    return value
 
 
 def _content(content: Any, where: str, role: str) -> Any:
