@@ -5,6 +5,8 @@ answers (tests/fault_server.py), at the HTTP level."""
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
 import pytest
@@ -197,3 +199,22 @@ def test_the_request_is_translated_field_by_field():
             {"id": "t2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "t1", "content": "ok"},
         {"role": "tool", "tool_call_id": "t2", "content": "Error: boom"}]}
+
+
+def test_count_tokens_estimates_the_input_without_calling_a_model(fault_server):
+    from dmr.tokens import count_tokens
+
+    fault_server.script(Reply.openai("never sent"))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    question = [{"role": "user", "content": "What's the weather in Paris?"}]
+    with LiveServer(create_app(router)) as live, sdk(live) as client:
+        plain = client.messages.count_tokens(model="dmr", messages=question)
+        with_all = client.messages.count_tokens(model="dmr", messages=question, system="Be brief.", tools=[WEATHER])
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            client.messages.count_tokens(model="dmr", messages=[{"role": "robot", "content": "hi"}])
+    assert plain.input_tokens == 4 + count_tokens(question[0]["content"])
+    tools = json.dumps([{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["input_schema"],
+                                                          "description": WEATHER["description"]}}])
+    assert with_all.input_tokens == plain.input_tokens + 4 + count_tokens("Be brief.") + count_tokens(tools)
+    assert refused.value.body["error"]["param"] == "messages[0].role"
+    assert fault_server.count == 0

@@ -23,7 +23,7 @@ from typing import Any
 from dmr.server.errors import APIError
 from dmr.server.translated import chat_body, new_id, required_string
 
-__all__ = ["message_object", "messages_request", "stop_reason", "usage_object"]
+__all__ = ["input_tokens", "message_object", "messages_request", "stop_reason", "usage_object"]
 
 _DROPPED = frozenset({"top_k", "thinking", "service_tier", "context_management", "output_config"})
 _TRANSLATED = frozenset({"model", "messages", "system", "tools", "tool_choice", "max_tokens", "stop_sequences",
@@ -229,3 +229,27 @@ def message_object(answer: dict[str, Any], request: dict[str, Any]) -> dict[str,
             "model": str(answer.get("model") or request.get("model")), "content": content,
             "stop_reason": stop_reason(choices[0].get("finish_reason")), "stop_sequence": None,
             "usage": usage_object(answer.get("usage"))}
+
+
+# Tokens each message adds around its content (role markers), as chat templates do.
+_PER_MESSAGE = 4
+
+
+def input_tokens(chat: dict[str, Any]) -> int:
+    """``POST /v1/messages/count_tokens``: an estimate of the input tokens of a translated request
+    by dmr's token counter (:func:`dmr.tokens.count_tokens`; the provider, and so its tokenizer, is
+    known only once the request is routed). Text, tool calls and tool definitions count; an image
+    part counts as its URL's text would not, so it adds nothing."""
+    from dmr.tokens import count_tokens
+
+    total = 0
+    for message in chat["messages"]:
+        total += _PER_MESSAGE
+        content = message.get("content")
+        texts = [content] if isinstance(content, str) else [
+            p["text"] for p in content or [] if isinstance(p, dict) and p.get("type") == "text"]
+        texts += [json.dumps(call["function"]) for call in message.get("tool_calls") or []]
+        total += sum(count_tokens(t) for t in texts)
+    if chat.get("tools"):
+        total += count_tokens(json.dumps(chat["tools"]))
+    return total

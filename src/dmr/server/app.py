@@ -9,7 +9,8 @@
     GET  /v1/models             the aliases and every registry model
     GET  /v1/models/{model}     one of them
     POST /v1/messages           the same for Anthropic's Messages API (:mod:`dmr.server.anthropic_messages`),
-                                errors in Anthropic's shape
+                                errors in Anthropic's shape; /v1/messages/count_tokens estimates
+                                its input tokens
     POST /v1/dmr/classify       the decision for {"task"} or {"messages"}, without calling a model
     POST /v1/dmr/outcomes       {"decision_id", "score"}: feedback on a routed answer
     GET  /healthz               liveness (never needs the proxy key)
@@ -36,7 +37,7 @@ from starlette.routing import Route
 from dmr.errors import ConfigError, DmrError
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
 from dmr.server.anthropic_events import AnthropicTranslation
-from dmr.server.anthropic_messages import messages_request
+from dmr.server.anthropic_messages import input_tokens, messages_request
 from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
 from dmr.server.response_events import ResponsesTranslation
 from dmr.server.responses import responses_request
@@ -97,6 +98,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
         Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
         Route("/v1/responses", guard(proxy.responses), methods=["POST"]),
         Route(ANTHROPIC_PATH, guard(proxy.messages), methods=["POST"]),
+        Route(ANTHROPIC_PATH + "/count_tokens", guard(proxy.count_tokens), methods=["POST"]),
         Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
         Route("/v1/models/{model:path}", guard(proxy.retrieve_model), methods=["GET"]),
         Route("/v1/dmr/classify", guard(proxy.classify), methods=["POST"]),
@@ -198,6 +200,11 @@ class _Proxy:
 
     async def messages(self, request: Request) -> Response:
         return await self._translated(request, messages_request, AnthropicTranslation)
+
+    async def count_tokens(self, request: Request) -> Response:
+        body = await read_json(request, self.settings.max_body_bytes)
+        _, chat, _, _ = await run_in_threadpool(messages_request, {**body, "stream": None}, self.settings.aliases)
+        return JSONResponse({"input_tokens": await run_in_threadpool(input_tokens, chat)})
 
     async def _translated(self, request: Request, read: Callable[..., Any], translation: Callable[..., Any]) -> Response:
         """An endpoint of another API: its request read into a chat body, routed and forwarded like a
