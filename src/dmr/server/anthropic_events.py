@@ -16,17 +16,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dmr.server.anthropic_messages import message_object, stop_reason, usage_object
+from dmr.server.anthropic_messages import stop_reason, usage_object
 from dmr.server.chunks import ChunkStream
 from dmr.server.translated import new_id
 
-__all__ = ["AnthropicEvents", "AnthropicTranslation"]
+__all__ = ["AnthropicEvents"]
 
 Event = tuple[str, dict[str, Any]]
 
 
 class AnthropicEvents(ChunkStream):
-    def __init__(self, model: str) -> None:
+    def __init__(self, request: dict[str, Any], model: str) -> None:
+        # ``request`` for the same signature as ResponseEvents: Anthropic's stream echoes none of it.
         super().__init__(model)
         self._id = new_id("msg")
         self._blocks = 0  # blocks opened so far
@@ -87,17 +88,4 @@ class AnthropicEvents(ChunkStream):
     def _events(self, *events: Event) -> bytes:
         return b"".join(f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode("utf-8")
                         for kind, fields in events)
-
-
-class AnthropicTranslation:
-    """How :func:`dmr.server.upstream.forward` retells a chat answer to a Messages API request."""
-
-    def __init__(self, request: dict[str, Any]) -> None:
-        self.request = request
-
-    def answer(self, answer: dict[str, Any]) -> dict[str, Any]:
-        return message_object(answer, self.request)
-
-    def events(self, model: str) -> AnthropicEvents:
-        return AnthropicEvents(model)
 

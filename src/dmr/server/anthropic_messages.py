@@ -22,6 +22,7 @@ from typing import Any
 
 from dmr.server.errors import APIError
 from dmr.server.translated import chat_body, new_id, required_string
+from dmr.server.usage import usage_of
 
 __all__ = ["input_tokens", "message_object", "messages_request", "stop_reason", "usage_object"]
 
@@ -189,9 +190,7 @@ def stop_reason(finish_reason: Any) -> str:
 
 def usage_object(usage: Any) -> dict[str, int]:
     """A chat completion's ``usage`` in Anthropic's shape (zeros when it reported none)."""
-    usage = usage if isinstance(usage, dict) else {}
-    counts = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
-    prompt, completion = (n if isinstance(n, int) and not isinstance(n, bool) else 0 for n in counts)
+    prompt, completion = usage_of({"usage": usage}) or (0, 0)
     return {"input_tokens": prompt, "output_tokens": completion}
 
 

@@ -36,13 +36,14 @@ from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
-from dmr.server.anthropic_events import AnthropicTranslation
-from dmr.server.anthropic_messages import input_tokens, messages_request
+from dmr.server.anthropic_events import AnthropicEvents
+from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
 from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
-from dmr.server.response_events import ResponsesTranslation
-from dmr.server.responses import responses_request
+from dmr.server.response_events import ResponseEvents
+from dmr.server.responses import response_object, responses_request
 from dmr.server.routing import catalogue, decision_headers, destination
 from dmr.server.settings import ServerSettings
+from dmr.server.translated import Translation
 from dmr.server.upstream import forward
 
 __all__ = ["create_app"]
@@ -196,26 +197,27 @@ class _Proxy:
         return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes)
 
     async def responses(self, request: Request) -> Response:
-        return await self._translated(request, responses_request, ResponsesTranslation)
+        return await self._translated(request, responses_request, response_object, ResponseEvents)
 
     async def messages(self, request: Request) -> Response:
-        return await self._translated(request, messages_request, AnthropicTranslation)
+        return await self._translated(request, messages_request, message_object, AnthropicEvents)
 
     async def count_tokens(self, request: Request) -> Response:
         body = await read_json(request, self.settings.max_body_bytes)
         _, chat, _, _ = await run_in_threadpool(messages_request, {**body, "stream": None}, self.settings.aliases)
         return JSONResponse({"input_tokens": await run_in_threadpool(input_tokens, chat)})
 
-    async def _translated(self, request: Request, read: Callable[..., Any], translation: Callable[..., Any]) -> Response:
+    async def _translated(self, request: Request, read: Callable[..., Any], retell: Callable[..., Any],
+                          stream_events: Callable[..., Any]) -> Response:
         """An endpoint of another API: its request read into a chat body, routed and forwarded like a
-        chat completion, the answer retold by ``translation``."""
+        chat completion, the answer retold by ``retell`` (a stream by ``stream_events``)."""
         settings = self.settings
         body = await read_json(request, settings.max_body_bytes)
         model, chat, messages, stream = await run_in_threadpool(read, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
         return await forward(self.upstream.client, self.router, where, chat, stream, settings.max_answer_bytes,
-                             translation=translation(body))
+                             translation=Translation(body, retell, stream_events))
 
     def _catalogue(self) -> list[dict[str, Any]]:
         return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)

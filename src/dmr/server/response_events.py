@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 from dmr.server.chunks import ChunkStream
-from dmr.server.responses import finished, response_object, shell, usage_object
+from dmr.server.responses import finished, shell, usage_object
 from dmr.server.translated import new_id
 
-__all__ = ["ResponseEvents", "ResponsesTranslation"]
+__all__ = ["ResponseEvents"]
 
 Event = tuple[str, dict[str, Any]]
 
@@ -132,15 +132,3 @@ class ResponseEvents(ChunkStream):
 def _copy(item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "content": [dict(p) for p in item["content"]]} if "content" in item else dict(item)
 
-
-class ResponsesTranslation:
-    """How :func:`dmr.server.upstream.forward` retells a chat answer to a Responses API request."""
-
-    def __init__(self, request: dict[str, Any]) -> None:
-        self.request = request
-
-    def answer(self, answer: dict[str, Any]) -> dict[str, Any]:
-        return response_object(answer, self.request)
-
-    def events(self, model: str) -> ResponseEvents:
-        return ResponseEvents(self.request, model)

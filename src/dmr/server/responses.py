@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from dmr.server.errors import APIError
+from dmr.server.usage import usage_of
 from dmr.server.translated import chat_body, new_id, required_string
 
 __all__ = ["finished", "response_object", "responses_request", "shell", "usage_object"]
@@ -217,12 +218,10 @@ def _text_format(text: Any) -> dict[str, Any]:
 
 def usage_object(usage: Any) -> dict[str, Any] | None:
     """A chat completion's ``usage`` in the Responses API's shape."""
-    if not isinstance(usage, dict):
+    tokens = usage_of({"usage": usage})
+    if tokens is None:
         return None
-    given = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in given):
-        return None
-    prompt, completion = given
+    prompt, completion = tokens
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},

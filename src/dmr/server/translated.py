@@ -5,12 +5,13 @@ which checks the chat body they built like a chat completion's."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from dmr.server.bodies import chat_request
 from dmr.server.errors import APIError
 
-__all__ = ["chat_body", "new_id", "required_string"]
+__all__ = ["Translation", "chat_body", "new_id", "required_string"]
 
 
 def new_id(prefix: str) -> str:
@@ -33,3 +34,20 @@ def chat_body(chat: dict[str, Any], aliases: tuple[str, ...]) -> tuple[str, dict
     if stream:
         chat["stream_options"] = {"include_usage": True}
     return model, chat, messages, stream
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How :func:`dmr.server.upstream.forward` retells a chat answer to ``request``, a request of
+    another API: ``retell(answer, request)`` makes a whole answer (ValueError when it cannot),
+    ``stream(request, model)`` the object that retells a stream chunk by chunk."""
+
+    request: dict[str, Any]
+    retell: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    stream: Callable[[dict[str, Any], str], Any]
+
+    def answer(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return self.retell(answer, self.request)
+
+    def events(self, model: str) -> Any:
+        return self.stream(self.request, model)

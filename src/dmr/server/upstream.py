@@ -2,7 +2,7 @@
 
 A plain answer is read (up to ``max_answer_bytes``), charged to the budget and returned with the
 provider's status. A stream is passed through as it arrives and charged once it ends. With a
-:class:`Translation` (a Responses API request), the answer and the stream's events are retold in
+:class:`Translation` (a Responses or Messages API request), the answer and the stream's events are retold in
 that API's shape on the way, from the same bytes. The
 provider's own HTTP errors keep their status and error object, except a refused key (401/403),
 which is the proxy's fault, not the client's: a 502. A provider that cannot be reached is a 502,
@@ -45,9 +45,9 @@ class EventStream(Protocol):
 
 
 class Translation(Protocol):
-    """How an answer in another API's shape is made from a chat completion (the Responses API's:
-    :class:`dmr.server.response_events.ResponsesTranslation`): ``answer`` retells a whole answer
-    (ValueError when it cannot), ``events`` a stream, chunk by chunk."""
+    """How an answer in another API's shape is made from a chat completion
+    (:class:`dmr.server.translated.Translation`): ``answer`` retells a whole answer (ValueError
+    when it cannot), ``events`` a stream, chunk by chunk."""
 
     def answer(self, answer: dict[str, Any]) -> dict[str, Any]: ...
     def events(self, model: str) -> EventStream: ...
