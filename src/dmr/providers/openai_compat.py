@@ -17,6 +17,7 @@ from dmr.providers.base import (
     missing_sdk,
     status_error,
 )
+from dmr.providers.refusals import read_refusal
 
 __all__ = ["OpenAIAdapter"]
 
@@ -76,11 +77,13 @@ class OpenAIAdapter:
 
     def _adapt(self, message: str) -> bool:
         """Some models (OpenAI's reasoning models) refuse ``max_tokens`` or ``temperature``; the 400
-        names the parameter. Switch it, for this and every later call; True if anything changed."""
+        names the parameter (:mod:`dmr.providers.refusals`). Switch it, for this and every later
+        call; True if anything changed."""
+        refusal = read_refusal(message)
         changed = False
-        if "max_tokens" in message and self._length_key == "max_tokens":
+        if refusal.rename_length and self._length_key == "max_tokens":
             self._length_key, changed = "max_completion_tokens", True
-        if "temperature" in message and self._temperature:
+        if "temperature" in refusal.dropped and self._temperature:
             self._temperature, changed = False, True
         return changed
 

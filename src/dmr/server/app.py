@@ -44,6 +44,7 @@ from dmr.server.responses import response_object, responses_request
 from dmr.server.routing import catalogue, decision_headers, destination
 from dmr.server.settings import ServerSettings
 from dmr.server.translated import Translation
+from dmr.server.adapt import Adaptations
 from dmr.server.upstream import forward
 
 __all__ = ["create_app"]
@@ -167,6 +168,7 @@ class _Proxy:
         self.router = router
         self.settings = settings
         self.upstream = upstream
+        self.adaptations = Adaptations()
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
         """``endpoint`` behind the proxy key, when one is set."""
@@ -194,7 +196,8 @@ class _Proxy:
         model, messages, stream = await run_in_threadpool(chat_request, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
-        return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes)
+        return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes,
+                             adaptations=self.adaptations)
 
     async def responses(self, request: Request) -> Response:
         return await self._translated(request, responses_request, response_object, ResponseEvents)
@@ -217,7 +220,7 @@ class _Proxy:
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
         return await forward(self.upstream.client, self.router, where, chat, stream, settings.max_answer_bytes,
-                             translation=Translation(body, retell, stream_events))
+                             translation=Translation(body, retell, stream_events), adaptations=self.adaptations)
 
     def _catalogue(self) -> list[dict[str, Any]]:
         return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)

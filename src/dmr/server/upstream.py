@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dmr.server.adapt import Adaptations
 from dmr.server.errors import APIError
 from dmr.server.routing import Destination
 from dmr.server.usage import StreamUsage, charge, usage_of
@@ -35,6 +36,8 @@ _RELAYED_PREFIX = "x-ratelimit-"
 # Reading an answer can fail in httpx's transport (HTTPError) or in its stream handling
 # (StreamError, e.g. a transport that hands over an answer it has already read).
 _READ_ERRORS = (httpx.HTTPError, httpx.StreamError)
+# Each refusal is adapted to once: at most two asks more than the first.
+_ASKS = 3
 
 
 class EventStream(Protocol):
@@ -55,25 +58,34 @@ class Translation(Protocol):
 
 async def forward(client: httpx.AsyncClient, router: Any, where: Destination, body: dict[str, Any],
                   stream: bool, max_answer_bytes: int = 64 * 1024 * 1024,
-                  translation: Translation | None = None) -> Response:
+                  translation: Translation | None = None, adaptations: Adaptations | None = None) -> Response:
+    """Send ``body`` to ``where`` and answer with the provider's reply. With ``adaptations``, a 400
+    refusing a parameter the model does not take is asked again adapted (:mod:`dmr.server.adapt`)."""
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json",
                # Raw bytes are relayed as they come, so they must not be compressed on the way.
                "Accept-Encoding": "identity"}
     if where.api_key:
         headers["Authorization"] = f"Bearer {where.api_key}"
-    # As large as the client's body (32 MiB by default): encoded off the event loop.
-    content = await run_in_threadpool(_encode, {**body, "model": where.model})
-    request = client.build_request("POST", where.url, content=content, headers=headers)
-    try:
-        reply = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        raise _unreachable(where, exc) from None
-    ours = {**where.headers(), **_relayed(reply)}
-    if reply.status_code >= 300 or not stream:
+    if adaptations is not None:
+        body = adaptations.apply(where, body)
+    for attempt in range(_ASKS):
+        reply = await _send(client, where, body, headers)
+        ours = {**where.headers(), **_relayed(reply)}
+        if reply.status_code < 300 and stream:
+            media = "text/event-stream" if translation else reply.headers.get("content-type", "text/event-stream")
+            return _Relay(router, where, reply, translation, status_code=reply.status_code,
+                          headers={**ours, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, media_type=media)
         try:
             raw = await _read(where, reply, max_answer_bytes, ours)
         finally:
             await reply.aclose()
+        if reply.status_code == 400 and adaptations is not None and attempt + 1 < _ASKS:
+            again = adaptations.retry(where, body, raw)
+            if again is not None:
+                log.info("provider %r refused a parameter for model %r; asking again adapted to it",
+                         where.provider, where.model)
+                body = again
+                continue
         if reply.status_code in (401, 403):
             raise _refused_key(where, reply.status_code, raw, ours)
         if reply.status_code >= 400:
@@ -82,9 +94,18 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
             raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} (a redirect): "
                                 "check its base_url in the model registry", code="bad_upstream_answer", headers=ours)
         return await _answer(router, where, reply, raw, ours, translation)
-    media = "text/event-stream" if translation else reply.headers.get("content-type", "text/event-stream")
-    return _Relay(router, where, reply, translation, status_code=reply.status_code,
-                  headers={**ours, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, media_type=media)
+    raise AssertionError("unreachable: the last ask returns")
+
+
+async def _send(client: httpx.AsyncClient, where: Destination, body: dict[str, Any],
+                headers: dict[str, str]) -> httpx.Response:
+    # As large as the client's body (32 MiB by default): encoded off the event loop.
+    content = await run_in_threadpool(_encode, {**body, "model": where.model})
+    request = client.build_request("POST", where.url, content=content, headers=headers)
+    try:
+        return await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise _unreachable(where, exc) from None
 
 
 def _encode(body: dict[str, Any]) -> bytes:

@@ -1,0 +1,58 @@
+"""Requests adapted to what the routed model takes.
+
+A client of the proxy does not know which model will answer, so it cannot know that OpenAI's
+reasoning models refuse ``max_tokens`` and non-default sampling, or that the chosen model's output
+limit is below the one it asked for (Claude Code asks for 32,000 tokens). When a provider answers
+400 with one of those refusals (:mod:`dmr.providers.refusals`), the proxy asks again with the
+request adapted, and adapts every later request to that model the same way, without the 400.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dmr.providers.refusals import Refusal, adapted, read_refusal
+from dmr.server.routing import Destination
+
+__all__ = ["Adaptations"]
+
+
+class Adaptations:
+    """What each upstream model (base URL and model name) refused, kept for the app's lifetime;
+    at most ``capacity`` models are remembered, the oldest forgotten first."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._known: dict[tuple[str, str], Refusal] = {}
+
+    def apply(self, where: Destination, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` as the destination's model takes it, from what it refused before."""
+        known = self._known.get((where.url, where.model))
+        return body if known is None else adapted(body, known)
+
+    def retry(self, where: Destination, body: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
+        """The body to send again after the 400 ``raw``, or None when the error is not a refusal
+        the proxy can adapt to (or the body already is adapted to it)."""
+        refusal = read_refusal(_message(raw))
+        again = adapted(body, refusal) if refusal else body
+        if again == body:
+            return None
+        key = (where.url, where.model)
+        known = self._known.pop(key, None)
+        self._known[key] = refusal if known is None else known.merged(refusal)
+        while len(self._known) > self._capacity:
+            del self._known[next(iter(self._known))]
+        return again
+
+
+def _message(raw: bytes) -> str:
+    """The error message of an OpenAI-shaped error body, else the body's text."""
+    text = raw[:65536].decode("utf-8", "replace")
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return text
+    if isinstance(error, dict):
+        return str(error.get("message", ""))
+    return str(error) if error else text
