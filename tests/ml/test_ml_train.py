@@ -24,7 +24,7 @@ def test_heldout_split_is_the_datasets_test_split():
         assert is_heldout(task) == module.is_test(task)
 
 
-@pytest.mark.parametrize("folder", ["datasets", "datasets/capability"])
+@pytest.mark.parametrize("folder", ["datasets", "datasets/capability", "datasets/held_back"])
 def test_the_shipped_datasets_are_valid_and_free_of_duplicates(folder, capsys):
     spec = importlib.util.spec_from_file_location("check_datasets", ROOT / "scripts" / "check_datasets.py")
     module = importlib.util.module_from_spec(spec)
