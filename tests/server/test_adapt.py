@@ -67,6 +67,7 @@ def test_max_tokens_refused_is_asked_again_as_max_completion_tokens_and_remember
         first = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 50})
         second = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 60})
     assert first.status_code == 200 and first.json()["choices"][0]["message"]["content"] == "Paris."
+    assert first.headers["x-dmr-adapted"] == second.headers["x-dmr-adapted"] == "max_tokens"
     assert second.status_code == 200 and second.json()["choices"][0]["message"]["content"] == "Rome."
     bodies = _bodies(fault_server)
     assert len(bodies) == 3  # the refusal is learnt: the second request is sent adapted at once
@@ -83,6 +84,7 @@ def test_what_one_model_refused_is_not_applied_to_another(fault_server):
         hard = client.post("/v1/chat/completions", json={
             "model": "dmr", "messages": [{"role": "user", "content": HARD}], "temperature": 0.2})
     assert easy.status_code == hard.status_code == 200
+    assert easy.headers["x-dmr-adapted"] == "temperature" and "x-dmr-adapted" not in hard.headers
     bodies = _bodies(fault_server)
     assert [b["model"] for b in bodies] == ["local-small", "local-small", "local-large"]
     assert "temperature" not in bodies[1]
@@ -97,6 +99,7 @@ def test_two_refusals_in_turn_are_both_adapted_to(fault_server):
     assert answer.status_code == 200
     last = _bodies(fault_server)[-1]
     assert last["max_completion_tokens"] == 20 and "max_tokens" not in last and "temperature" not in last
+    assert answer.headers["x-dmr-adapted"] == "max_tokens,temperature"
 
 
 def test_a_400_that_is_no_known_refusal_is_relayed_after_one_ask(fault_server):
@@ -105,7 +108,7 @@ def test_a_400_that_is_no_known_refusal_is_relayed_after_one_ask(fault_server):
         answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "n": 3})
     assert answer.status_code == 400
     assert answer.json()["error"]["message"] == "Field 'n' is not supported"
-    assert fault_server.count == 1
+    assert fault_server.count == 1 and "x-dmr-adapted" not in answer.headers
 
 
 def test_a_model_that_keeps_refusing_is_asked_at_most_three_times(fault_server):
@@ -128,6 +131,7 @@ def test_a_refused_stream_is_asked_again_and_relayed(fault_server):
                              json={"model": "dmr", "messages": USER, "max_tokens": 20, "stream": True})
     assert answer.status_code == 200
     assert answer.text == stream.decode()  # relayed as the provider sent it
+    assert answer.headers["x-dmr-adapted"] == "max_tokens"
     assert _bodies(fault_server)[1]["max_completion_tokens"] == 20
 
 
@@ -140,6 +144,7 @@ def test_a_messages_api_limit_above_the_models_is_lowered_to_it(fault_server):
     assert answer.status_code == 200
     assert answer.json()["content"] == [{"type": "text", "text": "Red, yellow, blue."}]
     assert [b["max_tokens"] for b in _bodies(fault_server)] == [32000, 16384]
+    assert answer.headers["x-dmr-adapted"] == "max_tokens"
 
 
 def test_a_responses_api_request_is_adapted_too(fault_server):

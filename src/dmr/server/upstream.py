@@ -38,6 +38,7 @@ _RELAYED_PREFIX = "x-ratelimit-"
 _READ_ERRORS = (httpx.HTTPError, httpx.StreamError)
 # Each refusal is adapted to once: at most two asks more than the first.
 _ASKS = 3
+_ABSENT = object()
 
 
 class EventStream(Protocol):
@@ -66,11 +67,12 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
                "Accept-Encoding": "identity"}
     if where.api_key:
         headers["Authorization"] = f"Bearer {where.api_key}"
+    asked = body
     if adaptations is not None:
         body = adaptations.apply(where, body)
     for attempt in range(_ASKS):
         reply = await _send(client, where, body, headers)
-        ours = {**where.headers(), **_relayed(reply)}
+        ours = {**where.headers(), **_relayed(reply), **_adapted(asked, body)}
         if reply.status_code < 300 and stream:
             media = "text/event-stream" if translation else reply.headers.get("content-type", "text/event-stream")
             return _Relay(router, where, reply, translation, status_code=reply.status_code,
@@ -106,6 +108,12 @@ async def _send(client: httpx.AsyncClient, where: Destination, body: dict[str, A
         return await client.send(request, stream=True)
     except httpx.HTTPError as exc:
         raise _unreachable(where, exc) from None
+
+
+def _adapted(asked: dict[str, Any], sent: dict[str, Any]) -> dict[str, str]:
+    """The ``x-dmr-adapted`` header: the client's parameters the proxy changed, if any."""
+    changed = sorted(key for key in asked if asked[key] != sent.get(key, _ABSENT))
+    return {"x-dmr-adapted": ",".join(changed)} if changed else {}
 
 
 def _encode(body: dict[str, Any]) -> bytes:
