@@ -46,8 +46,9 @@ def read_refusal(message: str) -> Refusal:
     unsupported = any(phrase in text for phrase in _UNSUPPORTED)
     rename = unsupported and "'max_tokens'" in text and "max_completion_tokens" in text
     dropped = frozenset(p for p in SAMPLING if unsupported and f"'{p}'" in text)
-    cap = _AT_MOST.search(text) if any(key in text for key in LENGTH_KEYS) else None
-    return Refusal(rename, dropped, int(cap.group(1)) if cap and int(cap.group(1)) > 0 else None)
+    found = _AT_MOST.search(text) if any(key in text for key in LENGTH_KEYS) else None
+    cap = int(found.group(1)) if found else 0
+    return Refusal(rename, dropped, cap or None)
 
 
 def adapted(body: Mapping[str, Any], refusal: Refusal) -> dict[str, Any]:

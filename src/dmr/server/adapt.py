@@ -9,7 +9,6 @@ request adapted, and adapts every later request to that model the same way, with
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dmr.providers.refusals import Refusal, adapted, read_refusal
@@ -31,10 +30,10 @@ class Adaptations:
         known = self._known.get((where.url, where.model))
         return body if known is None else adapted(body, known)
 
-    def retry(self, where: Destination, body: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
-        """The body to send again after the 400 ``raw``, or None when the error is not a refusal
-        the proxy can adapt to (or the body already is adapted to it)."""
-        refusal = read_refusal(_message(raw))
+    def retry(self, where: Destination, body: dict[str, Any], message: str) -> dict[str, Any] | None:
+        """The body to send again after a 400 whose error says ``message``, or None when it is not
+        a refusal the proxy can adapt to (or the body already is adapted to it)."""
+        refusal = read_refusal(message)
         again = adapted(body, refusal) if refusal else body
         if again == body:
             return None
@@ -44,15 +43,3 @@ class Adaptations:
         while len(self._known) > self._capacity:
             del self._known[next(iter(self._known))]
         return again
-
-
-def _message(raw: bytes) -> str:
-    """The error message of an OpenAI-shaped error body, else the body's text."""
-    text = raw[:65536].decode("utf-8", "replace")
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        return text
-    if isinstance(error, dict):
-        return str(error.get("message", ""))
-    return str(error) if error else text

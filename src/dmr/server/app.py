@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
+from dmr.server.adapt import Adaptations
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
 from dmr.server.anthropic_events import AnthropicEvents
 from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
@@ -44,7 +45,6 @@ from dmr.server.responses import response_object, responses_request
 from dmr.server.routing import catalogue, decision_headers, destination
 from dmr.server.settings import ServerSettings
 from dmr.server.translated import Translation
-from dmr.server.adapt import Adaptations
 from dmr.server.upstream import forward
 
 __all__ = ["create_app"]

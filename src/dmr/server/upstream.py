@@ -81,17 +81,18 @@ async def forward(client: httpx.AsyncClient, router: Any, where: Destination, bo
             raw = await _read(where, reply, max_answer_bytes, ours)
         finally:
             await reply.aclose()
-        if reply.status_code == 400 and adaptations is not None and attempt + 1 < _ASKS:
-            again = adaptations.retry(where, body, raw)
-            if again is not None:
-                log.info("provider %r refused a parameter for model %r; asking again adapted to it",
-                         where.provider, where.model)
-                body = again
-                continue
         if reply.status_code in (401, 403):
             raise _refused_key(where, reply.status_code, raw, ours)
         if reply.status_code >= 400:
-            raise _relayed_error(where, reply.status_code, raw, ours)
+            error = _relayed_error(where, reply.status_code, raw, ours)
+            if reply.status_code == 400 and adaptations is not None and attempt + 1 < _ASKS:
+                again = adaptations.retry(where, body, error.message)
+                if again is not None:
+                    log.info("provider %r refused a parameter for model %r; asking again adapted to it",
+                             where.provider, where.model)
+                    body = again
+                    continue
+            raise error
         if reply.status_code >= 300:
             raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} (a redirect): "
                                 "check its base_url in the model registry", code="bad_upstream_answer", headers=ours)
@@ -112,6 +113,8 @@ async def _send(client: httpx.AsyncClient, where: Destination, body: dict[str, A
 
 def _adapted(asked: dict[str, Any], sent: dict[str, Any]) -> dict[str, str]:
     """The ``x-dmr-adapted`` header: the client's parameters the proxy changed, if any."""
+    if sent is asked:  # nothing adapted: the usual case, decided without comparing the bodies
+        return {}
     changed = sorted(key for key in asked if asked[key] != sent.get(key, _ABSENT))
     return {"x-dmr-adapted": ",".join(changed)} if changed else {}
 
