@@ -33,10 +33,11 @@ def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, 
     assert printed[0] == "high large-model"
     # The design question, "hi", the translation through the Responses API, the colours through
     # Anthropic's Messages API.
-    assert recorder.models == ["large-model", "small-model", "small-model", "small-model"]
+    assert recorder.models == ["large-model", "small-model", "small-model", "small-model", "small-model"]
     assert recorder.bodies[1]["stream"] is True
     assert recorder.bodies[2]["messages"] == [{"role": "user", "content": "Translate 'good night' into French."}]
-    assert recorder.bodies[3]["messages"] == [{"role": "user", "content": "Name three primary colours."}]
+    assert recorder.bodies[3]["messages"] == [{"role": "user", "content": "Name a prime number."}]
+    assert recorder.bodies[4]["messages"] == [{"role": "user", "content": "Name three primary colours."}]
     [stored] = read_outcomes(tmp_path / "decisions.sqlite3")  # the feedback, beside the decision
     assert stored["score"] == 0.9
     namespace: dict = {"__name__": "docs"}

@@ -23,7 +23,7 @@ def client():
 
 
 def test_an_unknown_path_and_a_wrong_method_are_in_openai_shape(client):
-    missing = client.post("/v1/completions", json={"model": "dmr", "prompt": "hi"})
+    missing = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "hi"})
     wrong = client.get("/v1/chat/completions")
     assert missing.status_code == 404 and _shape(missing)["type"] == "not_found_error"
     assert "/v1/chat/completions" in _shape(missing)["message"]

@@ -6,6 +6,7 @@
                                 decision's model; a registry model: forward to its provider as is
     POST /v1/responses          the same for OpenAI's Responses API, answered from the provider's
                                 chat completion (:mod:`dmr.server.responses`)
+    POST /v1/completions        the same for the legacy Completions API (:mod:`dmr.server.completions`)
     GET  /v1/models             the aliases and every registry model
     GET  /v1/models/{model}     one of them
     POST /v1/messages           the same for Anthropic's Messages API (:mod:`dmr.server.anthropic_messages`),
@@ -37,6 +38,7 @@ from starlette.routing import Route
 from dmr.errors import ConfigError, DmrError
 from dmr.server.adapt import Adaptations
 from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
+from dmr.server.completions import CompletionEvents, completion_object, completions_request
 from dmr.server.anthropic_events import AnthropicEvents
 from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
 from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
@@ -99,6 +101,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     routes = [
         Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
         Route("/v1/responses", guard(proxy.responses), methods=["POST"]),
+        Route("/v1/completions", guard(proxy.completions), methods=["POST"]),
         Route(ANTHROPIC_PATH, guard(proxy.messages), methods=["POST"]),
         Route(ANTHROPIC_PATH + "/count_tokens", guard(proxy.count_tokens), methods=["POST"]),
         Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
@@ -201,6 +204,9 @@ class _Proxy:
 
     async def responses(self, request: Request) -> Response:
         return await self._translated(request, responses_request, response_object, ResponseEvents)
+
+    async def completions(self, request: Request) -> Response:
+        return await self._translated(request, completions_request, completion_object, CompletionEvents)
 
     async def messages(self, request: Request) -> Response:
         return await self._translated(request, messages_request, message_object, AnthropicEvents)
