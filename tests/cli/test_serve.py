@@ -31,7 +31,7 @@ def test_help_lists_the_options_and_binds_loopback_by_default():
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
     for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout",
-                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models"):
+                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models", "--embeddings-provider"):
         assert option in result.output
     assert "127.0.0.1" in result.output
     assert "visible to other users" in result.output  # the key belongs in $DMR_SERVER_API_KEY
@@ -50,6 +50,8 @@ def test_without_the_server_extra_it_says_what_to_install(monkeypatch, missing):
 def test_a_bad_configuration_fails_before_serving(tmp_path):
     result = CliRunner().invoke(cli, ["serve", "--preset", "no-such-preset"])
     assert result.exit_code == 1 and result.output.startswith("error: ")
+    result = CliRunner().invoke(cli, ["serve", "--embeddings-provider", "nope"])
+    assert result.exit_code == 1 and "embeddings_provider 'nope' is not a provider" in result.output
     (tmp_path / "dmr.yaml").write_text("escalation_threshold: 7\n")
     result = CliRunner().invoke(cli, ["serve", "--config", "dmr.yaml"])
     assert result.exit_code == 1 and "escalation_threshold" in result.output
@@ -65,7 +67,7 @@ def test_the_command_serves_the_proxy(tmp_path):
                                        "  {type: jsonl, path: decisions.jsonl, flush_interval_s: 3600}\n")
     command = [sys.executable, "-c", "from dmr.cli import main; main()", "serve", "--port", str(port),
                "--api-key", "k3y", "--alias", "route-me", "--no-named-models", "--max-upstream-connections", "7",
-               "--max-answer-bytes", "5000", "--log-level", "warning"]
+               "--max-answer-bytes", "5000", "--embeddings-provider", "openai", "--log-level", "warning"]
     env = {**os.environ, "OPENAI_API_KEY": ""}
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
@@ -94,6 +96,10 @@ def test_the_command_serves_the_proxy(tmp_path):
                             json={"model": "route-me", "messages": [{"role": "user", "content": "hi"}]})
         assert answer.status_code == 500 and "OPENAI_API_KEY" in answer.json()["error"]["message"]
         assert answer.headers["x-dmr-provider"] == "openai"
+        embedded = httpx.post(f"{base}/v1/embeddings", headers={"Authorization": "Bearer k3y"},
+                              json={"model": "text-embedding-3-small", "input": "hi"})
+        assert embedded.status_code == 500 and embedded.json()["error"]["code"] == "provider_key_missing"
+        assert embedded.headers["x-dmr-provider"] == "openai"
     finally:
         server.terminate()
         server.wait(30)

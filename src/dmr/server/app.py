@@ -7,6 +7,7 @@
     POST /v1/responses          the same for OpenAI's Responses API, answered from the provider's
                                 chat completion (:mod:`dmr.server.responses`)
     POST /v1/completions        the same for the legacy Completions API (:mod:`dmr.server.completions`)
+    POST /v1/embeddings         passed unrouted to the ``embeddings_provider``, when one is set
     GET  /v1/models             the aliases and every registry model
     GET  /v1/models/{model}     one of them
     POST /v1/messages           the same for Anthropic's Messages API (:mod:`dmr.server.anthropic_messages`),
@@ -37,14 +38,14 @@ from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
 from dmr.server.adapt import Adaptations
-from dmr.server.bodies import chat_request, classify_request, outcome_request, read_json
+from dmr.server.bodies import chat_request, classify_request, embeddings_request, outcome_request, read_json
 from dmr.server.completions import CompletionEvents, completion_object, completions_request
 from dmr.server.anthropic_events import AnthropicEvents
 from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
 from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
 from dmr.server.response_events import ResponseEvents
 from dmr.server.responses import response_object, responses_request
-from dmr.server.routing import catalogue, decision_headers, destination
+from dmr.server.routing import catalogue, decision_headers, destination, embeddings_destination
 from dmr.server.settings import ServerSettings
 from dmr.server.translated import Translation
 from dmr.server.upstream import forward
@@ -58,7 +59,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
                max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
                max_upstream_connections: int = 1000, allow_named_models: bool = True,
-               transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
+               embeddings_provider: str | None = None, transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
     mapping of Router options; neither: ``Router()``).
 
@@ -71,6 +72,9 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     them all busy for ``upstream_timeout`` is answered 503 ``proxy_busy``.
     ``allow_named_models``: let clients name a registry model and skip routing (still under the
     PII block and a spent ``on_stop: raise`` budget); False: only the aliases are served.
+    ``embeddings_provider``: a provider of the registry that ``POST /v1/embeddings`` requests are
+    passed to as sent (not routed; under the PII block and a spent ``on_stop: raise`` budget);
+    None: that endpoint answers 501.
     ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests);
     its own connection limits then apply instead of ``max_upstream_connections``.
     ``close_router``: close the Router (flushing its decision log) when the app shuts down; by
@@ -82,8 +86,14 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     settings = ServerSettings.build(aliases=aliases, api_key=api_key, upstream_timeout=upstream_timeout,
                                     max_body_bytes=max_body_bytes, max_answer_bytes=max_answer_bytes,
                                     max_upstream_connections=max_upstream_connections,
-                                    allow_named_models=allow_named_models)
+                                    allow_named_models=allow_named_models, embeddings_provider=embeddings_provider)
     router = _router_from(config) if router is None else router
+    known = router.registry.providers()
+    if embeddings_provider is not None and embeddings_provider not in known:
+        if owned:
+            router.close()
+        raise ConfigError(f"embeddings_provider {embeddings_provider!r} is not a provider of the model registry "
+                          f"(it has {', '.join(sorted(known)) or 'none'})", [("embeddings_provider", "unknown provider")])
     proxy = _Proxy(router, settings, _Upstream(settings.upstream_timeout, settings.max_upstream_connections,
                                                transport))
 
@@ -102,6 +112,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
         Route("/v1/chat/completions", guard(proxy.chat_completions), methods=["POST"]),
         Route("/v1/responses", guard(proxy.responses), methods=["POST"]),
         Route("/v1/completions", guard(proxy.completions), methods=["POST"]),
+        Route("/v1/embeddings", guard(proxy.embeddings), methods=["POST"]),
         Route(ANTHROPIC_PATH, guard(proxy.messages), methods=["POST"]),
         Route(ANTHROPIC_PATH + "/count_tokens", guard(proxy.count_tokens), methods=["POST"]),
         Route("/v1/models", guard(proxy.list_models), methods=["GET"]),
@@ -207,6 +218,18 @@ class _Proxy:
 
     async def completions(self, request: Request) -> Response:
         return await self._translated(request, completions_request, completion_object, CompletionEvents)
+
+    async def embeddings(self, request: Request) -> Response:
+        settings = self.settings
+        provider = settings.embeddings_provider
+        if provider is None:
+            raise APIError(501, "this proxy passes no embeddings on: start it with --embeddings-provider NAME "
+                                "(create_app(embeddings_provider=...)), a provider of the model registry",
+                           code="embeddings_not_configured", retry=False)
+        body = await read_json(request, settings.max_body_bytes)
+        model, texts = await run_in_threadpool(embeddings_request, body)
+        where = await embeddings_destination(self.router, provider, model, texts)
+        return await forward(self.upstream.client, self.router, where, body, False, settings.max_answer_bytes)
 
     async def messages(self, request: Request) -> Response:
         return await self._translated(request, messages_request, message_object, AnthropicEvents)

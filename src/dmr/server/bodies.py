@@ -20,7 +20,7 @@ from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 
-__all__ = ["chat_request", "classify_request", "conversation", "outcome_request", "read_json"]
+__all__ = ["chat_request", "classify_request", "conversation", "embeddings_request", "outcome_request", "read_json"]
 
 def _no_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity, which no other JSON parser (nor OpenAI) does.
@@ -101,6 +101,30 @@ def chat_request(body: dict[str, Any], aliases: tuple[str, ...]) -> tuple[str, l
     if not isinstance(stream, bool):
         raise APIError(400, "'stream' must be true or false", param="stream", code="invalid_type")
     return model, _messages(body), stream
+
+
+def embeddings_request(body: dict[str, Any]) -> tuple[str, list[str]]:
+    """``(model, texts)`` of an embeddings request: the texts of ``input`` (a string, an array of
+    strings, or token arrays, which hold none) for the PII block; the body itself goes on as sent."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise APIError(400, "'model' must be the name of an embedding model of the embeddings provider",
+                       param="model", code="missing_required_parameter" if model is None else "invalid_type")
+    given = body.get("input")
+    items = [given] if isinstance(given, str) else given
+    if given is None:
+        raise APIError(400, "missing required parameter: 'input'", param="input", code="missing_required_parameter")
+    if not isinstance(items, list) or not items or not (
+            all(isinstance(x, str) for x in items) or _tokens(items) or all(_tokens(x) for x in items)):
+        raise APIError(400, "'input' must be a string, a non-empty array of strings, or token arrays",
+                       param="input", code="invalid_type")
+    _refuse_lone_surrogates(body, ("input",))
+    return model, [x for x in items if isinstance(x, str)]
+
+
+def _tokens(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(t, int) and not isinstance(t, bool) for t in value)
 
 
 def classify_request(body: dict[str, Any]) -> tuple[str, list[str] | None]:

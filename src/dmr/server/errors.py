@@ -74,7 +74,7 @@ def api_error_of(exc: BaseException) -> APIError:
         message = exc.detail if isinstance(exc.detail, str) and exc.detail else "HTTP error"
         if exc.status_code == 404:
             message = "no such endpoint; the proxy serves /v1/chat/completions, /v1/responses, /v1/completions, " \
-                      "/v1/messages, /v1/models, /v1/dmr/classify, /v1/dmr/outcomes and /healthz"
+                      "/v1/embeddings, /v1/messages, /v1/models, /v1/dmr/classify, /v1/dmr/outcomes and /healthz"
         return APIError(exc.status_code, message, headers=exc.headers)
     if isinstance(exc, PIIBlockedError):
         return APIError(400, str(exc), code="pii_blocked", retry=False)

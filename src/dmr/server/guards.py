@@ -22,8 +22,9 @@ from dmr.pii import client_turns
 __all__ = ["refuse_personal_data", "refuse_when_spent"]
 
 
-def refuse_personal_data(router: Any, messages: list[dict[str, Any]]) -> None:
-    """Raise :class:`PIIBlockedError` when the PII policy blocks and a scanned turn has PII."""
+def refuse_personal_data(router: Any, messages: list[dict[str, Any]], field: str = "messages") -> None:
+    """Raise :class:`PIIBlockedError` when the PII policy blocks and a scanned turn has PII; the
+    refusal names it as ``field[index]``."""
     # The Router keeps its detector private; the decision log's scrubber reads it the same way.
     detector = getattr(router, "_pii", None)
     if detector is None or not getattr(router, "_pii_block", False):
@@ -31,8 +32,8 @@ def refuse_personal_data(router: Any, messages: list[dict[str, Any]]) -> None:
     for index, text in client_turns(messages):
         kinds = detector.kinds(text)
         if kinds:
-            role = messages[index].get("role")
-            raise PIIBlockedError(f"messages[{index}] ({role}) contains personal data ({', '.join(kinds)}) and the "
+            role = f" ({messages[index].get('role')})" if field == "messages" else ""
+            raise PIIBlockedError(f"{field}[{index}]{role} contains personal data ({', '.join(kinds)}) and the "
                                   "PII policy blocks it", kinds)
 
 

@@ -24,7 +24,7 @@ from dmr.server.errors import APIError
 from dmr.server.guards import refuse_personal_data, refuse_when_spent
 from dmr.types import Decision
 
-__all__ = ["Destination", "catalogue", "decision_headers", "destination"]
+__all__ = ["Destination", "catalogue", "decision_headers", "destination", "embeddings_destination"]
 
 # Each native provider's own host, and the path its OpenAI-compatible endpoint ends with there.
 _OPENAI_COMPATIBLE_AT = {"anthropic": ("api.anthropic.com", "/v1"),
@@ -83,10 +83,21 @@ async def destination(router: Any, aliases: tuple[str, ...], model: str, message
             raise _no_such_model(model, aliases, "is not offered here: this proxy only routes, so")
         provider, name, decision = _provider_of(registry, model, aliases), model, None
         await run_in_threadpool(_unrouted, router, messages)
+    return _at(registry, provider, name, decision, "/chat/completions")
+
+
+async def embeddings_destination(router: Any, provider: str, model: str, texts: list[str]) -> Destination:
+    """Where ``POST /v1/embeddings`` goes: ``provider``'s ``/embeddings``, unrouted, once the
+    texts pass the PII block and the budget is not spent with ``on_stop: raise``."""
+    await run_in_threadpool(_unrouted, router, [{"role": "user", "content": text} for text in texts], "input")
+    return _at(router.registry, provider, model, None, "/embeddings")
+
+
+def _at(registry: ModelRegistry, provider: str, name: str, decision: Decision | None, path: str) -> Destination:
     spec = registry.provider(provider)
     key = spec.api_key()
     where = Destination(provider, name, "", key, decision, spec.api_key_env)
-    url = _endpoint(provider, spec.base_url, where)
+    url = _endpoint(provider, spec.base_url, where, path)
     if spec.api_key_env and not key:
         raise APIError(500, f"the proxy has no API key for provider {provider!r}: set {spec.api_key_env} in the "
                             "environment of `dmr serve`", code="provider_key_missing",
@@ -100,8 +111,8 @@ def _routed(router: Any, messages: list[dict[str, Any]]) -> Decision:
     return router.classify(task, history=history)
 
 
-def _unrouted(router: Any, messages: list[dict[str, Any]]) -> None:
-    refuse_personal_data(router, messages)
+def _unrouted(router: Any, messages: list[dict[str, Any]], field: str = "messages") -> None:
+    refuse_personal_data(router, messages, field)
     refuse_when_spent(router)
 
 
@@ -124,7 +135,7 @@ def _no_such_model(model: str, aliases: tuple[str, ...], why: str) -> APIError:
                          "GET /v1/models", param="model", type="invalid_request_error", code="model_not_found")
 
 
-def _endpoint(provider: str, base_url: str | None, where: Destination) -> str:
+def _endpoint(provider: str, base_url: str | None, where: Destination, path: str) -> str:
     if provider in NATIVE_PROVIDERS:
         host, compatible_path = _OPENAI_COMPATIBLE_AT.get(provider, ("", ""))
         parts = urlsplit(base_url or "")
@@ -137,7 +148,7 @@ def _endpoint(provider: str, base_url: str | None, where: Destination) -> str:
     if base_url is None:
         raise APIError(500, f"provider {provider!r} has no base_url in the model registry", code="no_base_url",
                        headers=where.headers(), retry=False)
-    return base_url.rstrip("/") + "/chat/completions"
+    return base_url.rstrip("/") + path
 
 
 def catalogue(registry: ModelRegistry, aliases: tuple[str, ...], *, named_models: bool = True) -> list[dict[str, Any]]:
