@@ -244,6 +244,20 @@ def test_a_negated_escalator_does_not_escalate(router, lang, task):
     assert "negated" in decision.reasoning
 
 
+@pytest.mark.parametrize("backup, security", [
+    ("Escribe un script en Bash que haga copia de seguridad de /etc cada noche.",
+     "Escribe un script en Bash que revise la seguridad de /etc cada noche."),
+    ("Escreva um script em Bash que faça cópia de segurança de /etc toda noite.",
+     "Escreva um script em Bash que verifique a segurança de /etc toda noite."),
+])
+def test_a_backup_is_not_security_work(router, backup, security):
+    # "copia de seguridad" / "cópia de segurança" is the everyday word for a backup: its
+    # de-escalator cancels the "seguridad" escalator, which still lifts a security review.
+    plain, secure = router.classify(backup), router.classify(security)
+    assert plain.complexity not in HARD_LEVELS and secure.complexity in HARD_LEVELS
+    assert plain.difficulty < secure.difficulty
+
+
 # -- the task type is right for clear asks ------------------------------------------------------
 
 TYPES = {
