@@ -57,6 +57,13 @@ def test_escalators_raise_complexity(layer):
     assert hard.difficulty > plain.difficulty
 
 
+def test_a_novel_the_book_is_not_novel_the_adjective(layer):
+    book, book_signals = run(layer, "Summarize the plot of the novel Pride and Prejudice in three sentences.")
+    new, new_signals = run(layer, "Propose a novel approach to caching query plans in a database.")
+    assert book_signals.escalators == () and book.complexity.rank <= TaskComplexity.STANDARD.rank
+    assert "novel approach" in new_signals.escalators and new_signals.score > book_signals.score
+
+
 def test_seed_design_task_is_research_grade(layer):
     verdict, signals = run(layer, "Design a CQRS architecture for a distributed order system with event sourcing")
     assert verdict.complexity is TaskComplexity.RESEARCH
