@@ -64,6 +64,17 @@ def test_a_novel_the_book_is_not_novel_the_adjective(layer):
     assert "novel approach" in new_signals.escalators and new_signals.score > book_signals.score
 
 
+@pytest.mark.parametrize("task", ["Design a weekly meal plan for a family of four.",
+                                  "Diseña un plan de comidas semanal para una familia de cuatro.",
+                                  "私の部屋のレイアウトを最適化するアイデアをください。6畳です。"])
+def test_one_escalator_word_alone_leaves_a_complex_call_to_the_next_layer(layer, task):
+    verdict, signals = run(layer, task)
+    assert len(signals.escalators) == 1 and verdict.complexity.rank >= TaskComplexity.COMPLEX.rank
+    assert verdict.confidence < RouterConfig().escalation_threshold
+    backed, backed_signals = run(layer, "Prove rigorously that the square root of 2 is irrational.")
+    assert len(backed_signals.escalators) > 1 and backed.confidence >= RouterConfig().escalation_threshold
+
+
 def test_seed_design_task_is_research_grade(layer):
     verdict, signals = run(layer, "Design a CQRS architecture for a distributed order system with event sourcing")
     assert verdict.complexity is TaskComplexity.RESEARCH

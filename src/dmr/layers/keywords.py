@@ -48,6 +48,9 @@ _TYPE_PRIOR = {
 # (0.7) it decides nothing over about 38 words. On the training split of datasets/ its decisions
 # were right about the tier less often than Layer 3 from 20 words on (0.61-0.77 against 0.74-0.82).
 _LONG_WORDS = 20
+# The most Layer 1 is sure of a complex task that one escalator word alone makes complex: below
+# the default escalation threshold (0.7), so Layer 3 reads the whole task.
+_ONE_ESCALATOR_CONFIDENCE = 0.6
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d{1,2}[.)]|[-*•])\s+\S")
 # "+ * ^ × ÷ =" between numbers is arithmetic; "-" and "/" only with spaces around them, so that
 # dates (12/05/2024, 2024-05-01), ranges and versions are not.
@@ -404,6 +407,12 @@ class KeywordLayer:
         else:
             complexity, margin = TaskComplexity.RESEARCH, score - b2
         complexity_conf = 0.95 if trivial else 0.55 + 0.45 * (margin / 0.8 if margin < 0.8 else 1.0)
+        # One escalator word is weak evidence of a hard task: "design", "optimise", "strategy" also
+        # ask for a meal plan, a morning routine, a way to save on groceries. When nothing else
+        # (a second escalator, constraints, steps, structure) backs it, a later layer decides.
+        if (complexity.rank >= TaskComplexity.COMPLEX.rank and len(escalators) == 1 and not constraints
+                and not multistep and not structure and complexity_conf > _ONE_ESCALATOR_CONFIDENCE):
+            complexity_conf = _ONE_ESCALATOR_CONFIDENCE
         # Little evidence of any kind means a guess, whatever the margin says.
         if not hits and not items and not has_code and not trivial and eff_words > 6 and complexity_conf > 0.5:
             complexity_conf = 0.5
