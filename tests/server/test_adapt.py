@@ -21,6 +21,12 @@ TOO_LONG = ("max_tokens is too large: 32000. This model supports at most 16384 c
             "whereas you provided 32000.")
 
 
+def no_room(context: int, given: int, asked: int = 32000) -> str:
+    """vLLM's refusal of a length limit that does not fit beside the input in the context window."""
+    return (f"'max_tokens' or 'max_completion_tokens' is too large: {asked}. This model's maximum context length "
+            f"is {context} tokens and your request has {given} input tokens ({asked} > {context} - {given}). None")
+
+
 def _refused(message: str, param: str | None = None) -> Reply:
     return Reply.json({"error": {"message": message, "type": "invalid_request_error", "param": param,
                                  "code": "unsupported_parameter"}}, status=400)
@@ -42,6 +48,13 @@ def test_openai_refusals_are_read_from_their_messages():
     assert read_refusal(TOO_LONG) == Refusal(length_cap=16384)
     assert read_refusal("max_completion_tokens is too large: 200000. This model supports at most 100000 "
                         "completion tokens") == Refusal(length_cap=100000)
+    assert read_refusal(no_room(8192, 2778)) == Refusal(room=8192 - 2778)
+    assert read_refusal("This model's maximum context length is 4097 tokens. However, you requested 5000 tokens "
+                        "(1000 in the messages, 4000 in the completion). Please reduce the length of the messages "
+                        "or completion.") == Refusal(room=3097)
+    # An input that alone overflows the window is not the limit's fault: nothing to adapt.
+    assert not read_refusal("This model's maximum context length is 1536 tokens. However, your request has "
+                            "4176 input tokens. Please reduce the length of the input messages.")
     # Other 400s name no parameter the proxy could change.
     for message in ("Field 'n' is not supported", "messages: at most 2048 items", "'temperature' must be <= 2",
                     "", "Invalid 'max_tokens': integer below minimum value."):
@@ -143,6 +156,20 @@ def test_a_messages_api_limit_above_the_models_is_lowered_to_it(fault_server):
     assert answer.json()["content"] == [{"type": "text", "text": "Red, yellow, blue."}]
     assert [b["max_tokens"] for b in _bodies(fault_server)] == [32000, 16384]
     assert answer.headers["x-dmr-adapted"] == "max_tokens"
+
+
+def test_a_limit_without_room_beside_the_input_is_lowered_for_that_request_only(fault_server):
+    # Claude Code's 32,000 tokens to a vLLM model with an 8,192-token window: each request gets the
+    # room its own input leaves, and the next one is not held to the first one's room.
+    fault_server.script(_refused(no_room(8192, 3000)), Reply.openai("One."),
+                        _refused(no_room(8192, 5000)), Reply.openai("Two."))
+    with _client(fault_server) as client:
+        answers = [client.post("/v1/messages", json={"model": "dmr", "max_tokens": 32000, "messages": [
+            {"role": "user", "content": EASY}]}) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json()["content"][0]["text"] for a in answers] == ["One.", "Two."]
+    assert [b["max_tokens"] for b in _bodies(fault_server)] == [32000, 5192, 32000, 3192]
+    assert all(a.headers["x-dmr-adapted"] == "max_tokens" for a in answers)
 
 
 def test_a_responses_api_request_is_adapted_too(fault_server):

@@ -1,10 +1,13 @@
 """What an OpenAI-compatible model refused in a 400, read from the error's message.
 
-Three refusals are common and name what to change: OpenAI's reasoning models refuse ``max_tokens``
+Four refusals are common and name what to change: OpenAI's reasoning models refuse ``max_tokens``
 ("Use 'max_completion_tokens' instead") and sampling parameters other than the default
-(``temperature``, ``top_p``), and every model refuses a length limit above its own ("supports at
-most 16384 completion tokens"). A caller that reads one can ask again with the request adapted
-(:func:`adapted`). Any other 400 reads as no refusal: it is the caller's to report.
+(``temperature``, ``top_p``); every model refuses a length limit above its own ("supports at
+most 16384 completion tokens"); and servers of open models (vLLM, and OpenAI's older models) refuse
+a length limit that does not fit in the context window beside the request's input ("maximum context
+length is 8192 tokens and your request has 6000 input tokens"), which fits the *room* left, for
+that request only. A caller that reads one can ask again with the request adapted (:func:`adapted`).
+Any other 400 reads as no refusal: it is the caller's to report.
 """
 
 from __future__ import annotations
@@ -19,19 +22,29 @@ LENGTH_KEYS = ("max_tokens", "max_completion_tokens")
 SAMPLING = ("temperature", "top_p")
 _UNSUPPORTED = ("unsupported", "not supported", "does not support", "only the default")
 _AT_MOST = re.compile(r"at most (\d+) (?:completion |output )?tokens")
+_CONTEXT = re.compile(r"maximum context length is (\d+) tokens")
+# vLLM: "your request has 6000 input tokens"; OpenAI's older wording: "(6000 in the messages, ...".
+_INPUT = re.compile(r"(?:request has (\d+) input tokens|\((\d+) in the messages)")
 
 
 @dataclass(frozen=True)
 class Refusal:
     """``rename_length``: send ``max_completion_tokens`` instead of ``max_tokens``; ``dropped``:
-    sampling parameters to leave out; ``length_cap``: the largest length limit the model takes."""
+    sampling parameters to leave out; ``length_cap``: the largest length limit the model takes;
+    ``room``: the largest that fits the refused request's input in the context window (a fact of
+    that request, not of the model: :meth:`lasting` leaves it out)."""
 
     rename_length: bool = False
     dropped: frozenset[str] = frozenset()
     length_cap: int | None = None
+    room: int | None = None
 
     def __bool__(self) -> bool:
-        return self.rename_length or bool(self.dropped) or self.length_cap is not None
+        return self.rename_length or bool(self.dropped) or self.length_cap is not None or self.room is not None
+
+    def lasting(self) -> Refusal:
+        """What holds for every later request to the model: all but the room."""
+        return Refusal(self.rename_length, self.dropped, self.length_cap)
 
     def merged(self, other: Refusal) -> Refusal:
         """Everything either refusal asks for (the lower cap)."""
@@ -48,7 +61,17 @@ def read_refusal(message: str) -> Refusal:
     dropped = frozenset(p for p in SAMPLING if unsupported and f"'{p}'" in text)
     found = _AT_MOST.search(text) if any(key in text for key in LENGTH_KEYS) else None
     cap = int(found.group(1)) if found else 0
-    return Refusal(rename, dropped, cap or None)
+    return Refusal(rename, dropped, cap or None, _room(text))
+
+
+def _room(text: str) -> int | None:
+    """The completion tokens left beside the input in the context window, when the message
+    states both (and some are left: an input that alone overflows is not the limit's fault)."""
+    context, given = _CONTEXT.search(text), _INPUT.search(text)
+    if context is None or given is None:
+        return None
+    left = int(context.group(1)) - int(given.group(1) or given.group(2))
+    return left if left > 0 else None
 
 
 def adapted(body: Mapping[str, Any], refusal: Refusal) -> dict[str, Any]:
@@ -59,9 +82,11 @@ def adapted(body: Mapping[str, Any], refusal: Refusal) -> dict[str, Any]:
         out.setdefault("max_completion_tokens", limit)
     for name in refusal.dropped:
         out.pop(name, None)
-    if refusal.length_cap is not None:
+    caps = [c for c in (refusal.length_cap, refusal.room) if c is not None]
+    if caps:
+        cap = min(caps)
         for key in LENGTH_KEYS:
             value = out.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > refusal.length_cap:
-                out[key] = refusal.length_cap
+            if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+                out[key] = cap
     return out

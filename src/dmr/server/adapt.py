@@ -2,9 +2,11 @@
 
 A client of the proxy does not know which model will answer, so it cannot know that OpenAI's
 reasoning models refuse ``max_tokens`` and non-default sampling, or that the chosen model's output
-limit is below the one it asked for (Claude Code asks for 32,000 tokens). When a provider answers
-400 with one of those refusals (:mod:`dmr.providers.refusals`), the proxy asks again with the
-request adapted, and adapts every later request to that model the same way, without the 400.
+limit is below the one it asked for (Claude Code asks for 32,000 tokens), or that its context window
+has no room for that many beside the input. When a provider answers 400 with one of those refusals
+(:mod:`dmr.providers.refusals`), the proxy asks again with the request adapted, and adapts every
+later request to that model the same way, without the 400 (all but the room, which is the
+refused request's own).
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ class Adaptations:
         again = adapted(body, refusal) if refusal else body
         if again == body:
             return None
-        key = (where.url, where.model)
-        known = self._known.pop(key, None)
-        self._known[key] = refusal if known is None else known.merged(refusal)
-        while len(self._known) > self._capacity:
-            del self._known[next(iter(self._known))]
+        lasting = refusal.lasting()
+        if lasting:
+            key = (where.url, where.model)
+            known = self._known.pop(key, None)
+            self._known[key] = lasting if known is None else known.merged(lasting)
+            while len(self._known) > self._capacity:
+                del self._known[next(iter(self._known))]
         return again
