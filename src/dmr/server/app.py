@@ -59,7 +59,8 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
                max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
                max_upstream_connections: int = 1000, allow_named_models: bool = True,
-               embeddings_provider: str | None = None, transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
+               embeddings_provider: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+               close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
     mapping of Router options; neither: ``Router()``).
 

@@ -3,8 +3,8 @@ model its decision names; a model of the registry goes to its provider unrouted 
 turns named models off), still under the PII block and a spent ``on_stop: raise`` budget
 (:mod:`dmr.server.guards`).
 
-Every provider is reached at its registry ``base_url`` + ``/chat/completions`` with OpenAI's wire
-format. Anthropic and Google speak their own APIs at their native endpoints; the proxy reaches
+Every provider is reached at its registry ``base_url`` + ``/chat/completions`` (``/embeddings`` for
+the embeddings the proxy passes on) with OpenAI's wire format. Anthropic and Google speak their own APIs at their native endpoints; the proxy reaches
 them only when the registry points them at an OpenAI-compatible one (theirs, or a gateway's).
 """
 
