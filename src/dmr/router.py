@@ -110,6 +110,7 @@ class Router:
 
         self._registry = self._build_registry(cfg)
         self._provider = cfg.provider or (cfg.providers[0] if cfg.providers else None)
+        self._providers = tuple(cfg.providers or ())
         if self._provider and self.registry.providers() and self._provider not in self.registry.providers():
             raise ConfigError(
                 f"provider {self._provider!r} is not in the model registry (known: {', '.join(self.registry.providers())})",
@@ -281,6 +282,21 @@ class Router:
                 "or `decision_logger: decisions.sqlite3` in dmr.yaml",
                 [("decision_logger", "not configured; record_outcome needs it")])
         self._stores.record_outcome(record)
+
+    def fallbacks(self, decision: Decision) -> list[tuple[str, str]]:
+        """``(provider, model)`` pairs that may answer ``decision`` when its own provider fails: the
+        model at the decision's tier of each other provider of the Router's ``providers`` list, in
+        its order (with ``residency``, only models in that region). Without a ``providers`` list
+        (one ``provider``, or none) there are none: only a list names the providers allowed."""
+        region = self._residency
+        out = []
+        for provider in self._providers:
+            if provider == decision.provider or provider not in self.registry.providers():
+                continue
+            pairs = self.registry.models_for(decision.tier, provider, region)
+            if pairs:
+                out.append(pairs[0])
+        return out
 
     def close(self) -> None:
         """Flush the decision log and release the cache's and the log's connections."""

@@ -31,7 +31,7 @@ def test_help_lists_the_options_and_binds_loopback_by_default():
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
     for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout",
-                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models", "--embeddings-provider"):
+                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models", "--embeddings-provider", "--fallbacks"):
         assert option in result.output
     assert "127.0.0.1" in result.output
     assert "visible to other users" in result.output  # the key belongs in $DMR_SERVER_API_KEY

@@ -53,11 +53,14 @@ def _loopback(host: str) -> bool:
 @click.option("--embeddings-provider", metavar="NAME", default=None,
               help="A provider of the model registry that POST /v1/embeddings is passed to, unrouted (default: "
                    "none; the endpoint answers 501).")
+@click.option("--fallbacks", type=click.IntRange(min=0), default=2, show_default=True,
+              help="How many other providers of the router's `providers` list a routed request may go to when "
+                   "its provider fails before answering (unreachable, timeout, 429, 5xx); 0: none.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn's log level.")
 def serve(host: str, port: int, config_path: Path | None, preset: str | None, api_key: str | None,
           aliases: tuple[str, ...], upstream_timeout: float, max_upstream_connections: int, max_answer_bytes: int,
-          named_models: bool, embeddings_provider: str | None, log_level: str) -> None:
+          named_models: bool, embeddings_provider: str | None, fallbacks: int, log_level: str) -> None:
     """Serve the OpenAI-compatible proxy: point any OpenAI client at http://HOST:PORT/v1 and ask
     for the model "dmr"."""
     _require_server_extra()
@@ -72,7 +75,7 @@ def serve(host: str, port: int, config_path: Path | None, preset: str | None, ap
         app = create_app(router, aliases=aliases or None, api_key=api_key, upstream_timeout=upstream_timeout,
                          max_upstream_connections=max_upstream_connections, max_answer_bytes=max_answer_bytes,
                          allow_named_models=named_models, embeddings_provider=embeddings_provider,
-                         close_router=True)
+                         fallbacks=fallbacks, close_router=True)
     except BaseException:
         router.close()
         raise

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
+import re
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
@@ -45,7 +47,8 @@ from dmr.server.anthropic_messages import input_tokens, message_object, messages
 from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
 from dmr.server.response_events import ResponseEvents
 from dmr.server.responses import response_object, responses_request
-from dmr.server.routing import catalogue, decision_headers, destination, embeddings_destination
+from dmr.server.routing import (Destination, catalogue, decision_headers, destination, embeddings_destination,
+                                fallback_destinations)
 from dmr.server.settings import ServerSettings
 from dmr.server.translated import Translation
 from dmr.server.upstream import forward
@@ -53,14 +56,15 @@ from dmr.server.upstream import forward
 __all__ = ["create_app"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("dmr.server")
 
 
 def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | None = None,
                aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
                max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
                max_upstream_connections: int = 1000, allow_named_models: bool = True,
-               embeddings_provider: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
-               close_router: bool | None = None) -> Starlette:
+               embeddings_provider: str | None = None, fallbacks: int = 2,
+               transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
     mapping of Router options; neither: ``Router()``).
 
@@ -76,6 +80,9 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     ``embeddings_provider``: a provider of the registry that ``POST /v1/embeddings`` requests are
     passed to as sent (not routed; under the PII block and a spent ``on_stop: raise`` budget);
     None: that endpoint answers 501.
+    ``fallbacks``: when the provider of a routed request fails before answering (unreachable, a
+    timeout, 429, a 5xx), how many others it may go to, from the Router's ``providers`` list
+    (:meth:`dmr.router.Router.fallbacks`: the same tier at each other provider); 0: none.
     ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests);
     its own connection limits then apply instead of ``max_upstream_connections``.
     ``close_router``: close the Router (flushing its decision log) when the app shuts down; by
@@ -87,7 +94,8 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     settings = ServerSettings.build(aliases=aliases, api_key=api_key, upstream_timeout=upstream_timeout,
                                     max_body_bytes=max_body_bytes, max_answer_bytes=max_answer_bytes,
                                     max_upstream_connections=max_upstream_connections,
-                                    allow_named_models=allow_named_models, embeddings_provider=embeddings_provider)
+                                    allow_named_models=allow_named_models, embeddings_provider=embeddings_provider,
+                                    fallbacks=fallbacks)
     router = _router_from(config) if router is None else router
     known = router.registry.providers()
     if embeddings_provider is not None and embeddings_provider not in known:
@@ -127,6 +135,23 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     app.state.router = router
     app.state.settings = settings
     return app
+
+
+def _may_fall_back(error: APIError) -> bool:
+    """Whether another provider may answer what this one failed: it could not be reached, timed
+    out, was rate-limited or failed on its side. Not the proxy's own saturation."""
+    return (error.status == 429 or error.status >= 500) and error.code != "proxy_busy"
+
+
+def _header_value(failed: list[str]) -> str:
+    # Registry names are free text; a header value is printable ASCII here.
+    return re.sub(r"[^\x20-\x7e]", "?", ", ".join(failed))
+
+
+def _with_fallbacks(error: APIError, failed: list[str]) -> APIError:
+    if failed:
+        error.headers["x-dmr-fallback"] = _header_value(failed)
+    return error
 
 
 def _router_from(config: str | Path | Mapping[str, Any] | None) -> Any:
@@ -211,8 +236,7 @@ class _Proxy:
         model, messages, stream = await run_in_threadpool(chat_request, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
-        return await forward(self.upstream.client, self.router, where, body, stream, settings.max_answer_bytes,
-                             adaptations=self.adaptations)
+        return await self._forward(where, body, stream)
 
     async def responses(self, request: Request) -> Response:
         return await self._translated(request, responses_request, response_object, ResponseEvents)
@@ -249,8 +273,35 @@ class _Proxy:
         model, chat, messages, stream = await run_in_threadpool(read, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
                                   named_models=settings.allow_named_models)
-        return await forward(self.upstream.client, self.router, where, chat, stream, settings.max_answer_bytes,
-                             translation=Translation(body, retell, stream_events), adaptations=self.adaptations)
+        return await self._forward(where, chat, stream, Translation(body, retell, stream_events))
+
+    async def _forward(self, where: Destination, body: dict[str, Any], stream: bool,
+                       translation: Translation | None = None) -> Response:
+        """Forward to ``where``; when its provider fails before answering and the request was
+        routed, to the next of its fallbacks (at most ``settings.fallbacks``). The answer's
+        ``x-dmr-fallback`` header names each model that failed and why."""
+        failed: list[str] = []
+        others: list[Destination] | None = None
+        while True:
+            try:
+                response = await forward(self.upstream.client, self.router, where, body, stream,
+                                         self.settings.max_answer_bytes, translation=translation,
+                                         adaptations=self.adaptations)
+            except APIError as error:
+                if where.decision is None or len(failed) >= self.settings.fallbacks or not _may_fall_back(error):
+                    raise _with_fallbacks(error, failed)
+                if others is None:
+                    others = await run_in_threadpool(fallback_destinations, self.router, where)
+                if not others:
+                    raise _with_fallbacks(error, failed)
+                failed.append(f"{where.provider}/{where.model} ({error.status} {error.code or error.type})")
+                log.warning("dmr: %s/%s failed (%s %s): trying %s/%s", where.provider, where.model, error.status,
+                            error.code or error.type, others[0].provider, others[0].model)
+                where = others.pop(0)
+                continue
+            if failed:
+                response.headers["x-dmr-fallback"] = _header_value(failed)
+            return response
 
     def _catalogue(self) -> list[dict[str, Any]]:
         return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)

@@ -24,7 +24,8 @@ from dmr.server.errors import APIError
 from dmr.server.guards import refuse_personal_data, refuse_when_spent
 from dmr.types import Decision
 
-__all__ = ["Destination", "catalogue", "decision_headers", "destination", "embeddings_destination"]
+__all__ = ["Destination", "catalogue", "decision_headers", "destination", "embeddings_destination",
+           "fallback_destinations"]
 
 # Each native provider's own host, and the path its OpenAI-compatible endpoint ends with there.
 _OPENAI_COMPATIBLE_AT = {"anthropic": ("api.anthropic.com", "/v1"),
@@ -49,7 +50,9 @@ class Destination:
     def headers(self) -> dict[str, str]:
         """The ``x-dmr-*`` response headers that say how the request was routed."""
         if self.decision is not None:
-            return decision_headers(self.decision)
+            # The model that answers: the decision's, or a fallback's (:func:`fallback_destinations`).
+            return {**decision_headers(self.decision), **_header_safe({"x-dmr-model": self.model,
+                                                                       "x-dmr-provider": self.provider})}
         return _header_safe({"x-dmr-model": self.model, "x-dmr-provider": self.provider})
 
 
@@ -91,6 +94,22 @@ async def embeddings_destination(router: Any, provider: str, model: str, texts: 
     texts pass the PII block and the budget is not spent with ``on_stop: raise``."""
     await run_in_threadpool(_unrouted, router, [{"role": "user", "content": text} for text in texts], "input")
     return _at(router.registry, provider, model, None, "/embeddings")
+
+
+def fallback_destinations(router: Any, where: Destination) -> list[Destination]:
+    """Where a routed request may go when ``where``'s provider fails: the Router's
+    :meth:`~dmr.router.Router.fallbacks` for its decision, each reached like the decision's own
+    model; one the proxy cannot reach (no key, no ``base_url``, a native API) is left out. A model
+    the client named has none."""
+    if where.decision is None:
+        return []
+    out = []
+    for provider, model in router.fallbacks(where.decision):
+        try:
+            out.append(_at(router.registry, provider, model, where.decision, "/chat/completions"))
+        except APIError:
+            continue
+    return out
 
 
 def _at(registry: ModelRegistry, provider: str, name: str, decision: Decision | None, path: str) -> Destination:

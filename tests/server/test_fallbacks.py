@@ -1,0 +1,135 @@
+"""A routed request whose provider fails before answering goes to the same tier at the next provider
+of the Router's ``providers`` list. The failing provider is the fault injector (or a closed port);
+the one that answers is the real local LLM behind the recording pass-through."""
+
+from __future__ import annotations
+
+import socket
+
+import openai
+import pytest
+from fault_server import Reply
+from proxy_support import EASY, MODELS, PRICES, LiveServer, TestClient
+
+from dmr import Router
+from dmr.server import create_app
+
+FLAKY = {"low": "flaky-small", "medium": "flaky-medium", "high": "flaky-large"}
+USER = [{"role": "user", "content": EASY}]
+
+
+def _registry(first_url: str, second_url: str | None, *, regions: dict | None = None) -> dict:
+    second = {"tiers": dict(MODELS), **({"base_url": second_url} if second_url else {})}
+    models = {name: {"provider": "second", "cost": {"input_per_1m": i, "output_per_1m": o}}
+              for name, (i, o) in PRICES.items()}
+    models.update({name: {"provider": "first", "cost": {"input_per_1m": 50.0, "output_per_1m": 50.0}}
+                   for name in FLAKY.values()})
+    providers = {"first": {"base_url": first_url, "tiers": dict(FLAKY)}, "second": second}
+    for name, where in (regions or {}).items():
+        providers[name]["regions"] = where
+    return {"version": "test", "providers": providers, "models": models}
+
+
+def _router(first_url: str, second_url: str | None, tmp_path=None, **options) -> Router:
+    options.setdefault("providers", ["first", "second"])
+    if tmp_path is not None:
+        options.update(budget_usd=100.0, budget_store=str(tmp_path / "budget.sqlite3"))
+    return Router(model_registry=_registry(first_url, second_url), layer2_enabled=False, layer3_enabled=False,
+                  **options)
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+@pytest.mark.service("llm")
+def test_a_failing_provider_hands_the_request_to_the_next_one(fault_server, recorder, tmp_path):
+    fault_server.script(Reply.error(503), Reply.error(429, {"Retry-After": "1"}))
+    router = _router(fault_server.url + "/v1", recorder.base_url, tmp_path)
+    with LiveServer(create_app(router)) as live, \
+            openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(model="dmr", messages=USER, max_tokens=8)
+        stream = list(client.chat.completions.create(model="dmr", messages=USER, max_tokens=8, stream=True,
+                                                     stream_options={"include_usage": True}))
+    answer = raw.parse()
+    assert [r["body"]["model"] for r in fault_server.requests] == ["flaky-small", "flaky-small"]
+    assert recorder.models == ["local-small", "local-small"]
+    assert (raw.headers["x-dmr-provider"], raw.headers["x-dmr-model"], raw.headers["x-dmr-tier"]) == (
+        "second", "local-small", "low")
+    assert raw.headers["x-dmr-fallback"] == "first/flaky-small (503 server_error)"
+    assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    # Charged at the price of the model that answered.
+    used = [answer.usage, stream[-1].usage]
+    assert router.budget.spent_usd == pytest.approx(
+        sum(u.prompt_tokens * 0.1 + u.completion_tokens * 0.2 for u in used) / 1e6)
+
+
+@pytest.mark.service("llm")
+def test_an_unreachable_provider_falls_back_for_every_api(recorder):
+    router = _router(_closed_port(), recorder.base_url)
+    with TestClient(create_app(router)) as client:
+        chat = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 4})
+        message = client.post("/v1/messages", json={"model": "dmr", "messages": USER, "max_tokens": 4})
+        completion = client.post("/v1/completions", json={"model": "dmr", "prompt": EASY, "max_tokens": 4})
+    for answer in (chat, message, completion):
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-dmr-fallback"] == "first/flaky-small (502 upstream_unreachable)"
+    assert recorder.models == ["local-small"] * 3
+
+
+def test_what_another_provider_cannot_fix_is_relayed(fault_server):
+    second = _closed_port()  # never reached: each case must stop at the first provider
+    fault_server.script(Reply.json({"error": {"message": "bad messages", "type": "invalid_request_error"}},
+                                   status=400), Reply.error(503), Reply.error(503))
+    cases = [(_router(fault_server.url + "/v1", second), {}, "dmr"),  # a 400 is the request's fault
+             (_router(fault_server.url + "/v1", second), {"fallbacks": 0}, "dmr"),  # turned off
+             (_router(fault_server.url + "/v1", second), {}, "flaky-small")]  # a model the client named
+    statuses = []
+    for router, options, model in cases:
+        with TestClient(create_app(router, **options)) as client:
+            answer = client.post("/v1/chat/completions", json={"model": model, "messages": USER})
+        statuses.append(answer.status_code)
+        assert "x-dmr-fallback" not in answer.headers
+    assert statuses == [400, 503, 503] and fault_server.count == 3
+
+
+def test_without_a_providers_list_there_is_no_fallback(fault_server):
+    fault_server.script(Reply.error(503))
+    router = _router(fault_server.url + "/v1", _closed_port(), providers=None, provider="first")
+    with TestClient(create_app(router)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 503 and "x-dmr-fallback" not in answer.headers
+    assert router.fallbacks(router.classify(EASY)) == []
+
+
+def test_when_every_provider_fails_the_last_error_names_the_ones_tried(fault_server):
+    fault_server.script(Reply.error(500))
+    with TestClient(create_app(_router(fault_server.url + "/v1", _closed_port()))) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "upstream_unreachable"
+    assert answer.headers["x-dmr-provider"] == "second"
+    assert answer.headers["x-dmr-fallback"] == "first/flaky-small (500 server_error)"
+
+
+def test_fallbacks_keep_to_the_residency_and_skip_providers_the_proxy_cannot_reach(fault_server):
+    registry = _registry(fault_server.url + "/v1", "http://127.0.0.1:9/v1", regions={"first": ["EU"], "second": ["US"]})
+    registry["providers"]["third"] = {"base_url": "http://127.0.0.1:9/v1", "regions": ["EU"], "tiers": dict(MODELS)}
+    eu = Router(model_registry=registry, providers=["first", "second", "third"], residency="EU",
+                layer2_enabled=False, layer3_enabled=False)
+    decision = eu.classify(EASY)
+    assert (decision.provider, decision.model_name) == ("first", "flaky-small")
+    assert eu.fallbacks(decision) == [("third", "local-small")]  # not "second": its models are in the US
+    anywhere = Router(model_registry=registry, providers=["first", "second", "third"], layer2_enabled=False,
+                      layer3_enabled=False)
+    assert anywhere.fallbacks(anywhere.classify(EASY)) == [("second", "local-small"), ("third", "local-small")]
+    # A provider whose key is not set is left out by the proxy, not tried and failed.
+    registry["providers"]["second"]["api_key_env"] = "DMR_TEST_UNSET_KEY"
+    fault_server.script(Reply.error(503))
+    keyless = Router(model_registry=registry, providers=["first", "second"], layer2_enabled=False,
+                     layer3_enabled=False)
+    with TestClient(create_app(keyless)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 503 and "x-dmr-fallback" not in answer.headers
