@@ -74,10 +74,13 @@ def test_an_unreachable_provider_falls_back_for_every_api(recorder):
         chat = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 4})
         message = client.post("/v1/messages", json={"model": "dmr", "messages": USER, "max_tokens": 4})
         completion = client.post("/v1/completions", json={"model": "dmr", "prompt": EASY, "max_tokens": 4})
-    for answer in (chat, message, completion):
+        streamed = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 4,
+                                                             "stream": True})
+    for answer in (chat, message, completion, streamed):
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-dmr-fallback"] == "first/flaky-small (502 upstream_unreachable)"
-    assert recorder.models == ["local-small"] * 3
+    assert streamed.text.rstrip().endswith("data: [DONE]")
+    assert recorder.models == ["local-small"] * 4
 
 
 def test_what_another_provider_cannot_fix_is_relayed(fault_server):
