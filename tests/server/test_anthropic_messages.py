@@ -131,6 +131,33 @@ def test_a_streamed_tool_call_becomes_a_tool_use_block(fault_server):
     assert final.stop_reason == "tool_use" and (final.usage.input_tokens, final.usage.output_tokens) == (12, 7)
 
 
+def test_a_reasoning_models_thinking_comes_back_as_a_thinking_block_when_asked_for(fault_server):
+    # vLLM and DeepSeek put a reasoning model's thinking in reasoning_content, OpenRouter in reasoning.
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "usage": {"prompt_tokens": 9, "completion_tokens": 14, "total_tokens": 23},
+              "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                  "role": "assistant", "content": "17.", "reasoning_content": "17 is prime: no divisor up to 4."}}]}
+    streamed = sse(chat_chunk({"role": "assistant", "reasoning": "Check 2, 3"}), chat_chunk({"reasoning": ", 4."}),
+                   chat_chunk({"content": "Prime."}, "stop", usage=(9, 6)))
+    fault_server.script(Reply.json(answer), Reply.json(answer), Reply(200, streamed, {"Content-Type": "text/event-stream"}))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    ask = {"model": "dmr", "max_tokens": 400, "messages": [{"role": "user", "content": "Is 17 prime?"}]}
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    with LiveServer(create_app(router)) as live, sdk(live) as client:
+        asked = client.messages.create(**ask, thinking=thinking)
+        plain = client.messages.create(**ask)
+        with client.messages.stream(**ask, thinking=thinking) as stream:
+            kinds = [e.type for e in stream]
+            final = stream.get_final_message()
+    assert [(b.type, getattr(b, "thinking", None)) for b in asked.content] == [
+        ("thinking", "17 is prime: no divisor up to 4."), ("text", None)]
+    assert [b.type for b in plain.content] == ["text"] and plain.content[0].text == "17."
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking == "Check 2, 3, 4." and final.content[1].text == "Prime."
+    assert "thinking" in kinds and final.usage.output_tokens == 6
+    assert "thinking" not in fault_server.requests[0]["body"]  # not sent on: chat completions take none
+
+
 def test_a_stream_that_breaks_off_ends_with_an_error_event(fault_server):
     body = sse(chat_chunk({"content": "Half an ans"}))[:-14]
     fault_server.script(Reply(200, body, {"Content-Type": "text/event-stream"}, declared_length=len(body) + 500))

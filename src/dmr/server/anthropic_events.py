@@ -3,7 +3,8 @@
 ``message_start`` first; each run of text is a ``text`` content block and each tool call a
 ``tool_use`` block (``content_block_start``, ``content_block_delta`` with ``text_delta`` or
 ``input_json_delta`` pieces, ``content_block_stop``); at the end ``message_delta`` with the stop
-reason and the usage, and ``message_stop``. An error the provider reports inside its stream, or a
+reason and the usage, and ``message_stop``. When the request asked for thinking, the model's
+reasoning deltas make a ``thinking`` block (``thinking_delta`` pieces) before the text. An error the provider reports inside its stream, or a
 stream that breaks off, ends it with an ``error`` event, as Anthropic's API does.
 
 The input tokens are known only when the provider reports its usage, at the end: ``message_start``
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dmr.server.anthropic_messages import stop_reason, usage_object
+from dmr.server.anthropic_messages import stop_reason, thinking_wanted, usage_object
 from dmr.server.chunks import ChunkStream
 from dmr.server.translated import new_id
 
@@ -27,11 +28,12 @@ Event = tuple[str, dict[str, Any]]
 
 class AnthropicEvents(ChunkStream):
     def __init__(self, request: dict[str, Any], model: str) -> None:
-        # ``request`` for the same signature as ResponseEvents: Anthropic's stream echoes none of it.
+        # Anthropic's stream echoes none of ``request``; it says whether thinking is wanted.
         super().__init__(model)
+        self._thinking = thinking_wanted(request)
         self._id = new_id("msg")
         self._blocks = 0  # blocks opened so far
-        self._open: str | None = None  # "text", or "tool" while a tool_use block is open
+        self._open: str | None = None  # "text", "thinking", or "tool" while a tool_use block is open
         self._call_index: Any = None  # the chunks' index of the open tool call
 
     def start(self) -> bytes:
@@ -45,6 +47,17 @@ class AnthropicEvents(ChunkStream):
             out += self._close()
             out.append(self._open_block({"type": "text", "text": ""}, "text"))
         out.append(("content_block_delta", {"index": self._blocks - 1, "delta": {"type": "text_delta", "text": text}}))
+        return self._events(*out)
+
+    def thinking(self, text: str) -> bytes:
+        if not self._thinking:
+            return b""
+        out: list[Event] = []
+        if self._open != "thinking":
+            out += self._close()
+            out.append(self._open_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking"))
+        out.append(("content_block_delta", {"index": self._blocks - 1,
+                                            "delta": {"type": "thinking_delta", "thinking": text}}))
         return self._events(*out)
 
     def call(self, index: Any, call_id: str | None, name: str, arguments: str) -> bytes:

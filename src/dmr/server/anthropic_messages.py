@@ -10,8 +10,12 @@ the answer comes back as an Anthropic message, or as Anthropic's stream of event
 What is translated: ``messages`` with text, image (base64 or URL), ``tool_use`` and ``tool_result``
 blocks (``thinking`` blocks are dropped), ``system`` (text or text blocks), custom ``tools`` and
 ``tool_choice`` (``disable_parallel_tool_use`` too), ``max_tokens``, ``stop_sequences``,
-``temperature``, ``top_p``, ``metadata.user_id`` and ``stream``. ``top_k``, ``thinking``,
-``service_tier``, ``cache_control`` and the like are accepted and change nothing. Anthropic's
+``temperature``, ``top_p``, ``metadata.user_id`` and ``stream``. ``top_k``, ``service_tier``,
+``cache_control`` and the like are accepted and change nothing. ``thinking`` is not sent on (chat
+completions have no such budget), but with ``{"type": "enabled"}`` the reasoning a model returns
+beside its answer (``reasoning_content`` or ``reasoning``) comes back as a ``thinking`` block
+before the text (with an empty ``signature``: only Anthropic can sign it); without it, as from
+Anthropic, no thinking is returned. Anthropic's
 server tools (web search, code execution, …), documents, containers and MCP servers are a 400.
 """
 
@@ -20,11 +24,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dmr.server.chunks import REASONING_FIELDS
 from dmr.server.errors import APIError
 from dmr.server.translated import chat_body, new_id, required_string
 from dmr.server.usage import usage_of
 
-__all__ = ["input_tokens", "message_object", "messages_request", "stop_reason", "usage_object"]
+__all__ = ["input_tokens", "message_object", "messages_request", "stop_reason", "thinking_wanted", "usage_object"]
 
 _DROPPED = frozenset({"top_k", "thinking", "service_tier", "context_management", "output_config"})
 _TRANSLATED = frozenset({"model", "messages", "system", "tools", "tool_choice", "max_tokens", "stop_sequences",
@@ -206,6 +211,12 @@ def arguments_of(arguments: Any) -> Any:
     return value if isinstance(value, dict) else {"arguments": value}
 
 
+def thinking_wanted(request: dict[str, Any]) -> bool:
+    """Whether the client asked for the model's thinking (``thinking: {"type": "enabled"}``)."""
+    thinking = request.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
 def message_object(answer: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The Anthropic message for a chat completion ``answer``; ValueError when it holds no choice."""
     choices = answer.get("choices")
@@ -213,6 +224,10 @@ def message_object(answer: dict[str, Any], request: dict[str, Any]) -> dict[str,
         raise ValueError("the answer has no choices")
     message = choices[0].get("message") if isinstance(choices[0].get("message"), dict) else {}
     content: list[dict[str, Any]] = []
+    if thinking_wanted(request):
+        thought = next((message[f] for f in REASONING_FIELDS if isinstance(message.get(f), str) and message[f]), None)
+        if thought is not None:
+            content.append({"type": "thinking", "thinking": thought, "signature": ""})
     text = message.get("content")
     if isinstance(text, list):
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict))

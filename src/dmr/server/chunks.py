@@ -2,7 +2,8 @@
 
 :class:`ChunkStream` is fed the provider's server-sent chat chunks as they arrive, however the bytes
 are split, and hands each piece to its subclass: text (:meth:`ChunkStream.text`), a piece of a tool
-call (:meth:`ChunkStream.call`), an error the provider reports inside its stream
+call (:meth:`ChunkStream.call`), a piece of the model's reasoning (:meth:`ChunkStream.thinking`),
+an error the provider reports inside its stream
 (:meth:`ChunkStream.fail`). It keeps what the end needs: the model, the last usage reported and the
 finish reason. Subclasses return the bytes of their own events from each of these.
 """
@@ -12,7 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["ChunkStream"]
+__all__ = ["REASONING_FIELDS", "ChunkStream"]
+
+# Where OpenAI-compatible servers put a reasoning model's thinking, beside the answer: vLLM,
+# DeepSeek and llama.cpp ``reasoning_content``, OpenRouter and newer vLLM ``reasoning``.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 # An unfinished line longer than this is not a chat chunk: it is dropped rather than kept growing.
 _MAX_LINE = 16 * 1024 * 1024
@@ -32,6 +37,11 @@ class ChunkStream:
 
     def text(self, text: str) -> bytes:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+    def thinking(self, text: str) -> bytes:
+        """A piece of the model's reasoning (:data:`REASONING_FIELDS`); dropped unless a subclass
+        retells it."""
+        return b""
 
     def call(self, index: Any, call_id: str | None, name: str, arguments: str) -> bytes:  # pragma: no cover
         raise NotImplementedError
@@ -79,6 +89,11 @@ class ChunkStream:
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
         out = b""
+        for field in REASONING_FIELDS:
+            text = delta.get(field)
+            if isinstance(text, str) and text:
+                out += self.thinking(text)
+                break
         for field in ("content", "refusal"):
             text = delta.get(field)
             if isinstance(text, str) and text:
