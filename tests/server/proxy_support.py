@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 __all__ = ["EASY", "HARD", "MODELS", "PRICES", "LiveServer", "Recorder", "TestClient", "chat_chunk", "make_router",
-           "registry_for", "sse", "sse_data", "tool_call_answer", "tool_call_stream"]
+           "refused_untranslated", "registry_for", "sse", "sse_data", "tool_call_answer", "tool_call_stream"]
 
 def sse(*events: dict) -> bytes:
     """A chat completion stream of ``events``, as a provider sends it."""
@@ -101,3 +101,18 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(30)
         assert not self._thread.is_alive(), "uvicorn did not shut down"
+
+
+def refused_untranslated(fault_server: Any, path: str, body: dict) -> dict:
+    """The OpenAI-shaped error object of ``body`` posted to ``path``, checked to be a 400 that
+    sent nothing to the provider (the fault injector)."""
+    from fault_server import Reply
+
+    from dmr.server import create_app
+
+    fault_server.script(Reply.openai("never sent"))
+    with TestClient(create_app(make_router(fault_server.url + "/v1", layer3_enabled=False))) as client:
+        answer = client.post(path, json=body)
+    assert answer.status_code == 400, answer.text
+    assert fault_server.count == 0
+    return answer.json()["error"]
