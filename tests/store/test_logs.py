@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -259,3 +260,32 @@ def test_a_jsonl_log_keeps_a_record_with_a_lone_surrogate(tmp_path):
     logger.close()
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [line["text"] for line in lines if line.get("kind") == "note"] == ["x\ufffd", "fine"]
+
+
+def test_flush_waits_for_records_that_are_still_being_built(tmp_path):
+    # The flusher takes records off the queue, then builds them outside the lock: a flush() that
+    # came in between found nothing queued and nothing in flight, and returned before the write.
+    started, release = threading.Event(), threading.Event()
+
+    def slow_record() -> dict:
+        started.set()
+        release.wait(10)
+        return {"decision_id": "d-1", "task": "hi"}
+
+    log = JSONLLogger(str(tmp_path / "log.jsonl"), flush_interval_s=0.0)
+    try:
+        log.log(slow_record)
+        assert started.wait(10)  # the flusher holds the record now
+        done: list[bool] = []
+        waiter = threading.Thread(target=lambda: done.append(log.flush(timeout=10)))
+        waiter.start()
+        waiter.join(0.3)
+        assert done == []  # still waiting: the record is built, not written
+        release.set()
+        waiter.join(10)
+        assert done == [True]
+        lines = (tmp_path / "log.jsonl").read_text().splitlines()
+        assert [json.loads(line)["decision_id"] for line in lines] == ["d-1"]
+    finally:
+        release.set()
+        log.close()

@@ -68,6 +68,7 @@ class BufferedLogger:
         self.retry_max_s = retry_max_s
         self._queue: collections.deque[Any] = collections.deque()
         self._inflight: list[dict[str, Any]] = []  # taken from the queue, not yet written
+        self._building = 0  # taken from the queue, being built into records (not yet in _inflight)
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -128,6 +129,8 @@ class BufferedLogger:
                 if not self._inflight:
                     take = min(self.batch_size, len(self._queue))
                     items = [self._queue.popleft() for _ in range(take)]
+                    # Neither queued nor in flight while they are built: flush() waits for them too.
+                    self._building = take
                 else:
                     items = []
                 if self._closed and not self._inflight and not items:
@@ -147,6 +150,7 @@ class BufferedLogger:
                             self._drop(1, "the record could not be built")
                 with self._cond:
                     self._inflight = records
+                    self._building = 0
             ok = self._write_inflight()
             with self._cond:
                 if ok:
@@ -226,7 +230,7 @@ class BufferedLogger:
             self._flush_waiters += 1
             try:
                 self._cond.notify_all()
-                while self._queue or self._inflight:
+                while self._queue or self._inflight or self._building:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
