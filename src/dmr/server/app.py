@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-import re
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
@@ -48,7 +47,7 @@ from dmr.server.errors import ANTHROPIC_PATH, APIError, render_error
 from dmr.server.response_events import ResponseEvents
 from dmr.server.responses import response_object, responses_request
 from dmr.server.routing import (Destination, catalogue, decision_headers, destination, embeddings_destination,
-                                fallback_destinations)
+                                fallback_destinations, header_safe)
 from dmr.server.settings import ServerSettings
 from dmr.server.translated import Translation
 from dmr.server.upstream import forward
@@ -143,14 +142,12 @@ def _may_fall_back(error: APIError) -> bool:
     return (error.status == 429 or error.status >= 500) and error.code != "proxy_busy"
 
 
-def _header_value(failed: list[str]) -> str:
-    # Registry names are free text; a header value is printable ASCII here.
-    return re.sub(r"[^\x20-\x7e]", "?", ", ".join(failed))
+def _fallback_header(failed: list[str]) -> dict[str, str]:
+    return header_safe({"x-dmr-fallback": ", ".join(failed)}) if failed else {}
 
 
 def _with_fallbacks(error: APIError, failed: list[str]) -> APIError:
-    if failed:
-        error.headers["x-dmr-fallback"] = _header_value(failed)
+    error.headers.update(_fallback_header(failed))
     return error
 
 
@@ -299,8 +296,7 @@ class _Proxy:
                             error.code or error.type, others[0].provider, others[0].model)
                 where = others.pop(0)
                 continue
-            if failed:
-                response.headers["x-dmr-fallback"] = _header_value(failed)
+            response.headers.update(_fallback_header(failed))
             return response
 
     def _catalogue(self) -> list[dict[str, Any]]:

@@ -14,27 +14,35 @@ Both run in a worker thread: the scan is CPU work and the budget may be a store 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.errors import BudgetExceededError, PIIBlockedError
 from dmr.pii import client_turns
 
-__all__ = ["refuse_personal_data", "refuse_when_spent"]
+__all__ = ["refuse_personal_data", "refuse_personal_texts", "refuse_when_spent"]
 
 
-def refuse_personal_data(router: Any, messages: list[dict[str, Any]], field: str = "messages") -> None:
+def refuse_personal_data(router: Any, messages: list[dict[str, Any]]) -> None:
     """Raise :class:`PIIBlockedError` when the PII policy blocks and a scanned turn has PII; the
-    refusal names it as ``field[index]``."""
+    refusal names the message and its role."""
+    _refuse(router, ((f"messages[{i}] ({messages[i].get('role')})", text) for i, text in client_turns(messages)))
+
+
+def refuse_personal_texts(router: Any, texts: list[str], field: str) -> None:
+    """The same for plain texts (an embeddings ``input``), named ``field[index]``."""
+    _refuse(router, ((f"{field}[{i}]", text) for i, text in enumerate(texts)))
+
+
+def _refuse(router: Any, named: Iterable[tuple[str, str]]) -> None:
     # The Router keeps its detector private; the decision log's scrubber reads it the same way.
     detector = getattr(router, "_pii", None)
     if detector is None or not getattr(router, "_pii_block", False):
         return
-    for index, text in client_turns(messages):
+    for name, text in named:
         kinds = detector.kinds(text)
         if kinds:
-            role = f" ({messages[index].get('role')})" if field == "messages" else ""
-            raise PIIBlockedError(f"{field}[{index}]{role} contains personal data ({', '.join(kinds)}) and the "
-                                  "PII policy blocks it", kinds)
+            raise PIIBlockedError(f"{name} contains personal data ({', '.join(kinds)}) and the PII policy blocks it",
+                                  kinds)
 
 
 def refuse_when_spent(router: Any) -> None:

@@ -21,11 +21,11 @@ from dmr.integrations.target import NATIVE_PROVIDERS
 from dmr.registry import ModelRegistry
 from dmr.server.bodies import conversation
 from dmr.server.errors import APIError
-from dmr.server.guards import refuse_personal_data, refuse_when_spent
+from dmr.server.guards import refuse_personal_data, refuse_personal_texts, refuse_when_spent
 from dmr.types import Decision
 
 __all__ = ["Destination", "catalogue", "decision_headers", "destination", "embeddings_destination",
-           "fallback_destinations"]
+           "fallback_destinations", "header_safe"]
 
 # Each native provider's own host, and the path its OpenAI-compatible endpoint ends with there.
 _OPENAI_COMPATIBLE_AT = {"anthropic": ("api.anthropic.com", "/v1"),
@@ -51,19 +51,19 @@ class Destination:
         """The ``x-dmr-*`` response headers that say how the request was routed."""
         if self.decision is not None:
             # The model that answers: the decision's, or a fallback's (:func:`fallback_destinations`).
-            return {**decision_headers(self.decision), **_header_safe({"x-dmr-model": self.model,
+            return {**decision_headers(self.decision), **header_safe({"x-dmr-model": self.model,
                                                                        "x-dmr-provider": self.provider})}
-        return _header_safe({"x-dmr-model": self.model, "x-dmr-provider": self.provider})
+        return header_safe({"x-dmr-model": self.model, "x-dmr-provider": self.provider})
 
 
 def decision_headers(decision: Decision) -> dict[str, str]:
-    return _header_safe({
+    return header_safe({
         "x-dmr-decision-id": decision.decision_id, "x-dmr-tier": str(decision.tier),
         "x-dmr-model": decision.model_name or "", "x-dmr-provider": decision.provider or "",
         "x-dmr-task-type": str(decision.task_type), "x-dmr-complexity": str(decision.complexity)})
 
 
-def _header_safe(headers: dict[str, str]) -> dict[str, str]:
+def header_safe(headers: dict[str, str]) -> dict[str, str]:
     # Registry names are free text; an HTTP header value is not (Latin-1, no control characters).
     return {name: _UNSAFE_HEADER_CHARS.sub("?", value) for name, value in headers.items()}
 
@@ -92,7 +92,7 @@ async def destination(router: Any, aliases: tuple[str, ...], model: str, message
 async def embeddings_destination(router: Any, provider: str, model: str, texts: list[str]) -> Destination:
     """Where ``POST /v1/embeddings`` goes: ``provider``'s ``/embeddings``, unrouted, once the
     texts pass the PII block and the budget is not spent with ``on_stop: raise``."""
-    await run_in_threadpool(_unrouted, router, [{"role": "user", "content": text} for text in texts], "input")
+    await run_in_threadpool(_unrouted_texts, router, texts)
     return _at(router.registry, provider, model, None, "/embeddings")
 
 
@@ -130,8 +130,13 @@ def _routed(router: Any, messages: list[dict[str, Any]]) -> Decision:
     return router.classify(task, history=history)
 
 
-def _unrouted(router: Any, messages: list[dict[str, Any]], field: str = "messages") -> None:
-    refuse_personal_data(router, messages, field)
+def _unrouted(router: Any, messages: list[dict[str, Any]]) -> None:
+    refuse_personal_data(router, messages)
+    refuse_when_spent(router)
+
+
+def _unrouted_texts(router: Any, texts: list[str]) -> None:
+    refuse_personal_texts(router, texts, "input")
     refuse_when_spent(router)
 
 
