@@ -137,6 +137,60 @@ def test_a_streamed_function_call_becomes_argument_events(fault_server):
     assert final.usage.total_tokens == 19
 
 
+def test_a_reasoning_models_reasoning_comes_back_as_a_reasoning_item_when_a_summary_is_asked_for(fault_server):
+    # vLLM and DeepSeek put a reasoning model's reasoning in reasoning_content, OpenRouter in reasoning.
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "usage": {"prompt_tokens": 9, "completion_tokens": 14, "total_tokens": 23,
+                        "completion_tokens_details": {"reasoning_tokens": 11}},
+              "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                  "role": "assistant", "content": "17.", "reasoning_content": "17 is prime: no divisor up to 4."}}]}
+    fault_server.script(Reply.json(answer))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    with LiveServer(create_app(router)) as live, sdk(live) as client:
+        asked = client.responses.create(model="dmr", input="Is 17 prime?", reasoning={"summary": "auto"})
+        effort_only = client.responses.create(model="dmr", input="Is 17 prime?", reasoning={"effort": "low"})
+        plain = client.responses.create(model="dmr", input="Is 17 prime?")
+    reasoning, message = asked.output
+    assert (reasoning.type, message.type) == ("reasoning", "message") and reasoning.id.startswith("rs_")
+    assert [(s.type, s.text) for s in reasoning.summary] == [("summary_text", "17 is prime: no divisor up to 4.")]
+    assert asked.output_text == "17." and asked.usage.output_tokens_details.reasoning_tokens == 11
+    for unasked in (effort_only, plain):
+        assert [o.type for o in unasked.output] == ["message"] and unasked.output_text == "17."
+    sent = [r["body"] for r in fault_server.requests]
+    assert "reasoning_effort" not in sent[0] and sent[1]["reasoning_effort"] == "low"
+
+
+def test_a_streamed_reasoning_summary_is_its_own_item_closed_before_the_message_opens(fault_server):
+    streamed = sse(chat_chunk({"role": "assistant", "reasoning": "Check 2, 3"}), chat_chunk({"reasoning": ", 4."}),
+                   chat_chunk({"content": "Prime."}, "stop", usage=(9, 6)))
+    fault_server.script(Reply(200, streamed, {"Content-Type": "text/event-stream"}))
+    router = make_router(fault_server.url + "/v1", layer3_enabled=False)
+    with LiveServer(create_app(router)) as live, sdk(live) as client:
+        with client.responses.stream(model="dmr", input="Is 17 prime?", reasoning={"summary": "detailed"}) as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+        unasked = list(client.responses.create(model="dmr", input="Is 17 prime?", stream=True))
+    assert [(e.type, getattr(e, "output_index", None)) for e in events] == [
+        ("response.created", None), ("response.in_progress", None), ("response.output_item.added", 0),
+        ("response.reasoning_summary_part.added", 0), ("response.reasoning_summary_text.delta", 0),
+        ("response.reasoning_summary_text.delta", 0), ("response.reasoning_summary_text.done", 0),
+        ("response.reasoning_summary_part.done", 0), ("response.output_item.done", 0),
+        ("response.output_item.added", 1), ("response.content_part.added", 1), ("response.output_text.delta", 1),
+        ("response.output_text.done", 1), ("response.content_part.done", 1), ("response.output_item.done", 1),
+        ("response.completed", None)]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    summary_events = [e for e in events if e.type.startswith("response.reasoning_summary")]
+    assert {(e.item_id, e.summary_index) for e in summary_events} == {(final.output[0].id, 0)}
+    assert [e.delta for e in summary_events if e.type.endswith(".delta")] == ["Check 2, 3", ", 4."]
+    assert events[3].part.text == events[10].part.text == ""  # parts open empty, the deltas fill them
+    assert events[6].text == events[7].part.text == events[8].item.summary[0].text == "Check 2, 3, 4."
+    assert [o.type for o in final.output] == ["reasoning", "message"]
+    assert final.output[0].summary[0].text == "Check 2, 3, 4." and final.output_text == "Prime."
+    assert [e.type for e in unasked if "reasoning" in e.type or e.type == "response.output_item.added"] == [
+        "response.output_item.added"]
+    assert [o.type for o in unasked[-1].response.output] == ["message"]
+
+
 def test_a_stream_that_breaks_off_ends_with_an_error_event_and_a_failed_response(fault_server):
     body = sse(chat_chunk({"content": "Half an ans"}))[:-14]
     fault_server.script(Reply(200, body, {"Content-Type": "text/event-stream"}, declared_length=len(body) + 500))

@@ -15,6 +15,12 @@ What is translated: ``input`` (a string, or messages and their text and image pa
 conversation, and so are OpenAI's built-in tools (web search, file search, …), which run on
 OpenAI's servers only. Fields that only ask OpenAI to keep or annotate a response (``store``,
 ``metadata``, ``include``, ``truncation``, …) are accepted and have no effect.
+
+When ``reasoning.summary`` asks for one (``auto``, ``concise`` or ``detailed``), the reasoning a
+model returns beside its answer (:data:`dmr.server.chunks.REASONING_FIELDS`) comes back as a
+``reasoning`` output item before the message, its text the item's one ``summary_text`` part: it is
+the model's reasoning itself, not a summary of it. Without one no reasoning item is returned, where
+OpenAI's reasoning models return one with an empty summary.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import json
 import time
 from typing import Any
 
+from dmr.server.chunks import REASONING_FIELDS
 from dmr.server.errors import APIError
 from dmr.server.usage import usage_of
 from dmr.server.translated import chat_body, new_id, required_string
 
-__all__ = ["finished", "response_object", "responses_request", "shell", "usage_object"]
+__all__ = ["finished", "response_object", "responses_request", "shell", "summary_wanted", "usage_object"]
 
 # Accepted and dropped: they ask OpenAI to store, annotate or bill a response in ways that have no
 # counterpart here, and change nothing in the answer.
@@ -229,6 +236,14 @@ def usage_object(usage: Any) -> dict[str, Any] | None:
             "total_tokens": prompt + completion}
 
 
+def summary_wanted(request: dict[str, Any]) -> bool:
+    """Whether the client asked for the model's reasoning (``reasoning.summary``, or the deprecated
+    ``reasoning.generate_summary``)."""
+    reasoning = request.get("reasoning")
+    return isinstance(reasoning, dict) and any(reasoning.get(k) in ("auto", "concise", "detailed")
+                                               for k in ("summary", "generate_summary"))
+
+
 def shell(request: dict[str, Any], response_id: str, model: str, created_at: int | None = None) -> dict[str, Any]:
     """A Response object without output: the request's settings echoed, as OpenAI does."""
     text = request.get("text") if isinstance(request.get("text"), dict) else {"format": {"type": "text"}}
@@ -260,6 +275,10 @@ def response_object(answer: dict[str, Any], request: dict[str, Any]) -> dict[str
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     output: list[dict[str, Any]] = []
+    thought = next((message[f] for f in REASONING_FIELDS if isinstance(message.get(f), str) and message[f]), None)
+    if thought is not None and summary_wanted(request):
+        output.append({"type": "reasoning", "id": new_id("rs"),
+                       "summary": [{"type": "summary_text", "text": thought}]})
     content: list[dict[str, Any]] = []
     text = message.get("content")
     if isinstance(text, list):  # a few servers answer in parts
