@@ -13,7 +13,7 @@ import hashlib
 import threading
 from typing import Any, Iterable, Mapping, Sequence
 
-from dmr.errors import ConfigError, ResidencyError
+from dmr.errors import BudgetExceededError, ConfigError, ResidencyError
 from dmr.registry import ModelRegistry
 from dmr.types import LayerStep, ModelTier
 
@@ -170,7 +170,10 @@ class TenantBudgets:
         budget = self.get(tenant["tenant_id"], tenant["budget_usd"])
         added: list[str] = []
         said: list[str] = []
-        tier = budget.apply(tier, added, said)
+        try:
+            tier = budget.apply(tier, added, said)
+        except BudgetExceededError as exc:
+            raise BudgetExceededError(f"tenant {tenant['tenant_id']}: {exc}") from None
         policies.extend(f"tenant_{policy}" for policy in added)
         reasons.extend(f"tenant {tenant['tenant_id']}: {reason}" for reason in said)
         return tier

@@ -283,14 +283,23 @@ class Router:
                 [("decision_logger", "not configured; record_outcome needs it")])
         self._stores.record_outcome(record)
 
-    def fallbacks(self, decision: Decision) -> list[tuple[str, str]]:
+    def fallbacks(self, decision: Decision, tenant_config: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
         """``(provider, model)`` pairs that may answer ``decision`` when its own provider fails: the
-        model at the decision's tier of each other provider of the Router's ``providers`` list, in
-        its order (with ``residency``, only models in that region). Without a ``providers`` list
-        (one ``provider``, or none) there are none: only a list names the providers allowed."""
+        model at the decision's tier of each other provider of the Router's ``providers`` list (or
+        of ``tenant_config``'s, for a tenant's decision), in its order (with ``residency``, the
+        Router's or the tenant's, only models in that region). Without a ``providers`` list (one
+        ``provider``, or none) there are none: only a list names the providers allowed."""
         region = self._residency
+        providers = self._providers
+        if tenant_config:
+            if region is None and tenant_config.get("residency"):
+                region = normalise_region(tenant_config["residency"])
+            if tenant_config.get("providers"):
+                providers = list(tenant_config["providers"])
+            elif tenant_config.get("provider"):
+                providers = []
         out = []
-        for provider in self._providers:
+        for provider in providers:
             if provider == decision.provider or provider not in self.registry.providers():
                 continue
             pairs = self.registry.models_for(decision.tier, provider, region)
@@ -315,10 +324,16 @@ class Router:
         ``.serve(port)``), or None without ``metrics=``."""
         return self._telemetry.metrics if self._telemetry is not None else None
 
-    def tenant_budget(self, tenant_id: str) -> Any:
-        """The :class:`~dmr.budget.Budget` of a tenant that has passed ``budget_usd`` in its
-        ``tenant_config`` (``.record_usd(usd)``, ``.spent_usd``, ``.reset()``)."""
-        return self._tenant_budgets.get(tenant_id)
+    def tenant_budget(self, tenant_id: str, limit_usd: float | None = None) -> Any:
+        """The :class:`~dmr.budget.Budget` of a tenant (``.record_usd(usd)``, ``.spent_usd``,
+        ``.reset()``): one that has passed ``budget_usd`` in its ``tenant_config``, or, with
+        ``limit_usd``, opened (or re-capped) here with that cap."""
+        return self._tenant_budgets.get(tenant_id, limit_usd)
+
+    @property
+    def residency(self) -> str | None:
+        """The region every decision stays in (``residency``, normalised), or None."""
+        return self._residency
 
     @property
     def telemetry(self) -> Any:

@@ -31,7 +31,7 @@ def test_help_lists_the_options_and_binds_loopback_by_default():
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
     for option in ("--host", "--port", "--config", "--preset", "--api-key", "--alias", "--upstream-timeout",
-                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models", "--embeddings-provider", "--fallbacks"):
+                   "--max-upstream-connections", "--max-answer-bytes", "--no-named-models", "--embeddings-provider", "--fallbacks", "--tenants"):
         assert option in result.output
     assert "127.0.0.1" in result.output
     assert "visible to other users" in result.output  # the key belongs in $DMR_SERVER_API_KEY
@@ -52,6 +52,10 @@ def test_a_bad_configuration_fails_before_serving(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: ")
     result = CliRunner().invoke(cli, ["serve", "--embeddings-provider", "nope"])
     assert result.exit_code == 1 and "embeddings_provider 'nope' is not a provider" in result.output
+    assert CliRunner().invoke(cli, ["serve", "--tenants", "absent.yaml"]).exit_code == 2
+    (tmp_path / "tenants.yaml").write_text("tenants:\n  a: {key_env: UNSET_DMR_TENANT_KEY}\n")
+    result = CliRunner().invoke(cli, ["serve", "--tenants", "tenants.yaml"])
+    assert result.exit_code == 1 and "UNSET_DMR_TENANT_KEY is not set" in result.output
     (tmp_path / "dmr.yaml").write_text("escalation_threshold: 7\n")
     result = CliRunner().invoke(cli, ["serve", "--config", "dmr.yaml"])
     assert result.exit_code == 1 and "escalation_threshold" in result.output
@@ -67,8 +71,10 @@ def test_the_command_serves_the_proxy(tmp_path):
                                        "  {type: jsonl, path: decisions.jsonl, flush_interval_s: 3600}\n")
     command = [sys.executable, "-c", "from dmr.cli import main; main()", "serve", "--port", str(port),
                "--api-key", "k3y", "--alias", "route-me", "--no-named-models", "--max-upstream-connections", "7",
-               "--max-answer-bytes", "5000", "--embeddings-provider", "openai", "--log-level", "warning"]
-    env = {**os.environ, "OPENAI_API_KEY": ""}
+               "--max-answer-bytes", "5000", "--embeddings-provider", "openai", "--tenants", "tenants.yaml",
+               "--log-level", "warning"]
+    (tmp_path / "tenants.yaml").write_text("tenants:\n  team-1: {key_env: TEAM_1_DMR_KEY, max_tier: low}\n")
+    env = {**os.environ, "OPENAI_API_KEY": "", "TEAM_1_DMR_KEY": "t1-key"}
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
         server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -100,11 +106,16 @@ def test_the_command_serves_the_proxy(tmp_path):
                               json={"model": "text-embedding-3-small", "input": "hi"})
         assert embedded.status_code == 500 and embedded.json()["error"]["code"] == "provider_key_missing"
         assert embedded.headers["x-dmr-provider"] == "openai"
+        # --tenants was read: the tenant's key is let in, and its request routed as that tenant.
+        tenant = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": "Bearer t1-key"},
+                            json={"model": "route-me", "messages": [{"role": "user", "content": "hi"}]})
+        assert tenant.status_code == 500 and tenant.headers["x-dmr-tenant"] == "team-1"
     finally:
         server.terminate()
         server.wait(30)
     # uvicorn shuts down gracefully, then ends with the signal it got.
     assert server.returncode in (0, -signal.SIGTERM), log.read_text()
     assert "Traceback" not in log.read_text()
-    [logged] = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
-    assert logged["task"] == "hi" and logged["provider"] == "openai"
+    logged = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert [(r["task"], r["provider"], r["tenant"]) for r in logged] == [("hi", "openai", None),
+                                                                       ("hi", "openai", "team-1")]

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from proxy_support import LiveServer
+from proxy_support import LiveServer, TestClient
 
 from dmr.server import create_app
 from dmr.store.outcomes import read_outcomes
@@ -22,7 +22,7 @@ PROXY = "http://127.0.0.1:8000"
 
 @pytest.mark.service("llm")
 def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, tmp_path, monkeypatch, capsys):
-    (config,) = [code for lang, code in BLOCKS if lang == "yaml"]
+    (config,) = [code for lang, code in BLOCKS if lang == "yaml" and code.startswith("# dmr.yaml")]
     client_example, factory_example = [code for lang, code in BLOCKS if lang == "python"]
     assert UPSTREAM in config and PROXY in client_example
     monkeypatch.chdir(tmp_path)
@@ -43,6 +43,25 @@ def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, 
     namespace: dict = {"__name__": "docs"}
     exec(compile(factory_example, "server.md", "exec"), namespace)
     assert namespace["app"].state.settings.api_key == "change-me"
+
+
+@pytest.mark.service("llm")
+def test_the_tenants_file_works_as_written(recorder, tmp_path, monkeypatch):
+    (config,) = [code for lang, code in BLOCKS if lang == "yaml" and code.startswith("# dmr.yaml")]
+    (tenants,) = [code for lang, code in BLOCKS if lang == "yaml" and code.startswith("# tenants.yaml")]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEARCH_TEAM_DMR_KEY", "search-key")
+    Path("dmr.yaml").write_text(config.replace(UPSTREAM, recorder.base_url), encoding="utf-8")
+    Path("tenants.yaml").write_text(tenants, encoding="utf-8")
+    hard = "Design a multi-region active-active database replication scheme with conflict resolution, and prove " \
+           "its consistency guarantees under network partitions."
+    with TestClient(create_app(config="dmr.yaml", tenants="tenants.yaml")) as client:
+        tiers = [client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                             json={"model": "dmr", "messages": [{"role": "user", "content": task}], "max_tokens": 2}
+                             ).headers["x-dmr-tier"] for key, task in (("search-key", hard), ("research-key-1", "hi"))]
+        spent = client.app.state.router.tenant_budget("search-team").spent_usd
+    assert tiers == ["medium", "medium"]  # search-team capped at medium, research raised to it
+    assert recorder.models == ["medium-model", "medium-model"] and spent > 0
 
 
 def test_every_option_and_every_error_code_is_documented():

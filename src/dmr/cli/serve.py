@@ -56,11 +56,15 @@ def _loopback(host: str) -> bool:
 @click.option("--fallbacks", type=click.IntRange(min=0), default=2, show_default=True,
               help="How many other providers of the router's `providers` list a routed request may go to when "
                    "its provider fails before answering (unreachable, timeout, 429, 5xx); 0: none.")
+@click.option("--tenants", "tenants_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A tenants file: each tenant's key (key_env or key_sha256) and the tenant_config its requests "
+                   "are routed with (providers, tier bounds, residency, its own budget_usd).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn's log level.")
 def serve(host: str, port: int, config_path: Path | None, preset: str | None, api_key: str | None,
           aliases: tuple[str, ...], upstream_timeout: float, max_upstream_connections: int, max_answer_bytes: int,
-          named_models: bool, embeddings_provider: str | None, fallbacks: int, log_level: str) -> None:
+          named_models: bool, embeddings_provider: str | None, fallbacks: int, tenants_path: Path | None,
+          log_level: str) -> None:
     """Serve the OpenAI-compatible proxy: point any OpenAI client at http://HOST:PORT/v1 and ask
     for the model "dmr"."""
     _require_server_extra()
@@ -75,11 +79,11 @@ def serve(host: str, port: int, config_path: Path | None, preset: str | None, ap
         app = create_app(router, aliases=aliases or None, api_key=api_key, upstream_timeout=upstream_timeout,
                          max_upstream_connections=max_upstream_connections, max_answer_bytes=max_answer_bytes,
                          allow_named_models=named_models, embeddings_provider=embeddings_provider,
-                         fallbacks=fallbacks, close_router=True)
+                         fallbacks=fallbacks, tenants=tenants_path, close_router=True)
     except BaseException:
         router.close()
         raise
-    if app.state.settings.api_key is None and not _loopback(host):
+    if app.state.settings.api_key is None and tenants_path is None and not _loopback(host):
         click.echo(f"warning: serving on {host} without a key: anyone who can reach it spends your provider "
                    "credit (set --api-key or DMR_SERVER_API_KEY)", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none", lifespan="on")

@@ -49,6 +49,7 @@ from dmr.server.responses import response_object, responses_request
 from dmr.server.routing import (Destination, catalogue, decision_headers, destination, embeddings_destination,
                                 fallback_destinations, header_safe)
 from dmr.server.settings import ServerSettings
+from dmr.server.tenants import Tenant, Tenants, load_tenants
 from dmr.server.translated import Translation
 from dmr.server.upstream import forward
 
@@ -63,6 +64,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
                max_upstream_connections: int = 1000, allow_named_models: bool = True,
                embeddings_provider: str | None = None, fallbacks: int = 2,
+               tenants: str | Path | Mapping[str, Any] | None = None,
                transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
     mapping of Router options; neither: ``Router()``).
@@ -82,6 +84,9 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     ``fallbacks``: when the provider of a routed request fails before answering (unreachable, a
     timeout, 429, a 5xx), how many others it may go to, from the Router's ``providers`` list
     (:meth:`dmr.router.Router.fallbacks`: the same tier at each other provider); 0: none.
+    ``tenants``: a tenants file (or its mapping, :mod:`dmr.server.tenants`): each tenant's key,
+    and the ``tenant_config`` its requests are routed with; its clients send their own key, and
+    ``api_key``, when set, still serves requests under no tenant.
     ``transport``: an httpx transport for every upstream call (to route them elsewhere in tests);
     its own connection limits then apply instead of ``max_upstream_connections``.
     ``close_router``: close the Router (flushing its decision log) when the app shuts down; by
@@ -96,14 +101,20 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                                     allow_named_models=allow_named_models, embeddings_provider=embeddings_provider,
                                     fallbacks=fallbacks)
     router = _router_from(config) if router is None else router
-    known = router.registry.providers()
-    if embeddings_provider is not None and embeddings_provider not in known:
+    try:
+        known = router.registry.providers()
+        if embeddings_provider is not None and embeddings_provider not in known:
+            raise ConfigError(f"embeddings_provider {embeddings_provider!r} is not a provider of the model registry "
+                              f"(it has {', '.join(sorted(known)) or 'none'})",
+                              [("embeddings_provider", "unknown provider")])
+        tenant_keys = None if tenants is None else load_tenants(tenants, residency=router.residency,
+                                                                proxy_key=settings.api_key)
+    except ConfigError:
         if owned:
             router.close()
-        raise ConfigError(f"embeddings_provider {embeddings_provider!r} is not a provider of the model registry "
-                          f"(it has {', '.join(sorted(known)) or 'none'})", [("embeddings_provider", "unknown provider")])
+        raise
     proxy = _Proxy(router, settings, _Upstream(settings.upstream_timeout, settings.max_upstream_connections,
-                                               transport))
+                                               transport), tenant_keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,6 +145,10 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     app.state.router = router
     app.state.settings = settings
     return app
+
+
+def _tenant(request: Request) -> Tenant | None:
+    return getattr(request.state, "tenant", None)
 
 
 def _may_fall_back(error: APIError) -> bool:
@@ -201,28 +216,35 @@ class _Upstream:
 class _Proxy:
     """The endpoints, over one Router, one set of settings and one upstream client."""
 
-    def __init__(self, router: Any, settings: ServerSettings, upstream: _Upstream) -> None:
+    def __init__(self, router: Any, settings: ServerSettings, upstream: _Upstream, tenants: Tenants | None) -> None:
         self.router = router
         self.settings = settings
         self.upstream = upstream
+        self.tenants = tenants
         self.adaptations = Adaptations()
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
-        """``endpoint`` behind the proxy key, when one is set."""
-        key = self.settings.api_key
-        if key is None:
+        """``endpoint`` behind the proxy key or a tenant's key, when either is set; a tenant's
+        request carries its :class:`Tenant` in ``request.state.tenant``."""
+        key, tenants = self.settings.api_key, self.tenants
+        if key is None and tenants is None:
             return endpoint
-        expected = key.encode("utf-8")
+        expected = key.encode("utf-8") if key is not None else None
 
         async def checked(request: Request) -> Response:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer":
                 # Anthropic's SDKs send their key as x-api-key.
                 given = request.headers.get("x-api-key", "")
-            if not hmac.compare_digest(given.strip().encode("utf-8"), expected):
-                raise APIError(401, "missing or wrong API key: send the proxy's key as 'Authorization: Bearer <key>' "
-                                    "(or as 'x-api-key: <key>')", code="invalid_api_key",
-                               headers={"WWW-Authenticate": "Bearer"})
+            given = given.strip()
+            tenant = None
+            if expected is None or not hmac.compare_digest(given.encode("utf-8"), expected):
+                tenant = tenants.find(given) if tenants is not None and given else None
+                if tenant is None:
+                    raise APIError(401, "missing or wrong API key: send the proxy's key (or your tenant's) as "
+                                        "'Authorization: Bearer <key>' (or as 'x-api-key: <key>')",
+                                   code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            request.state.tenant = tenant
             return await endpoint(request)
 
         return checked
@@ -232,7 +254,7 @@ class _Proxy:
         body = await read_json(request, settings.max_body_bytes)
         model, messages, stream = await run_in_threadpool(chat_request, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
-                                  named_models=settings.allow_named_models)
+                                  named_models=settings.allow_named_models, tenant=_tenant(request))
         return await self._forward(where, body, stream)
 
     async def responses(self, request: Request) -> Response:
@@ -250,7 +272,7 @@ class _Proxy:
                            code="embeddings_not_configured", retry=False)
         body = await read_json(request, settings.max_body_bytes)
         model, texts = await run_in_threadpool(embeddings_request, body)
-        where = await embeddings_destination(self.router, provider, model, texts)
+        where = await embeddings_destination(self.router, provider, model, texts, _tenant(request))
         return await forward(self.upstream.client, self.router, where, body, False, settings.max_answer_bytes)
 
     async def messages(self, request: Request) -> Response:
@@ -269,7 +291,7 @@ class _Proxy:
         body = await read_json(request, settings.max_body_bytes)
         model, chat, messages, stream = await run_in_threadpool(read, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
-                                  named_models=settings.allow_named_models)
+                                  named_models=settings.allow_named_models, tenant=_tenant(request))
         return await self._forward(where, chat, stream, Translation(body, retell, stream_events))
 
     async def _forward(self, where: Destination, body: dict[str, Any], stream: bool,
@@ -299,15 +321,16 @@ class _Proxy:
             response.headers.update(_fallback_header(failed))
             return response
 
-    def _catalogue(self) -> list[dict[str, Any]]:
-        return catalogue(self.router.registry, self.settings.aliases, named_models=self.settings.allow_named_models)
+    def _catalogue(self, tenant: Tenant | None) -> list[dict[str, Any]]:
+        return catalogue(self.router, self.settings.aliases, named_models=self.settings.allow_named_models,
+                         tenant=tenant)
 
     async def list_models(self, request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": self._catalogue()})
+        return JSONResponse({"object": "list", "data": self._catalogue(_tenant(request))})
 
     async def retrieve_model(self, request: Request) -> Response:
         name = request.path_params["model"]
-        for entry in self._catalogue():
+        for entry in self._catalogue(_tenant(request)):
             if entry["id"] == name:
                 return JSONResponse(entry)
         raise APIError(404, f"the model {name!r} does not exist here (see GET /v1/models)", param="model",
@@ -316,7 +339,9 @@ class _Proxy:
     async def classify(self, request: Request) -> Response:
         body = await read_json(request, self.settings.max_body_bytes)
         task, history = await run_in_threadpool(classify_request, body)
-        decision = await run_in_threadpool(self.router.classify, task, history=history)
+        tenant = _tenant(request)
+        decision = await run_in_threadpool(lambda: self.router.classify(
+            task, history=history, tenant_config=tenant.config if tenant is not None else None))
         return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
     async def record_outcome(self, request: Request) -> Response:

@@ -22,6 +22,7 @@ from dmr.registry import ModelRegistry
 from dmr.server.bodies import conversation
 from dmr.server.errors import APIError
 from dmr.server.guards import refuse_personal_data, refuse_personal_texts, refuse_when_spent
+from dmr.server.tenants import Tenant
 from dmr.types import Decision
 
 __all__ = ["Destination", "catalogue", "decision_headers", "destination", "embeddings_destination",
@@ -46,14 +47,17 @@ class Destination:
     api_key: str | None
     decision: Decision | None
     key_env: str | None = None
+    tenant: Tenant | None = None
 
     def headers(self) -> dict[str, str]:
         """The ``x-dmr-*`` response headers that say how the request was routed."""
+        # The model that answers: the decision's, or a fallback's (:func:`fallback_destinations`).
+        named = {"x-dmr-model": self.model, "x-dmr-provider": self.provider}
+        if self.tenant is not None:
+            named["x-dmr-tenant"] = self.tenant.name
         if self.decision is not None:
-            # The model that answers: the decision's, or a fallback's (:func:`fallback_destinations`).
-            return {**decision_headers(self.decision), **header_safe({"x-dmr-model": self.model,
-                                                                       "x-dmr-provider": self.provider})}
-        return header_safe({"x-dmr-model": self.model, "x-dmr-provider": self.provider})
+            return {**decision_headers(self.decision), **header_safe(named)}
+        return header_safe(named)
 
 
 def decision_headers(decision: Decision) -> dict[str, str]:
@@ -69,13 +73,14 @@ def header_safe(headers: dict[str, str]) -> dict[str, str]:
 
 
 async def destination(router: Any, aliases: tuple[str, ...], model: str, messages: list[dict[str, Any]], *,
-                      named_models: bool = True) -> Destination:
-    """Classify (for an alias) or look up (for a model name) where the request goes."""
+                      named_models: bool = True, tenant: Tenant | None = None) -> Destination:
+    """Classify (for an alias) or look up (for a model name) where the request goes; a tenant's
+    request is routed with its ``tenant_config``, and may name only the models it could be routed to."""
     registry: ModelRegistry = router.registry
     if model in aliases:
         # Reading the conversation and classifying it are CPU work (and Layer 2 a blocking call):
         # off the event loop, so that streams in flight keep flowing.
-        decision = await run_in_threadpool(_routed, router, messages)
+        decision = await run_in_threadpool(_routed, router, messages, tenant)
         if not decision.model_name or not decision.provider:
             raise APIError(500, f"the router chose tier {decision.tier} but the registry has no model for it: "
                                 "register a provider with a model per tier", code="no_model_for_tier",
@@ -85,15 +90,18 @@ async def destination(router: Any, aliases: tuple[str, ...], model: str, message
         if not named_models:
             raise _no_such_model(model, aliases, "is not offered here: this proxy only routes, so")
         provider, name, decision = _provider_of(registry, model, aliases), model, None
-        await run_in_threadpool(_unrouted, router, messages)
-    return _at(registry, provider, name, decision, "/chat/completions")
+        _refuse_outside(router, tenant, provider, name)
+        await run_in_threadpool(_unrouted, router, messages, tenant)
+    return _at(registry, provider, name, decision, "/chat/completions", tenant)
 
 
-async def embeddings_destination(router: Any, provider: str, model: str, texts: list[str]) -> Destination:
+async def embeddings_destination(router: Any, provider: str, model: str, texts: list[str],
+                                 tenant: Tenant | None = None) -> Destination:
     """Where ``POST /v1/embeddings`` goes: ``provider``'s ``/embeddings``, unrouted, once the
-    texts pass the PII block and the budget is not spent with ``on_stop: raise``."""
-    await run_in_threadpool(_unrouted_texts, router, texts)
-    return _at(router.registry, provider, model, None, "/embeddings")
+    texts pass the PII block and the budget (and the tenant's) is not spent with ``on_stop: raise``."""
+    _refuse_outside(router, tenant, provider, model)
+    await run_in_threadpool(_unrouted_texts, router, texts, tenant)
+    return _at(router.registry, provider, model, None, "/embeddings", tenant)
 
 
 def fallback_destinations(router: Any, where: Destination) -> list[Destination]:
@@ -104,40 +112,66 @@ def fallback_destinations(router: Any, where: Destination) -> list[Destination]:
     if where.decision is None:
         return []
     out = []
-    for provider, model in router.fallbacks(where.decision):
+    tenant = where.tenant
+    for provider, model in router.fallbacks(where.decision, tenant.config if tenant is not None else None):
         try:
-            out.append(_at(router.registry, provider, model, where.decision, "/chat/completions"))
+            out.append(_at(router.registry, provider, model, where.decision, "/chat/completions", tenant))
         except APIError:
             continue
     return out
 
 
-def _at(registry: ModelRegistry, provider: str, name: str, decision: Decision | None, path: str) -> Destination:
+def _at(registry: ModelRegistry, provider: str, name: str, decision: Decision | None, path: str,
+        tenant: Tenant | None = None) -> Destination:
     spec = registry.provider(provider)
     key = spec.api_key()
-    where = Destination(provider, name, "", key, decision, spec.api_key_env)
+    where = Destination(provider, name, "", key, decision, spec.api_key_env, tenant)
     url = _endpoint(provider, spec.base_url, where, path)
     if spec.api_key_env and not key:
         raise APIError(500, f"the proxy has no API key for provider {provider!r}: set {spec.api_key_env} in the "
                             "environment of `dmr serve`", code="provider_key_missing",
                        headers=where.headers(), retry=False)
-    return Destination(provider, name, url, where.api_key, decision, spec.api_key_env)
+    return Destination(provider, name, url, where.api_key, decision, spec.api_key_env, tenant)
 
 
-def _routed(router: Any, messages: list[dict[str, Any]]) -> Decision:
+def _routed(router: Any, messages: list[dict[str, Any]], tenant: Tenant | None) -> Decision:
     refuse_personal_data(router, messages)
     task, history = conversation(messages)
-    return router.classify(task, history=history)
+    return router.classify(task, history=history, tenant_config=tenant.config if tenant is not None else None)
 
 
-def _unrouted(router: Any, messages: list[dict[str, Any]]) -> None:
+def _unrouted(router: Any, messages: list[dict[str, Any]], tenant: Tenant | None) -> None:
     refuse_personal_data(router, messages)
-    refuse_when_spent(router)
+    _refuse_when_spent(router, tenant)
 
 
-def _unrouted_texts(router: Any, texts: list[str]) -> None:
+def _unrouted_texts(router: Any, texts: list[str], tenant: Tenant | None) -> None:
     refuse_personal_texts(router, texts, "input")
+    _refuse_when_spent(router, tenant)
+
+
+def _refuse_when_spent(router: Any, tenant: Tenant | None) -> None:
     refuse_when_spent(router)
+    if tenant is not None:
+        tenant.refuse_when_spent(router)
+
+
+def _refuse_outside(router: Any, tenant: Tenant | None, provider: str, model: str) -> None:
+    """A 403 for a model outside the Router's residency, or outside what the tenant may use."""
+    why = _outside(router, tenant, provider, model)
+    if why is not None:
+        who = f"tenant {tenant.name!r}" if tenant is not None else "this proxy"
+        raise APIError(403, f"{who} may not use {provider}/{model}: {why}", param="model",
+                       type="invalid_request_error", code="model_not_allowed", retry=False)
+
+
+def _outside(router: Any, tenant: Tenant | None, provider: str, model: str) -> str | None:
+    residency = getattr(router, "residency", None)
+    if tenant is not None:
+        return tenant.refusal(router.registry, provider, model, residency)
+    if residency is not None and residency not in router.registry.regions_of(model, provider=provider):
+        return f"{model!r} is not served in the residency region {residency}"
+    return None
 
 
 def _provider_of(registry: ModelRegistry, model: str, aliases: tuple[str, ...]) -> str:
@@ -175,12 +209,14 @@ def _endpoint(provider: str, base_url: str | None, where: Destination, path: str
     return base_url.rstrip("/") + path
 
 
-def catalogue(registry: ModelRegistry, aliases: tuple[str, ...], *, named_models: bool = True) -> list[dict[str, Any]]:
+def catalogue(router: Any, aliases: tuple[str, ...], *, named_models: bool = True,
+              tenant: Tenant | None = None) -> list[dict[str, Any]]:
     """``GET /v1/models``: the aliases, then (when clients may name them) every model a provider
-    offers or the registry prices."""
+    offers or the registry prices, less those outside the residency or the tenant's reach."""
     entries = [{"id": alias, "object": "model", "created": 0, "owned_by": "dmr"} for alias in aliases]
     if not named_models:
         return entries
+    registry: ModelRegistry = router.registry
     owners: dict[str, str] = {}
     for provider in registry.providers():
         for name in registry.provider(provider).tiers.values():
@@ -189,6 +225,8 @@ def catalogue(registry: ModelRegistry, aliases: tuple[str, ...], *, named_models
         spec = registry.model(name)
         owner = spec.provider if spec is not None and spec.provider else None
         owners[name] = owner or owners.get(name) or "unknown"
+    restricted = tenant is not None or getattr(router, "residency", None) is not None
     entries += [{"id": name, "object": "model", "created": 0, "owned_by": owner}
-                for name, owner in owners.items() if name not in aliases]
+                for name, owner in owners.items() if name not in aliases
+                and not (restricted and (owner not in registry.providers() or _outside(router, tenant, owner, name)))]
     return entries

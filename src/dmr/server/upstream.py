@@ -155,7 +155,7 @@ async def _answer(router: Any, where: Destination, reply: httpx.Response, raw: b
         snippet = raw[:200].decode("utf-8", "replace")
         raise APIError(502, f"provider {where.provider!r} answered HTTP {reply.status_code} with a body that is "
                             f"not a JSON object: {snippet!r}", code="bad_upstream_answer", headers=headers)
-    await charge(router, where.model, usage_of(answer))
+    await charge(router, where, usage_of(answer))
     if translation is not None:
         try:
             retold = await run_in_threadpool(translation.answer, answer)
@@ -202,7 +202,7 @@ class _Relay(StreamingResponse):
     async def _charge(self) -> None:
         if not self._charged and self._usage.last is not None:
             self._charged = True
-            await charge(self._router, self._where.model, self._usage.last)
+            await charge(self._router, self._where, self._usage.last)
 
     async def _passthrough(self) -> AsyncIterator[bytes]:
         events = self._events

@@ -1,5 +1,5 @@
 """The real cost of a forwarded call: the token usage the provider reports, priced from the
-Router's registry and added to the Router's budget (when it has one).
+Router's registry and added to the Router's budget (when it has one) and to the tenant's.
 
 A plain answer carries ``usage`` in its body. A stream carries it only when the client asked for it
 (``stream_options: {"include_usage": true}``), in one of the last events, or, from vLLM with
@@ -62,20 +62,25 @@ class StreamUsage:
         return found
 
 
-async def charge(router: Any, model: str, tokens: tuple[int, int] | None) -> float | None:
-    """Add a call's cost to the Router's budget; returns the cost (None: unknown or no budget).
-    A failure here is logged, never turned into a failed answer: the call already happened."""
+async def charge(router: Any, where: Any, tokens: tuple[int, int] | None) -> float | None:
+    """Add the cost of a call to ``where`` (a :class:`~dmr.server.routing.Destination`) to the
+    Router's budget and to its tenant's; returns the cost (None: unknown, or no budget to add it
+    to). A failure here is logged, never turned into a failed answer: the call already happened."""
     budget = getattr(router, "budget", None)
-    if tokens is None or budget is None:
+    tenant = where.tenant
+    if tokens is None or (budget is None and (tenant is None or tenant.config.get("budget_usd") is None)):
         return None
     try:
-        usd = router.registry.estimate_cost(model, *tokens)
+        usd = router.registry.estimate_cost(where.model, *tokens)
         if usd is None:
             return None
         # The budget store may be SQLite or Redis: a round trip, off the event loop. On a pooled
         # thread that later runs decisions: this spend is no decision's own.
-        await run_in_threadpool(lambda: budget.record_usd(usd))
+        if budget is not None:
+            await run_in_threadpool(lambda: budget.record_usd(usd))
+        if tenant is not None:
+            await run_in_threadpool(tenant.charge, router, usd)
         return usd
     except Exception as exc:
-        log.warning("dmr: could not add the cost of a %s call to the budget: %s", model, exc)
+        log.warning("dmr: could not add the cost of a %s call to the budget: %s", where.model, exc)
         return None

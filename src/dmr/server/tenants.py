@@ -1,0 +1,192 @@
+"""Tenants of the proxy: several teams behind one ``dmr serve``, each known by its own key.
+
+A tenants file (``dmr serve --tenants tenants.yaml``, ``create_app(tenants=...)``) names each
+tenant, the key its clients send, and its ``tenant_config`` (:mod:`dmr.policies`)::
+
+    tenants:
+      search-team:
+        key_env: SEARCH_TEAM_DMR_KEY   # the key, read from the proxy's environment at start
+        providers: [openai, groq]      # the providers it may use, in order of preference
+        max_tier: medium
+        budget_usd: 50                 # its own budget, beside the Router's
+      legal:
+        key_sha256: 5e884898da28...    # or the key's SHA-256, so that the file holds no secret
+        residency: EU
+
+A request with a tenant's key is routed with that tenant's config (``tenant_id`` is its name, so
+the decision log and ``dmr stats`` count it per tenant); a model the tenant names, and the
+embeddings it sends, must be one it could have been routed to (its providers, its residency, at
+most its ``max_tier``), and are refused once its budget is spent with ``on_stop: raise``. Its
+spend is charged to its own budget and to the Router's. The proxy's own key (``--api-key``), when
+set, still serves requests under no tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from dmr.errors import BudgetExceededError, ConfigError
+from dmr.policies import TENANT_KEYS, check_tenant
+from dmr.registry import ModelRegistry
+from dmr.registry_schema import key_from_env
+from dmr.types import ModelTier
+
+__all__ = ["Tenant", "Tenants", "load_tenants"]
+
+_KEY_FIELDS = ("key_env", "key_sha256")
+_CONFIG_FIELDS = TENANT_KEYS - {"tenant_id"}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One tenant: its name and the ``tenant_config`` its requests are routed with."""
+
+    name: str
+    config: Mapping[str, Any]
+
+    def providers(self) -> tuple[str, ...] | None:
+        """The providers it may use, in order (None: any the Router may)."""
+        if self.config.get("providers"):
+            return tuple(self.config["providers"])
+        if self.config.get("provider"):
+            return (self.config["provider"],)
+        return None
+
+    def refusal(self, registry: ModelRegistry, provider: str, model: str, residency: str | None) -> str | None:
+        """Why this tenant may not call ``model`` at ``provider`` (None: it may)."""
+        allowed = self.providers()
+        if allowed is not None and provider not in allowed:
+            return f"provider {provider!r} is not one of its providers ({', '.join(allowed)})"
+        region = residency or self.config.get("residency")
+        if region and region.strip().upper() not in registry.regions_of(model, provider=provider):
+            return f"{model!r} is not served in its residency region {region.strip().upper()}"
+        ceiling = self.config.get("max_tier")
+        if ceiling is not None:
+            tiers = [ModelTier(t) for t, name in registry.provider(provider).tiers.items() if name == model]
+            if not tiers:
+                return f"{model!r} has no tier at {provider!r}, and its tiers are capped at {ceiling}"
+            if min(t.rank for t in tiers) > ModelTier(ceiling).rank:
+                return f"{model!r} is above its highest tier, {ceiling}"
+        return None
+
+    def refuse_when_spent(self, router: Any) -> None:
+        """Raise :class:`BudgetExceededError` when its budget is spent and the policy says ``raise``."""
+        limit = self.config.get("budget_usd")
+        if limit is None:
+            return
+        budget = router.tenant_budget(self.name, limit)
+        if budget.policy["on_stop"] == "raise" and budget.stopped:
+            raise BudgetExceededError(f"tenant {self.name}: budget of ${budget.limit_usd:g} used up "
+                                      f"(${budget.spent_usd:.4f} spent)")
+
+    def charge(self, router: Any, usd: float) -> None:
+        """Add ``usd`` to its own budget, when it has one."""
+        limit = self.config.get("budget_usd")
+        if limit is not None:
+            router.tenant_budget(self.name, limit).record_usd(usd)
+
+
+class Tenants:
+    """The tenants of a proxy, found by the key a request sends."""
+
+    def __init__(self, by_digest: Mapping[bytes, Tenant]) -> None:
+        self._by_digest = dict(by_digest)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def names(self) -> list[str]:
+        return sorted(t.name for t in self._by_digest.values())
+
+    def find(self, key: str) -> Tenant | None:
+        """The tenant whose key is ``key``. Keys are compared by digest: a lookup's time says
+        nothing about how much of a key was right."""
+        return self._by_digest.get(_digest(key))
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.strip().encode("utf-8")).digest()
+
+
+def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | None = None,
+                 proxy_key: str | None = None) -> Tenants:
+    """Read and check a tenants file (or its parsed mapping); every problem is reported at once.
+    ``residency``: the Router's, which no tenant may leave; ``proxy_key``: the proxy's own key,
+    which no tenant may share."""
+    data = _read(source) if isinstance(source, (str, Path)) else source
+    if not isinstance(data, Mapping) or set(data) != {"tenants"} or not isinstance(data["tenants"], Mapping):
+        raise ConfigError("tenants: expected a mapping with one key, 'tenants', of tenant names to their settings",
+                          [("tenants", "wrong shape")])
+    problems: list[tuple[str, str]] = []
+    by_digest: dict[bytes, Tenant] = {}
+    for name, entry in data["tenants"].items():
+        where = f"tenants.{name}"
+        if not isinstance(name, str) or not name.strip() or not isinstance(entry, Mapping):
+            problems.append((where, "a tenant is a non-empty name with a mapping of settings"))
+            continue
+        unknown = set(entry) - set(_KEY_FIELDS) - _CONFIG_FIELDS
+        if unknown:
+            problems.append((where, f"unknown keys {', '.join(sorted(map(str, unknown)))} (known: "
+                                    f"{', '.join(sorted([*_KEY_FIELDS, *_CONFIG_FIELDS]))})"))
+            continue
+        digest = _key_digest(entry, where, problems)
+        config = {key: value for key, value in entry.items() if key in _CONFIG_FIELDS}
+        config["tenant_id"] = name
+        try:
+            check_tenant(config, residency=residency)
+        except ConfigError as exc:
+            problems.extend((f"{where}.{path.removeprefix('tenant_config.')}", message)
+                            for path, message in exc.problems)
+        if digest is None:
+            continue
+        if digest in by_digest:
+            problems.append((where, f"has the same key as tenant {by_digest[digest].name!r}"))
+        elif proxy_key is not None and hmac.compare_digest(digest, _digest(proxy_key)):
+            problems.append((where, "has the proxy's own key (--api-key), which serves requests under no tenant"))
+        else:
+            by_digest[digest] = Tenant(name, config)
+    if problems:
+        raise ConfigError("invalid tenants:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
+    if not by_digest:
+        raise ConfigError("tenants: the file names no tenant", [("tenants", "empty")])
+    return Tenants(by_digest)
+
+
+def _key_digest(entry: Mapping[str, Any], where: str, problems: list[tuple[str, str]]) -> bytes | None:
+    given = [field for field in _KEY_FIELDS if entry.get(field) is not None]
+    if len(given) != 1:
+        problems.append((where, "needs exactly one of key_env (a variable holding its key) and key_sha256"))
+        return None
+    if given == ["key_sha256"]:
+        value = entry["key_sha256"]
+        if not isinstance(value, str) or not _SHA256.fullmatch(value.strip().lower()):
+            problems.append((f"{where}.key_sha256", "must be 64 hex digits (sha256sum of the key)"))
+            return None
+        return bytes.fromhex(value.strip())
+    variable = entry["key_env"]
+    if not isinstance(variable, str) or not variable.strip():
+        problems.append((f"{where}.key_env", "must be the name of an environment variable"))
+        return None
+    key = key_from_env(variable.strip())
+    if key is None or not key.strip():
+        problems.append((f"{where}.key_env", f"{variable} is not set (or empty) in the proxy's environment"))
+        return None
+    return _digest(key)
+
+
+def _read(path: str | Path) -> Any:
+    import yaml
+
+    file = Path(path)
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the tenants file {file}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"the tenants file {file} is not valid YAML: {exc}") from None
