@@ -62,8 +62,13 @@ def test_stats_cost_compares_with_the_high_tier(log):
     assert set(data["by_tier"]) == {"low", "high"}
     high = data["by_tier"]["high"]
     assert high["spent_usd"] == pytest.approx(high["high_tier_usd"])  # nothing saved on high-tier decisions
+    tenants = data["by_tenant"]
+    assert {name: row["decisions"] for name, row in tenants.items()} == {"acme": 6, "globex": 2}
+    assert tenants["globex"]["spent_usd"] == pytest.approx(high["spent_usd"])  # its two tasks were the hard ones
+    assert tenants["acme"]["spent_usd"] + tenants["globex"]["spent_usd"] == pytest.approx(data["spent_usd"])
     text = run("stats", "cost", "--log", str(log)).output
     assert "saved" in text and "all at the high tier" in text
+    assert "by tenant:" in text and "globex" in text
 
 
 def test_since_leaves_out_older_decisions(tmp_path):

@@ -178,6 +178,12 @@ def cost(ctx: click.Context, config_path: Path | None, log_path: Path | None, si
              f"  saved                  ${summary['saved_usd']:.6f} ({summary['saved_share']:.1%})"]
     for tier, row in summary["by_tier"].items():
         lines.append(f"  {tier:<10} {int(row['decisions']):>8,} decisions  ${row['spent_usd']:.6f}")
+    if any(summary["by_tenant"]):
+        lines.append("  by tenant:")
+        for tenant, row in summary["by_tenant"].items():
+            saved = row["high_tier_usd"] - row["spent_usd"]
+            lines.append(f"    {tenant or '(none)':<20} {int(row['decisions']):>8,} decisions  ${row['spent_usd']:.6f}"
+                         f"  saved ${saved:.6f}")
     if summary["unpriced"]:
         lines.append(f"  {summary['unpriced']:,} decision(s) without a price estimate are left out")
     if dropped:

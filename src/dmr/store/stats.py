@@ -84,11 +84,12 @@ def distribution(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cost_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Estimated spend against the same tasks all sent to the highest tier. Decisions without a
-    cost estimate (no model or no price) are counted apart and left out of both sums."""
+    """Estimated spend against the same tasks all sent to the highest tier, in all, by tier and by
+    tenant (decisions of no tenant under ``""``). Decisions without a cost estimate (no model or
+    no price) are counted apart and left out of the sums."""
     spent = baseline = 0.0
     priced = unpriced = 0
-    by_tier: dict[str, dict[str, float]] = {}
+    groups: dict[str, dict[str, dict[str, float]]] = {"by_tier": {}, "by_tenant": {}}
     for row in records:
         cost, high = row.get("estimated_cost_usd"), row.get("high_tier_cost_usd")
         if cost is None or high is None:
@@ -97,11 +98,12 @@ def cost_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         priced += 1
         spent += float(cost)
         baseline += float(high)
-        tier = by_tier.setdefault(str(row.get("tier")), {"decisions": 0, "spent_usd": 0.0, "high_tier_usd": 0.0})
-        tier["decisions"] += 1
-        tier["spent_usd"] += float(cost)
-        tier["high_tier_usd"] += float(high)
+        for key, name in (("by_tier", str(row.get("tier"))), ("by_tenant", str(row.get("tenant") or ""))):
+            group = groups[key].setdefault(name, {"decisions": 0, "spent_usd": 0.0, "high_tier_usd": 0.0})
+            group["decisions"] += 1
+            group["spent_usd"] += float(cost)
+            group["high_tier_usd"] += float(high)
     saved = baseline - spent
     return {"decisions": priced + unpriced, "priced": priced, "unpriced": unpriced, "spent_usd": spent,
             "high_tier_usd": baseline, "saved_usd": saved, "saved_share": saved / baseline if baseline else 0.0,
-            "by_tier": by_tier}
+            **groups}
