@@ -174,3 +174,32 @@ def test_a_tenants_file_is_checked_whole_when_the_proxy_starts(tmp_path, monkeyp
     router = make_router(None)
     with pytest.raises(ConfigError, match="invalid tenants"):
         create_app(router, tenants=bad)
+
+
+def test_a_tenant_past_its_requests_a_minute_is_told_when_to_come_back():
+    router = make_router(None, layer3_enabled=False)
+    tenants = {"tenants": {"capped": {"key_sha256": _sha("capped-key"), "rpm": 2},
+                           "free": {"key_sha256": _sha("free-key")}}}
+    app = create_app(router, tenants=tenants)
+    with TestClient(app) as client:
+        def classify(key):
+            return client.post("/v1/dmr/classify", headers={"Authorization": f"Bearer {key}"}, json={"task": "hi"})
+
+        capped = [classify("capped-key") for _ in range(3)]
+        listed = client.get("/v1/models", headers={"Authorization": "Bearer capped-key"})  # a read is not counted
+        free = [classify("free-key").status_code for _ in range(5)]
+    assert [a.status_code for a in capped] == [200, 200, 429] and listed.status_code == 200 and free == [200] * 5
+    refused = capped[2]
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "2 requests a minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["x-ratelimit-limit-requests"] == "2"
+    # The window slides: the oldest request leaves it 60 s after it came.
+    window = load_tenants(tenants)
+    tenant = window.find("capped-key")
+    assert [window.admit(tenant, now) for now in (0.0, 10.0)] == [None, None]
+    assert window.admit(tenant, 30.0) == pytest.approx(30.0)
+    assert window.admit(tenant, 60.0) is None  # the first left the window at 60 s
+    assert window.admit(tenant, 65.0) == pytest.approx(5.0)
+    with pytest.raises(ConfigError, match="rpm"):
+        load_tenants({"tenants": {"a": {"key_sha256": _sha("k"), "rpm": 0}}})

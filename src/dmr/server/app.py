@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import math
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
@@ -245,6 +246,14 @@ class _Proxy:
                                         "'Authorization: Bearer <key>' (or as 'x-api-key: <key>')",
                                    code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
             request.state.tenant = tenant
+            if tenant is not None and request.method == "POST":
+                wait = tenants.admit(tenant)  # type: ignore[union-attr]
+                if wait is not None:
+                    raise APIError(429, f"tenant {tenant.name!r} sent more than its {tenant.rpm} requests a minute: "
+                                        f"retry in {math.ceil(wait)} s", type="requests", code="rate_limit_exceeded",
+                                   headers={"retry-after": str(math.ceil(wait)),
+                                            "x-ratelimit-limit-requests": str(tenant.rpm),
+                                            "x-ratelimit-remaining-requests": "0"})
             return await endpoint(request)
 
         return checked

@@ -9,6 +9,7 @@ tenant, the key its clients send, and its ``tenant_config`` (:mod:`dmr.policies`
         providers: [openai, groq]      # the providers it may use, in order of preference
         max_tier: medium
         budget_usd: 50                 # its own budget, beside the Router's
+        rpm: 600                       # at most 600 requests in any 60 seconds
       legal:
         key_sha256: 5e884898da28...    # or the key's SHA-256, so that the file holds no secret
         residency: EU
@@ -17,15 +18,18 @@ A request with a tenant's key is routed with that tenant's config (``tenant_id``
 the decision log and ``dmr stats`` count it per tenant); a model the tenant names, and the
 embeddings it sends, must be one it could have been routed to (its providers, its residency, at
 most its ``max_tier``), and are refused once its budget is spent with ``on_stop: raise``. Its
-spend is charged to its own budget and to the Router's. The proxy's own key (``--api-key``), when
-set, still serves requests under no tenant.
+spend is charged to its own budget and to the Router's. ``rpm`` limits how many requests it may
+send in any 60 seconds (counted by this proxy process); past it, 429 with ``retry-after``. The
+proxy's own key (``--api-key``), when set, still serves requests under no tenant.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -39,16 +43,20 @@ from dmr.types import ModelTier
 __all__ = ["Tenant", "Tenants", "load_tenants"]
 
 _KEY_FIELDS = ("key_env", "key_sha256")
+_PROXY_FIELDS = ("rpm",)
+_WINDOW_S = 60.0
 _CONFIG_FIELDS = TENANT_KEYS - {"tenant_id"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
 class Tenant:
-    """One tenant: its name and the ``tenant_config`` its requests are routed with."""
+    """One tenant: its name, the ``tenant_config`` its requests are routed with, and how many
+    requests it may send a minute (None: no limit)."""
 
     name: str
     config: Mapping[str, Any]
+    rpm: int | None = None
 
     def providers(self) -> tuple[str, ...] | None:
         """The providers it may use, in order (None: any the Router may)."""
@@ -97,6 +105,22 @@ class Tenants:
 
     def __init__(self, by_digest: Mapping[bytes, Tenant]) -> None:
         self._by_digest = dict(by_digest)
+        self._sent: dict[str, collections.deque[float]] = {}
+
+    def admit(self, tenant: Tenant, now: float | None = None) -> float | None:
+        """Count a request of ``tenant`` against its ``rpm``: None when it may go, else the seconds
+        until the oldest request in the window leaves it (the request is then not counted).
+        Called on the event loop only, so it needs no lock."""
+        if tenant.rpm is None:
+            return None
+        now = time.monotonic() if now is None else now
+        sent = self._sent.setdefault(tenant.name, collections.deque())
+        while sent and sent[0] <= now - _WINDOW_S:
+            sent.popleft()
+        if len(sent) >= tenant.rpm:
+            return sent[0] + _WINDOW_S - now
+        sent.append(now)
+        return None
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -130,12 +154,15 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
         if not isinstance(name, str) or not name.strip() or not isinstance(entry, Mapping):
             problems.append((where, "a tenant is a non-empty name with a mapping of settings"))
             continue
-        unknown = set(entry) - set(_KEY_FIELDS) - _CONFIG_FIELDS
+        unknown = set(entry) - set(_KEY_FIELDS) - set(_PROXY_FIELDS) - _CONFIG_FIELDS
         if unknown:
             problems.append((where, f"unknown keys {', '.join(sorted(map(str, unknown)))} (known: "
-                                    f"{', '.join(sorted([*_KEY_FIELDS, *_CONFIG_FIELDS]))})"))
+                                    f"{', '.join(sorted([*_KEY_FIELDS, *_PROXY_FIELDS, *_CONFIG_FIELDS]))})"))
             continue
         digest = _key_digest(entry, where, problems)
+        rpm = entry.get("rpm")
+        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 1):
+            problems.append((f"{where}.rpm", f"must be a number of requests >= 1, got {rpm!r}"))
         config = {key: value for key, value in entry.items() if key in _CONFIG_FIELDS}
         config["tenant_id"] = name
         try:
@@ -150,7 +177,7 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
         elif proxy_key is not None and hmac.compare_digest(digest, _digest(proxy_key)):
             problems.append((where, "has the proxy's own key (--api-key), which serves requests under no tenant"))
         else:
-            by_digest[digest] = Tenant(name, config)
+            by_digest[digest] = Tenant(name, config, rpm)
     if problems:
         raise ConfigError("invalid tenants:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
     if not by_digest:
