@@ -26,6 +26,7 @@ __all__ = [
     "allowed_providers",
     "apply_tenant",
     "check_tenant",
+    "escalation_tiers",
     "normalise_region",
     "place_in_region",
     "tier_bounds",
@@ -177,6 +178,24 @@ class TenantBudgets:
         policies.extend(f"tenant_{policy}" for policy in added)
         reasons.extend(f"tenant {tenant['tenant_id']}: {reason}" for reason in said)
         return tier
+
+
+# Policies that held a decision's tier down for cost: a failure must not lift it past them.
+_COST_CAPS = ("budget_cap:", "budget_exhausted:", "tenant_budget_cap:", "tenant_budget_exhausted:",
+              "tenant_max_tier:")
+
+
+def escalation_tiers(decision: Any, tenant: Mapping[str, Any] | None, budget: Any) -> list[ModelTier]:
+    """The tiers above ``decision``'s that a request may go up to when its model fails, lowest
+    first: none when a budget capped the decision or the Router's ``budget`` has reached its cap
+    since, and none above the tenant's ``max_tier``."""
+    if any(policy.startswith(_COST_CAPS) for policy in decision.policies_applied):
+        return []
+    if budget is not None and budget.fraction >= budget.policy["cap_at"]:
+        return []
+    ceiling = ModelTier(tenant["max_tier"]).rank if tenant and tenant.get("max_tier") is not None else None
+    return [tier for tier in ModelTier.levels()
+            if tier.rank > ModelTier(decision.tier).rank and (ceiling is None or tier.rank <= ceiling)]
 
 
 # -- residency -----------------------------------------------------------------------------------

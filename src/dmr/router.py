@@ -27,7 +27,7 @@ from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fa
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector, client_turns
 from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
-                          normalise_region)
+                          escalation_tiers, normalise_region)
 from dmr.presets import load_preset
 from dmr.quality import QualityChoice, build_quality
 from dmr.registry import ModelRegistry, default_registry
@@ -283,12 +283,16 @@ class Router:
                 [("decision_logger", "not configured; record_outcome needs it")])
         self._stores.record_outcome(record)
 
-    def fallbacks(self, decision: Decision, tenant_config: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    def fallbacks(self, decision: Decision, tenant_config: Mapping[str, Any] | None = None, *,
+                  higher_tiers: bool = False) -> list[tuple[str, str]]:
         """``(provider, model)`` pairs that may answer ``decision`` when its own provider fails: the
         model at the decision's tier of each other provider of the Router's ``providers`` list (or
         of ``tenant_config``'s, for a tenant's decision), in its order (with ``residency``, the
         Router's or the tenant's, only models in that region). Without a ``providers`` list (one
-        ``provider``, or none) there are none: only a list names the providers allowed."""
+        ``provider``, or none) there are none: only a list names the providers allowed.
+        ``higher_tiers``: then the decision's provider's models of each higher tier, lowest first,
+        unless a budget capped the decision or now caps the tier, and never above the tenant's
+        ``max_tier`` (:func:`dmr.policies.escalation_tiers`)."""
         region = self._residency
         providers = self._providers
         if tenant_config:
@@ -305,6 +309,11 @@ class Router:
             pairs = self.registry.models_for(decision.tier, provider, region)
             if pairs:
                 out.append(pairs[0])
+        if higher_tiers and decision.provider in self.registry.providers():
+            for tier in escalation_tiers(decision, tenant_config, self.budget):
+                pairs = self.registry.models_for(tier, decision.provider, region)
+                if pairs and pairs[0] not in out and pairs[0][1] != decision.model_name:
+                    out.append(pairs[0])
         return out
 
     def close(self) -> None:

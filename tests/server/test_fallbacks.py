@@ -4,12 +4,14 @@ the one that answers is the real local LLM behind the recording pass-through."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import socket
 
 import openai
 import pytest
 from fault_server import Reply
-from proxy_support import EASY, MODELS, PRICES, LiveServer, TestClient
+from proxy_support import EASY, HARD, MODELS, PRICES, LiveServer, TestClient
 
 from dmr import Router
 from dmr.server import create_app
@@ -136,3 +138,48 @@ def test_fallbacks_keep_to_the_residency_and_skip_providers_the_proxy_cannot_rea
     with TestClient(create_app(keyless)) as client:
         answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
     assert answer.status_code == 503 and "x-dmr-fallback" not in answer.headers
+
+
+def _one_provider(url: str, **options) -> Router:
+    registry = _registry(url, None)
+    del registry["providers"]["second"]
+    registry["models"] = {name: spec for name, spec in registry["models"].items() if spec["provider"] == "first"}
+    return Router(model_registry=registry, provider="first", layer2_enabled=False, layer3_enabled=False, **options)
+
+
+def test_escalating_on_failure_goes_up_the_tiers_of_the_same_provider(fault_server, tmp_path):
+    fault_server.script(Reply.error(429), Reply.openai("fine", usage=(10, 5)))
+    router = _one_provider(fault_server.url + "/v1", budget_usd=100.0, budget_store=str(tmp_path / "b.sqlite3"))
+    with TestClient(create_app(router, escalate_on_failure=True)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    assert answer.status_code == 200, answer.text
+    assert [r["body"]["model"] for r in fault_server.requests] == ["flaky-small", "flaky-medium"]
+    assert (answer.headers["x-dmr-model"], answer.headers["x-dmr-tier"]) == ("flaky-medium", "low")
+    assert answer.headers["x-dmr-fallback"] == "first/flaky-small (429 server_error)"
+    assert router.budget.spent_usd == pytest.approx((10 + 5) * 50.0 / 1e6)  # at the medium model's price
+    decision = router.classify(EASY)
+    assert router.fallbacks(decision) == []  # off unless asked for
+    assert router.fallbacks(decision, higher_tiers=True) == [("first", "flaky-medium"), ("first", "flaky-large")]
+    assert router.fallbacks(decision, {"max_tier": "medium"}, higher_tiers=True) == [("first", "flaky-medium")]
+    capped = dataclasses.replace(decision, policies_applied=("budget_cap:low",))
+    assert router.fallbacks(capped, higher_tiers=True) == []  # a budget held this decision down
+    router.budget.record_usd(85.0)  # past the policy's cap_at (80 %): failures no longer cost more
+    assert router.fallbacks(decision, higher_tiers=True) == []
+
+
+def test_escalation_stops_at_what_capped_the_decision(fault_server):
+    fault_server.script(Reply.error(503))
+    router = _one_provider(fault_server.url + "/v1")
+    tenants = {"tenants": {"low-only": {"key_sha256": hashlib.sha256(b"k").hexdigest(), "max_tier": "low"}}}
+    with TestClient(create_app(router, escalate_on_failure=True, fallbacks=5)) as client:
+        everyone = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+    with TestClient(create_app(router, escalate_on_failure=True, tenants=tenants)) as client:
+        capped = client.post("/v1/chat/completions", headers={"Authorization": "Bearer k"},
+                             json={"model": "dmr", "messages": [{"role": "user", "content": HARD}]})
+    # Every tier failed: small, medium, large tried once each, then the last error relayed.
+    assert everyone.status_code == 503
+    assert everyone.headers["x-dmr-fallback"] == ("first/flaky-small (503 server_error), "
+                                                  "first/flaky-medium (503 server_error)")
+    assert capped.status_code == 503 and "x-dmr-fallback" not in capped.headers
+    assert [r["body"]["model"] for r in fault_server.requests] == ["flaky-small", "flaky-medium", "flaky-large",
+                                                                   "flaky-small"]

@@ -56,6 +56,9 @@ def _loopback(host: str) -> bool:
 @click.option("--fallbacks", type=click.IntRange(min=0), default=2, show_default=True,
               help="How many other providers of the router's `providers` list a routed request may go to when "
                    "its provider fails before answering (unreachable, timeout, 429, 5xx); 0: none.")
+@click.option("--escalate-on-failure/--no-escalate-on-failure", default=False, show_default=True,
+              help="Let a failed routed request go on to the higher tiers of its own provider (after the other "
+                   "providers, within --fallbacks; never past a budget cap or a tenant's max_tier).")
 @click.option("--tenants", "tenants_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A tenants file: each tenant's key (key_env or key_sha256) and the tenant_config its requests "
                    "are routed with (providers, tier bounds, residency, its own budget_usd).")
@@ -63,7 +66,8 @@ def _loopback(host: str) -> bool:
               show_default=True, help="uvicorn's log level.")
 def serve(host: str, port: int, config_path: Path | None, preset: str | None, api_key: str | None,
           aliases: tuple[str, ...], upstream_timeout: float, max_upstream_connections: int, max_answer_bytes: int,
-          named_models: bool, embeddings_provider: str | None, fallbacks: int, tenants_path: Path | None,
+          named_models: bool, embeddings_provider: str | None, fallbacks: int, escalate_on_failure: bool,
+          tenants_path: Path | None,
           log_level: str) -> None:
     """Serve the OpenAI-compatible proxy: point any OpenAI client at http://HOST:PORT/v1 and ask
     for the model "dmr"."""
@@ -79,7 +83,8 @@ def serve(host: str, port: int, config_path: Path | None, preset: str | None, ap
         app = create_app(router, aliases=aliases or None, api_key=api_key, upstream_timeout=upstream_timeout,
                          max_upstream_connections=max_upstream_connections, max_answer_bytes=max_answer_bytes,
                          allow_named_models=named_models, embeddings_provider=embeddings_provider,
-                         fallbacks=fallbacks, tenants=tenants_path, close_router=True)
+                         fallbacks=fallbacks, escalate_on_failure=escalate_on_failure, tenants=tenants_path,
+                         close_router=True)
     except BaseException:
         router.close()
         raise

@@ -64,7 +64,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                aliases: Iterable[str] | None = None, api_key: str | None = None, upstream_timeout: float = 300.0,
                max_body_bytes: int = 32 * 1024 * 1024, max_answer_bytes: int = 64 * 1024 * 1024,
                max_upstream_connections: int = 1000, allow_named_models: bool = True,
-               embeddings_provider: str | None = None, fallbacks: int = 2,
+               embeddings_provider: str | None = None, fallbacks: int = 2, escalate_on_failure: bool = False,
                tenants: str | Path | Mapping[str, Any] | None = None,
                transport: httpx.AsyncBaseTransport | None = None, close_router: bool | None = None) -> Starlette:
     """The proxy app for ``router`` (or a Router built from ``config``: a ``dmr.yaml`` path or a
@@ -85,6 +85,8 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
     ``fallbacks``: when the provider of a routed request fails before answering (unreachable, a
     timeout, 429, a 5xx), how many others it may go to, from the Router's ``providers`` list
     (:meth:`dmr.router.Router.fallbacks`: the same tier at each other provider); 0: none.
+    ``escalate_on_failure``: let those fallbacks go on to the higher tiers of the decision's own
+    provider (never past a budget cap or the tenant's ``max_tier``); off by default, as they cost more.
     ``tenants``: a tenants file (or its mapping, :mod:`dmr.server.tenants`): each tenant's key,
     and the ``tenant_config`` its requests are routed with; its clients send their own key, and
     ``api_key``, when set, still serves requests under no tenant.
@@ -100,7 +102,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                                     max_body_bytes=max_body_bytes, max_answer_bytes=max_answer_bytes,
                                     max_upstream_connections=max_upstream_connections,
                                     allow_named_models=allow_named_models, embeddings_provider=embeddings_provider,
-                                    fallbacks=fallbacks)
+                                    fallbacks=fallbacks, escalate_on_failure=escalate_on_failure)
     router = _router_from(config) if router is None else router
     try:
         known = router.registry.providers()
@@ -319,7 +321,8 @@ class _Proxy:
                 if where.decision is None or len(failed) >= self.settings.fallbacks or not _may_fall_back(error):
                     raise _with_fallbacks(error, failed)
                 if others is None:
-                    others = await run_in_threadpool(fallback_destinations, self.router, where)
+                    others = await run_in_threadpool(fallback_destinations, self.router, where,
+                                                     self.settings.escalate_on_failure)
                 if not others:
                     raise _with_fallbacks(error, failed)
                 failed.append(f"{where.provider}/{where.model} ({error.status} {error.code or error.type})")

@@ -30,6 +30,8 @@ class ServerSettings:
     ``allow_named_models``: whether a client may name a registry model and skip routing.
     ``fallbacks``: how many other providers a routed request may go to when its provider fails
     (:meth:`dmr.router.Router.fallbacks`); 0: none.
+    ``escalate_on_failure``: whether those fallbacks go on to the higher tiers of the decision's
+    own provider (``Router.fallbacks(..., higher_tiers=True)``).
     ``embeddings_provider``: the registry provider that ``POST /v1/embeddings`` is passed to (None:
     the endpoint answers that it is not configured).
     """
@@ -43,12 +45,13 @@ class ServerSettings:
     allow_named_models: bool = True
     embeddings_provider: str | None = None
     fallbacks: int = 2
+    escalate_on_failure: bool = False
 
     @classmethod
     def build(cls, *, aliases: Iterable[str] | None, api_key: str | None, upstream_timeout: float,
               max_body_bytes: int, max_upstream_connections: int = 1000, max_answer_bytes: int = 64 * 1024 * 1024,
               allow_named_models: bool = True, embeddings_provider: str | None = None,
-              fallbacks: int = 2) -> ServerSettings:
+              fallbacks: int = 2, escalate_on_failure: bool = False) -> ServerSettings:
         problems: list[tuple[str, str]] = []
         names = tuple(DEFAULT_ALIASES if aliases is None else ([aliases] if isinstance(aliases, str) else aliases))
         if not names or any(not isinstance(n, str) or not n.strip() or n != n.strip() for n in names):
@@ -72,8 +75,10 @@ class ServerSettings:
             problems.append(("embeddings_provider", "must be the name of a provider of the model registry"))
         if isinstance(fallbacks, bool) or not isinstance(fallbacks, int) or fallbacks < 0:
             problems.append(("fallbacks", f"must be a number of providers >= 0, got {fallbacks!r}"))
+        if not isinstance(escalate_on_failure, bool):
+            problems.append(("escalate_on_failure", f"must be true or false, got {escalate_on_failure!r}"))
         if problems:
             raise ConfigError("invalid server settings:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
         return cls(tuple(dict.fromkeys(names)), api_key, float(upstream_timeout), max_body_bytes,
                    max_upstream_connections, max_answer_bytes, allow_named_models, embeddings_provider,
-                   fallbacks)
+                   fallbacks, escalate_on_failure)
