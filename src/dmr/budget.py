@@ -198,6 +198,15 @@ class Budget:
     def fraction(self) -> float:
         return self.spent_usd / self.limit_usd
 
+    def ceiling(self) -> ModelTier | None:
+        """The highest tier the policy allows a decision at the current spend (None: any)."""
+        fraction = self.fraction
+        if fraction >= self.policy["stop_at"]:
+            return self.policy["stop_tier"]
+        if fraction >= self.policy["cap_at"]:
+            return self.policy["cap_tier"]
+        return None
+
     @property
     def stopped(self) -> bool:
         """True once Layer 2 must stop spending."""

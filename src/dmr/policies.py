@@ -26,6 +26,7 @@ __all__ = [
     "allowed_providers",
     "apply_tenant",
     "check_tenant",
+    "context_ceiling",
     "escalation_tiers",
     "normalise_region",
     "place_in_region",
@@ -183,6 +184,21 @@ class TenantBudgets:
 # Policies that held a decision's tier down for cost: a failure must not lift it past them.
 _COST_CAPS = ("budget_cap:", "budget_exhausted:", "tenant_budget_cap:", "tenant_budget_exhausted:",
               "tenant_max_tier:")
+
+
+def context_ceiling(tier: ModelTier, tenant: Mapping[str, Any] | None, policies: Sequence[str],
+                    budgets: Iterable[Any]) -> ModelTier | None:
+    """The highest tier a decision at ``tier`` may be raised to for its input to fit a context
+    window: ``tier`` itself when a budget or the tenant held it down, else the lowest of the
+    tenant's ``max_tier`` and what each of ``budgets`` (the Router's, the tenant's) allows at its
+    current spend (None: no ceiling)."""
+    if any(policy.startswith(_COST_CAPS) for policy in policies):
+        return tier
+    ceilings = [budget.ceiling() for budget in budgets]
+    if tenant and tenant.get("max_tier") is not None:
+        ceilings.append(ModelTier(tenant["max_tier"]))
+    found = [c for c in ceilings if c is not None]
+    return min(found, key=lambda c: c.rank) if found else None
 
 
 def escalation_tiers(decision: Any, tenant: Mapping[str, Any] | None, budget: Any) -> list[ModelTier]:

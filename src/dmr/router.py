@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
+from dmr.context_fit import fit_context
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
@@ -27,7 +28,7 @@ from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fa
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector, client_turns
 from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
-                          escalation_tiers, normalise_region)
+                          context_ceiling, escalation_tiers, normalise_region)
 from dmr.presets import load_preset
 from dmr.quality import QualityChoice, build_quality
 from dmr.registry import ModelRegistry, default_registry
@@ -470,13 +471,18 @@ class Router:
         out: list[Any] = []
         tasks = list(tasks)
         # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front, on
-        # the texts they will be asked about: prepared and windowed as classify does.
+        # the texts they will be asked about: prepared and windowed as classify does. Layer 1
+        # answers first, so that Layer 3 gets its signals and not the texts it decides.
         batched = [layer for layer in self._layers if callable(getattr(layer, "prime", None))]
-        if batched:
-            seen = [window for window in map(self._layer_text, tasks) if window is not None]
-            for layer in batched:
-                layer.prime(seen)
         try:
+            if batched:
+                seen = [window for window in map(self._layer_text, tasks) if window is not None]
+                l1 = self._l1.prime(seen) if self._l1 in batched else None
+                for layer in batched:
+                    if layer is self._l3 and l1 is not None:
+                        layer.prime(self._layer3_texts(seen, l1), {text: found[1] for text, found in l1.items()})
+                    elif layer is not self._l1:
+                        layer.prime(seen)
             for task in tasks:
                 try:
                     out.append(self.classify(task))
@@ -488,6 +494,15 @@ class Router:
             for layer in batched:
                 layer.unprime()
         return out
+
+    def _layer3_texts(self, texts: list[str], l1: Mapping[str, tuple[Verdict, Any]]) -> list[str]:
+        """Of ``texts``, which Layer 1 answered up front (``l1``), those Layer 3 may be asked
+        about: all with a quality target (it reads Layer 3's difficulty when Layer 1 decides) or a
+        latency budget (which may skip Layer 1), else those Layer 1 is not sure of."""
+        if self._quality is not None or self._latency is not None:
+            return texts
+        threshold = self._thresholds["layer1"]
+        return [text for text in texts if text not in l1 or l1[text][0].confidence < threshold]
 
     def train(self, data: str | Path | Iterable[str | Path], output: str | Path = "dmr-l3-head.npz", *,
               max_iter: int = 150, progress: Callable[[str, int, float], None] | None = None,
@@ -634,6 +649,11 @@ class Router:
                 policies.append(f"tier_substituted:{tier}->{used}")
                 reasons.append(f"{provider} has no {tier} model; used its {used} model")
                 tier = used
+            capped_at = tier  # the ceiling is read only for an input that does not fit
+            route = fit_context(route, self._route, self.registry, text, ctx.history, verdict.complexity,
+                                lambda: context_ceiling(capped_at, tenant, policies, self._budgets_of(tenant)),
+                                region, policies, reasons)
+            provider, model, tier, price_in, price_out, count = route
             if price_in is not None:
                 cost = (count(text) * price_in + estimate_output_tokens(verdict.complexity) * price_out) / 1e6
         reasons.extend(ctx.notes)
@@ -647,6 +667,13 @@ class Router:
             latency_ms=(time.perf_counter() - start) * 1e3, estimated_cost_usd=cost,
             decision_id=f"{self._id_prefix}{next(self._ids):016x}", policies_applied=tuple(policies), trace=tuple(trace),
         )
+
+    def _budgets_of(self, tenant: Mapping[str, Any] | None) -> list[Any]:
+        """The budgets a decision answers to: the Router's and its tenant's."""
+        budgets = [self.budget] if self.budget is not None else []
+        if tenant and tenant.get("budget_usd") is not None:
+            budgets.append(self._tenant_budgets.get(tenant["tenant_id"], tenant["budget_usd"]))
+        return budgets
 
     def _request_level(self, text: str) -> tuple[ModelTier, float] | None:
         """The tier and difficulty of an earlier request of a conversation, by the layers that need
