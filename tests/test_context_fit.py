@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dmr import Router, TaskComplexity, TaskType, Verdict
+from dmr.errors import InputError
 from dmr.tokens import tokenizer_for
 
 WINDOWS = {"small": 1_000, "mid": 8_000, "large": 100_000}
@@ -80,3 +81,39 @@ def test_models_outside_the_residency_and_unknown_windows():
     assert resident.classify(_words(30_000)).model_name == "mid"  # large is not in the EU
     unknown = _router(model_registry=_registry({"small": None, "mid": 8_000, "large": 100_000}))
     assert unknown.classify(_words(30_000)).model_name == "small"  # no window known: nothing to check
+
+
+def _capable(**lacks) -> dict:
+    registry = _registry()
+    for name, capability in lacks.items():
+        registry["models"][name]["capabilities"][f"supports_{capability}"] = False
+    return registry
+
+
+def test_a_model_that_lacks_what_the_call_needs_is_passed_over():
+    router = _router(model_registry=_capable(small="vision", mid="vision"))
+    plain = router.classify("What is in this picture?")
+    seeing = router.classify("What is in this picture?", needs=["vision"])
+    tools = router.classify("What is in this picture?", needs={"function_calling", "supports_vision"})
+    assert (plain.model_name, plain.policies_applied) == ("small", ())
+    assert (seeing.model_name, seeing.policies_applied) == ("large", ("needs_vision:low->high",))
+    assert "small cannot do vision" in seeing.reasoning
+    assert tools.model_name == "large"  # unknown means able: only vision counted against them
+    capped = router.classify("What is in this picture?", needs=["vision"], tenant_config={"max_tier": "medium"})
+    assert (capped.model_name, capped.policies_applied) == ("small", ("needs_unmet:vision",))
+
+
+def test_needs_and_the_context_window_together_and_bad_needs():
+    router = _router(model_registry=_capable(mid="function_calling"))
+    both = router.classify(_words(3_000), needs=["function_calling"])  # mid holds it but cannot call tools
+    assert (both.model_name, set(both.policies_applied)) == ("large", {"context_window:low->high"})
+    for bad in (["Vision!"], [3], ["x" * 80]):
+        with pytest.raises(InputError, match="capability names"):
+            router.classify("hi", needs=bad)
+
+
+def test_needs_are_part_of_the_cache_key():
+    router = _router(model_registry=_capable(small="vision"), cache_enabled=True)
+    assert router.classify("Describe it.").model_name == "small"
+    assert router.classify("Describe it.", needs=["vision"]).model_name == "mid"
+    assert router.classify("Describe it.").policies_applied == ("cache_hit",)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
-from dmr.context_fit import fit_context
+from dmr.context_fit import check_needs, fit_context
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
@@ -402,19 +402,23 @@ class Router:
         return tuple(name for name in detector.names if name in found)
 
     def classify(self, task: Any, *, history: Sequence[Any] | None = None,
-                 tenant_config: Mapping[str, Any] | None = None) -> Decision:
+                 tenant_config: Mapping[str, Any] | None = None, needs: Iterable[str] | None = None) -> Decision:
         """Decide the tier and model for one task.
 
         ``history`` holds the conversation's earlier turns, as strings or as messages (mappings or
         objects with ``role`` and ``content``): the PII policy scans the client's turns of it, and
-        it is part of the decision cache's key."""
+        it is part of the decision cache's key. ``needs`` names capabilities the call needs of its
+        model (``"vision"``, ``"function_calling"``, ``"json_schema"``: the registry's
+        ``supports_<name>``), which a model the registry says lacks is passed over for a higher tier
+        (:mod:`dmr.context_fit`)."""
         if self._telemetry is None:
-            return self._classify(task, history, tenant_config)
-        return self._telemetry.run(self._classify, task, history, tenant_config)
+            return self._classify(task, history, tenant_config, needs)
+        return self._telemetry.run(self._classify, task, history, tenant_config, needs)
 
     def _classify(self, task: Any, history: Sequence[Any] | None,
-                  tenant_config: Mapping[str, Any] | None) -> Decision:
+                  tenant_config: Mapping[str, Any] | None, needs: Iterable[str] | None = None) -> Decision:
         start = time.perf_counter()
+        wanted = check_needs(needs)
         text, notes = self._prepare(task)
         # Read once, so that the cache, the policies and the follow-up floor all see all of it.
         history = turn_list(history)
@@ -422,7 +426,7 @@ class Router:
             check_tenant(tenant_config, residency=self._residency)
         window, truncated = self._window(text, notes)
         ctx = Context(text=window, length=len(text), truncated=truncated, history=history,
-                      tenant_config=tenant_config, notes=notes)
+                      tenant_config=tenant_config, needs=wanted, notes=notes)
         if self._latency is not None:
             ctx.deadline = start + self.config.latency_budget_ms / 1e3
         try:
@@ -458,11 +462,13 @@ class Router:
         return decision
 
     async def aclassify(self, task: Any, *, history: Sequence[Any] | None = None,
-                        tenant_config: Mapping[str, Any] | None = None) -> Decision:
+                        tenant_config: Mapping[str, Any] | None = None,
+                        needs: Iterable[str] | None = None) -> Decision:
         """Async :meth:`classify`. Layers that wait on the network run off the event loop."""
         if any(getattr(layer, "blocking", False) for layer in self._layers):
-            return await asyncio.to_thread(self.classify, task, history=history, tenant_config=tenant_config)
-        return self.classify(task, history=history, tenant_config=tenant_config)
+            return await asyncio.to_thread(self.classify, task, history=history, tenant_config=tenant_config,
+                                           needs=needs)
+        return self.classify(task, history=history, tenant_config=tenant_config, needs=needs)
 
     def classify_batch(self, tasks: Iterable[Any], *, return_exceptions: bool = False) -> list[Any]:
         """Classify many tasks in order. With ``return_exceptions=True`` a task that raises (bad
@@ -650,7 +656,7 @@ class Router:
                 reasons.append(f"{provider} has no {tier} model; used its {used} model")
                 tier = used
             capped_at = tier  # the ceiling is read only for an input that does not fit
-            route = fit_context(route, self._route, self.registry, text, ctx.history, verdict.complexity,
+            route = fit_context(route, self._route, self.registry, text, ctx.history, verdict.complexity, ctx.needs,
                                 lambda: context_ceiling(capped_at, tenant, policies, self._budgets_of(tenant)),
                                 region, policies, reasons)
             provider, model, tier, price_in, price_out, count = route

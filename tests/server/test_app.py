@@ -12,9 +12,10 @@ import httpx
 import openai
 import pytest
 from fault_server import Reply
-from proxy_support import EASY, HARD, MODELS, LiveServer, TestClient, make_router
+from proxy_support import EASY, HARD, MODELS, LiveServer, TestClient, make_router, registry_for
 
 import dmr.server.bodies
+from dmr import Router
 from dmr.errors import ConfigError
 from dmr.server import create_app
 from dmr.store.outcomes import read_outcomes, training_rows
@@ -284,3 +285,25 @@ def test_a_large_body_is_decoded_read_and_encoded_off_the_event_loop(fault_serve
         classified = client.post("/v1/dmr/classify", json={"messages": messages})
     assert routed.status_code == classified.status_code == 200
     assert on_loop == []
+
+
+@pytest.mark.service("llm")
+def test_a_request_goes_past_models_that_lack_what_it_needs(recorder):
+    registry = registry_for(recorder.base_url)
+    registry["models"][MODELS["low"]]["capabilities"] = {"supports_json_schema": False, "supports_vision": False}
+    router = Router(model_registry=registry, provider="local", layer2_enabled=False)
+    schema = {"type": "json_schema", "json_schema": {"name": "city", "schema": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    with LiveServer(create_app(router)) as live, sdk(live) as client:
+        structured = client.chat.completions.with_raw_response.create(
+            model="dmr", messages=[{"role": "user", "content": "Name the capital of France."}], max_tokens=30,
+            response_format=schema)
+        plain = client.chat.completions.with_raw_response.create(
+            model="dmr", messages=[{"role": "user", "content": "Name the capital of France."}], max_tokens=8)
+    assert recorder.models == [MODELS["medium"], MODELS["low"]]
+    assert structured.headers["x-dmr-tier"] == "medium"
+    assert "city" in json.loads(structured.parse().choices[0].message.content)
+    assert dmr.server.bodies.needs_of({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "data:,"}}]}],
+        "tools": [{"type": "function", "function": {"name": "f"}}]}) == ["vision", "function_calling"]
+    assert dmr.server.bodies.needs_of({"messages": [{"role": "user", "content": "hi"}], "tools": []}) == []

@@ -30,6 +30,7 @@ class Context:
     truncated: bool = False
     history: Sequence[Any] | None = None
     tenant_config: Mapping[str, Any] | None = None
+    needs: frozenset[str] = frozenset()
     verdicts: list[Verdict] = field(default_factory=list)
     signals: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -40,7 +40,8 @@ from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
 from dmr.server.adapt import Adaptations
-from dmr.server.bodies import chat_request, classify_request, embeddings_request, outcome_request, read_json
+from dmr.server.bodies import (chat_request, classify_request, embeddings_request, needs_of, outcome_request,
+                               read_json)
 from dmr.server.completions import CompletionEvents, completion_object, completions_request
 from dmr.server.anthropic_events import AnthropicEvents
 from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
@@ -265,7 +266,8 @@ class _Proxy:
         body = await read_json(request, settings.max_body_bytes)
         model, messages, stream = await run_in_threadpool(chat_request, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
-                                  named_models=settings.allow_named_models, tenant=_tenant(request))
+                                  named_models=settings.allow_named_models, tenant=_tenant(request),
+                                  needs=needs_of(body))
         return await self._forward(where, body, stream)
 
     async def responses(self, request: Request) -> Response:
@@ -302,7 +304,8 @@ class _Proxy:
         body = await read_json(request, settings.max_body_bytes)
         model, chat, messages, stream = await run_in_threadpool(read, body, settings.aliases)
         where = await destination(self.router, settings.aliases, model, messages,
-                                  named_models=settings.allow_named_models, tenant=_tenant(request))
+                                  named_models=settings.allow_named_models, tenant=_tenant(request),
+                                  needs=needs_of(chat))
         return await self._forward(where, chat, stream, Translation(body, retell, stream_events))
 
     async def _forward(self, where: Destination, body: dict[str, Any], stream: bool,

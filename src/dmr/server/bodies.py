@@ -20,7 +20,8 @@ from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 
-__all__ = ["chat_request", "classify_request", "conversation", "embeddings_request", "outcome_request", "read_json"]
+__all__ = ["chat_request", "classify_request", "conversation", "embeddings_request", "needs_of", "outcome_request",
+           "read_json"]
 
 def _no_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity, which no other JSON parser (nor OpenAI) does.
@@ -101,6 +102,24 @@ def chat_request(body: dict[str, Any], aliases: tuple[str, ...]) -> tuple[str, l
     if not isinstance(stream, bool):
         raise APIError(400, "'stream' must be true or false", param="stream", code="invalid_type")
     return model, _messages(body), stream
+
+
+def needs_of(chat: dict[str, Any]) -> list[str]:
+    """What a chat completion request needs of its model (``Router.classify(needs=...)``): images
+    in a message, ``vision``; tools or functions, ``function_calling``; a JSON schema response
+    format, ``json_schema``."""
+    needs = []
+    messages = chat.get("messages")
+    if isinstance(messages, list) and any(
+            isinstance(m, dict) and isinstance(m.get("content"), list)
+            and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"]) for m in messages):
+        needs.append("vision")
+    if chat.get("tools") or chat.get("functions"):
+        needs.append("function_calling")
+    response_format = chat.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        needs.append("json_schema")
+    return needs
 
 
 def embeddings_request(body: dict[str, Any]) -> tuple[str, list[str]]:

@@ -73,14 +73,16 @@ def header_safe(headers: dict[str, str]) -> dict[str, str]:
 
 
 async def destination(router: Any, aliases: tuple[str, ...], model: str, messages: list[dict[str, Any]], *,
-                      named_models: bool = True, tenant: Tenant | None = None) -> Destination:
+                      named_models: bool = True, tenant: Tenant | None = None, needs: list[str] | None = None
+                      ) -> Destination:
     """Classify (for an alias) or look up (for a model name) where the request goes; a tenant's
-    request is routed with its ``tenant_config``, and may name only the models it could be routed to."""
+    request is routed with its ``tenant_config``, and may name only the models it could be routed to.
+    ``needs``: what the request needs of its model (:func:`dmr.server.bodies.needs_of`)."""
     registry: ModelRegistry = router.registry
     if model in aliases:
         # Reading the conversation and classifying it are CPU work (and Layer 2 a blocking call):
         # off the event loop, so that streams in flight keep flowing.
-        decision = await run_in_threadpool(_routed, router, messages, tenant)
+        decision = await run_in_threadpool(_routed, router, messages, tenant, needs)
         if not decision.model_name or not decision.provider:
             raise APIError(500, f"the router chose tier {decision.tier} but the registry has no model for it: "
                                 "register a provider with a model per tier", code="no_model_for_tier",
@@ -135,10 +137,11 @@ def _at(registry: ModelRegistry, provider: str, name: str, decision: Decision | 
     return Destination(provider, name, url, where.api_key, decision, spec.api_key_env, tenant)
 
 
-def _routed(router: Any, messages: list[dict[str, Any]], tenant: Tenant | None) -> Decision:
+def _routed(router: Any, messages: list[dict[str, Any]], tenant: Tenant | None, needs: list[str] | None) -> Decision:
     refuse_personal_data(router, messages)
     task, history = conversation(messages)
-    return router.classify(task, history=history, tenant_config=tenant.config if tenant is not None else None)
+    return router.classify(task, history=history, tenant_config=tenant.config if tenant is not None else None,
+                           needs=needs or None)
 
 
 def _unrouted(router: Any, messages: list[dict[str, Any]], tenant: Tenant | None) -> None:

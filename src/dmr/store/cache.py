@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from dmr.types import Decision, LayerStep, ModelTier, TaskComplexity, TaskType
 
@@ -43,12 +43,15 @@ def _canonical(value: Any) -> str:
 
 
 def cache_key(text: str, history: Sequence[Any] | None, tenant_config: Mapping[str, Any] | None,
-              fingerprint: str) -> str:
+              fingerprint: str, needs: Iterable[str] = ()) -> str:
     """The cache key of one call: a hash of every input that can change its decision."""
     digest = hashlib.blake2b(digest_size=20)
     # Each part is length-prefixed, so no shift of characters between parts gives the same bytes.
-    for part in (fingerprint, text, _canonical(list(history)) if history else "",
-                 _canonical(dict(tenant_config)) if tenant_config else ""):
+    parts = [fingerprint, text, _canonical(list(history)) if history else "",
+             _canonical(dict(tenant_config)) if tenant_config else ""]
+    if needs:  # (absent from the keys of calls without: their cached decisions stay valid)
+        parts.append(",".join(sorted(needs)))
+    for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)

@@ -170,7 +170,7 @@ class RouterStores:
 
     # -- cache -----------------------------------------------------------------------------------
     def key(self, text: str, ctx: Any) -> str:
-        return cache_key(text, ctx.history, ctx.tenant_config, self.fingerprint())
+        return cache_key(text, ctx.history, ctx.tenant_config, self.fingerprint(), ctx.needs)
 
     def lookup(self, key: str, start: float) -> Decision | None:
         cached = self.cache.get(key)  # type: ignore[union-attr]
