@@ -29,7 +29,7 @@ from dmr.registry import ModelRegistry
 from dmr.tokens import estimate_output_tokens
 from dmr.types import ModelTier
 
-__all__ = ["check_needs", "fit_context"]
+__all__ = ["check_needs", "fit_context", "lacking"]
 
 # A route: (provider, model, tier, input price, output price, token counter), as Router._route gives.
 Route = tuple[Any, ...]
@@ -62,10 +62,10 @@ def fit_context(route: Route, route_for: Callable[[str, ModelTier], Route | None
     and lacks none of ``needs`` (see the module's docstring). ``ceiling_of`` gives the highest tier
     in reach (None: any), asked only when ``route``'s model will not do."""
     provider, model, tier = route[0], route[1], route[2]
-    lacking = _lacking(registry, model, needs)
+    missing = lacking(registry, model, needs)
     needed, answer = _needed(route, registry, text, history, complexity)
     window = _window(registry, model)
-    if not lacking and needed is None:
+    if not missing and needed is None:
         return route
     ceiling = ceiling_of()
     largest, largest_window = None, -1
@@ -73,13 +73,13 @@ def fit_context(route: Route, route_for: Callable[[str, ModelTier], Route | None
         if higher.rank <= tier.rank or (ceiling is not None and higher.rank > ceiling.rank):
             continue
         other = route_for(provider, higher)
-        if other is None or other[2] is not higher or other[1] == model or _lacking(registry, other[1], needs):
+        if other is None or other[2] is not higher or other[1] == model or lacking(registry, other[1], needs):
             continue
         if region is not None and region not in registry.regions_of(other[1], provider=provider):
             continue
         other_window = _window(registry, other[1])
         if needed is None or other_window is None or other_window >= needed:
-            for name in sorted(lacking):
+            for name in sorted(missing):
                 policies.append(f"needs_{name}:{tier}->{higher}")
                 reasons.append(f"{model} cannot do {name} (its registry entry says so): raised to {higher} ({other[1]})")
             if needed is not None:
@@ -89,11 +89,11 @@ def fit_context(route: Route, route_for: Callable[[str, ModelTier], Route | None
             return other
         if other_window > largest_window:
             largest, largest_window = other, other_window
-    if lacking:
-        policies.append("needs_unmet:" + ",".join(sorted(lacking)))
-        reasons.append(f"{model} cannot do {', '.join(sorted(lacking))}, nor can any model in reach")
+    if missing:
+        policies.append("needs_unmet:" + ",".join(sorted(missing)))
+        reasons.append(f"{model} cannot do {', '.join(sorted(missing))}, nor can any model in reach")
     if needed is not None:
-        if largest is None or lacking or largest_window <= (window or 0):
+        if largest is None or missing or largest_window <= (window or 0):
             largest, largest_window = route, window or 0
         policies.append(f"context_window_exceeded:{largest[2]}")
         reasons.append(f"the input (~{needed - answer:,} tokens, and ~{answer:,} for the answer) fits no model in "
@@ -118,7 +118,8 @@ def _needed(route: Route, registry: ModelRegistry, text: str, history: Sequence[
     return (needed if needed > window else None), answer
 
 
-def _lacking(registry: ModelRegistry, model: str, needs: frozenset[str]) -> set[str]:
+def lacking(registry: ModelRegistry, model: str, needs: frozenset[str]) -> set[str]:
+    """Which of ``needs`` the registry says ``model`` cannot do."""
     if not needs:
         return set()
     spec = registry.model(model)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
-from dmr.context_fit import check_needs, fit_context
+from dmr.context_fit import check_needs, fit_context, lacking
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
@@ -285,7 +285,7 @@ class Router:
         self._stores.record_outcome(record)
 
     def fallbacks(self, decision: Decision, tenant_config: Mapping[str, Any] | None = None, *,
-                  higher_tiers: bool = False) -> list[tuple[str, str]]:
+                  higher_tiers: bool = False, needs: Iterable[str] | None = None) -> list[tuple[str, str]]:
         """``(provider, model)`` pairs that may answer ``decision`` when its own provider fails: the
         model at the decision's tier of each other provider of the Router's ``providers`` list (or
         of ``tenant_config``'s, for a tenant's decision), in its order (with ``residency``, the
@@ -293,7 +293,8 @@ class Router:
         ``provider``, or none) there are none: only a list names the providers allowed.
         ``higher_tiers``: then the decision's provider's models of each higher tier, lowest first,
         unless a budget capped the decision or now caps the tier, and never above the tenant's
-        ``max_tier`` (:func:`dmr.policies.escalation_tiers`)."""
+        ``max_tier`` (:func:`dmr.policies.escalation_tiers`). ``needs``: as for :meth:`classify`,
+        models the registry says cannot do one of them are left out."""
         region = self._residency
         providers = self._providers
         if tenant_config:
@@ -315,7 +316,8 @@ class Router:
                 pairs = self.registry.models_for(tier, decision.provider, region)
                 if pairs and pairs[0] not in out and pairs[0][1] != decision.model_name:
                     out.append(pairs[0])
-        return out
+        wanted = check_needs(needs)
+        return [pair for pair in out if not lacking(self.registry, pair[1], wanted)] if wanted else out
 
     def close(self) -> None:
         """Flush the decision log and release the cache's and the log's connections."""

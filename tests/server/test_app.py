@@ -300,6 +300,14 @@ def test_a_request_goes_past_models_that_lack_what_it_needs(recorder):
             response_format=schema)
         plain = client.chat.completions.with_raw_response.create(
             model="dmr", messages=[{"role": "user", "content": "Name the capital of France."}], max_tokens=8)
+    with TestClient(create_app(router)) as local:
+        said = local.post("/v1/dmr/classify", json={"task": EASY, "needs": ["vision"]}).json()
+        implied = local.post("/v1/dmr/classify", json={"messages": [{"role": "user", "content": "Name a city."}],
+                                                       "response_format": schema}).json()
+        refused = [local.post("/v1/dmr/classify", json={"task": "hi", "needs": bad}) for bad in ("vision", ["Vision!"])]
+    assert said["model_name"] == MODELS["medium"] and "needs_vision:low->medium" in said["policies_applied"]
+    assert "needs_json_schema:low->medium" in implied["policies_applied"]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(400, "invalid_type"), (400, "invalid_input")]
     assert recorder.models == [MODELS["medium"], MODELS["low"]]
     assert structured.headers["x-dmr-tier"] == "medium"
     assert "city" in json.loads(structured.parse().choices[0].message.content)

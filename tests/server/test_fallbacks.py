@@ -140,10 +140,12 @@ def test_fallbacks_keep_to_the_residency_and_skip_providers_the_proxy_cannot_rea
     assert answer.status_code == 503 and "x-dmr-fallback" not in answer.headers
 
 
-def _one_provider(url: str, **options) -> Router:
+def _one_provider(url: str, *, toolless: str | None = None, **options) -> Router:
     registry = _registry(url, None)
     del registry["providers"]["second"]
     registry["models"] = {name: spec for name, spec in registry["models"].items() if spec["provider"] == "first"}
+    if toolless is not None:
+        registry["models"][toolless]["capabilities"] = {"supports_function_calling": False}
     return Router(model_registry=registry, provider="first", layer2_enabled=False, layer3_enabled=False, **options)
 
 
@@ -183,3 +185,16 @@ def test_escalation_stops_at_what_capped_the_decision(fault_server):
     assert capped.status_code == 503 and "x-dmr-fallback" not in capped.headers
     assert [r["body"]["model"] for r in fault_server.requests] == ["flaky-small", "flaky-medium", "flaky-large",
                                                                    "flaky-small"]
+
+
+def test_fallbacks_skip_models_that_cannot_do_what_the_request_needs(fault_server):
+    fault_server.script(Reply.error(503), Reply.openai("calling", usage=(10, 5)))
+    router = _one_provider(fault_server.url + "/v1", toolless="flaky-medium")
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    with TestClient(create_app(router, escalate_on_failure=True)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "tools": tools})
+    assert answer.status_code == 200, answer.text
+    assert [r["body"]["model"] for r in fault_server.requests] == ["flaky-small", "flaky-large"]
+    decision = router.classify(EASY)
+    assert router.fallbacks(decision, higher_tiers=True, needs=["function_calling"]) == [("first", "flaky-large")]
+    assert router.fallbacks(decision, higher_tiers=True) == [("first", "flaky-medium"), ("first", "flaky-large")]

@@ -40,8 +40,8 @@ from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
 from dmr.server.adapt import Adaptations
-from dmr.server.bodies import (chat_request, classify_request, embeddings_request, needs_of, outcome_request,
-                               read_json)
+from dmr.server.bodies import (chat_request, classify_needs, classify_request, embeddings_request, needs_of,
+                               outcome_request, read_json)
 from dmr.server.completions import CompletionEvents, completion_object, completions_request
 from dmr.server.anthropic_events import AnthropicEvents
 from dmr.server.anthropic_messages import input_tokens, message_object, messages_request
@@ -325,7 +325,7 @@ class _Proxy:
                     raise _with_fallbacks(error, failed)
                 if others is None:
                     others = await run_in_threadpool(fallback_destinations, self.router, where,
-                                                     self.settings.escalate_on_failure)
+                                                     self.settings.escalate_on_failure, needs_of(body))
                 if not others:
                     raise _with_fallbacks(error, failed)
                 failed.append(f"{where.provider}/{where.model} ({error.status} {error.code or error.type})")
@@ -354,9 +354,10 @@ class _Proxy:
     async def classify(self, request: Request) -> Response:
         body = await read_json(request, self.settings.max_body_bytes)
         task, history = await run_in_threadpool(classify_request, body)
+        needs = classify_needs(body)
         tenant = _tenant(request)
         decision = await run_in_threadpool(lambda: self.router.classify(
-            task, history=history, tenant_config=tenant.config if tenant is not None else None))
+            task, history=history, tenant_config=tenant.config if tenant is not None else None, needs=needs or None))
         return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
     async def record_outcome(self, request: Request) -> Response:

@@ -20,8 +20,8 @@ from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 
-__all__ = ["chat_request", "classify_request", "conversation", "embeddings_request", "needs_of", "outcome_request",
-           "read_json"]
+__all__ = ["chat_request", "classify_needs", "classify_request", "conversation", "embeddings_request", "needs_of",
+           "outcome_request", "read_json"]
 
 def _no_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity, which no other JSON parser (nor OpenAI) does.
@@ -144,6 +144,16 @@ def embeddings_request(body: dict[str, Any]) -> tuple[str, list[str]]:
 def _tokens(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(
         isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+
+def classify_needs(body: dict[str, Any]) -> list[str]:
+    """What a classify request needs of its model: its ``needs`` array, and for ``messages``, what
+    they and its ``tools`` / ``response_format`` imply (:func:`needs_of`)."""
+    given = body.get("needs")
+    if given is not None and (not isinstance(given, list) or not all(isinstance(n, str) for n in given)):
+        raise APIError(400, "'needs' must be an array of capability names such as \"vision\"", param="needs",
+                       code="invalid_type")
+    return sorted(set(given or ()) | set(needs_of(body) if "messages" in body else ()))
 
 
 def classify_request(body: dict[str, Any]) -> tuple[str, list[str] | None]:

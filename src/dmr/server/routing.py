@@ -106,17 +106,19 @@ async def embeddings_destination(router: Any, provider: str, model: str, texts: 
     return _at(router.registry, provider, model, None, "/embeddings", tenant)
 
 
-def fallback_destinations(router: Any, where: Destination, higher_tiers: bool = False) -> list[Destination]:
+def fallback_destinations(router: Any, where: Destination, higher_tiers: bool = False,
+                          needs: list[str] | None = None) -> list[Destination]:
     """Where a routed request may go when ``where``'s provider fails: the Router's
     :meth:`~dmr.router.Router.fallbacks` for its decision (and tenant; with ``higher_tiers``, then
     the higher tiers of its provider), each reached like the decision's own model; one the proxy
-    cannot reach (no key, no ``base_url``, a native API) is left out. A model the client named has none."""
+    cannot reach (no key, no ``base_url``, a native API), or that cannot do what the request ``needs``,
+    is left out. A model the client named has none."""
     if where.decision is None:
         return []
     out = []
     tenant = where.tenant
     for provider, model in router.fallbacks(where.decision, tenant.config if tenant is not None else None,
-                                            higher_tiers=higher_tiers):
+                                            higher_tiers=higher_tiers, needs=needs or None):
         try:
             out.append(_at(router.registry, provider, model, where.decision, "/chat/completions", tenant))
         except APIError:
