@@ -7,7 +7,7 @@ from __future__ import annotations
 from fault_server import Reply
 from proxy_support import EASY, HARD, TestClient, chat_chunk, make_router, sse
 
-from dmr.providers.refusals import Refusal, adapted, read_refusal
+from dmr.providers.refusals import Refusal, adapted, input_overflows, read_refusal
 from dmr.server import create_app
 from dmr.server.adapt import Adaptations
 from dmr.server.routing import Destination
@@ -59,6 +59,21 @@ def test_openai_refusals_are_read_from_their_messages():
     for message in ("Field 'n' is not supported", "messages: at most 2048 items", "'temperature' must be <= 2",
                     "", "Invalid 'max_tokens': integer below minimum value."):
         assert not read_refusal(message), message
+        assert not input_overflows(message), message
+
+
+def test_an_input_that_alone_overflows_the_window_is_told_apart():
+    assert input_overflows("This model's maximum context length is 1536 tokens. However, your request has 4176 "
+                           "input tokens. Please reduce the length of the input messages.")
+    assert input_overflows("This model's maximum context length is 8192 tokens. However, your messages resulted in "
+                           "9000 tokens. Please reduce the length of the messages.")
+    assert input_overflows("anything", code="context_length_exceeded")  # OpenAI's code
+    assert input_overflows("request (5031 tokens) exceeds the available context size (2048 tokens), try increasing it")
+    assert input_overflows("prompt is too long: 210000 tokens > 200000 maximum")
+    # A length limit without room beside a fitting input is adapted to, not an overflow.
+    assert not input_overflows(no_room(8192, 2778))
+    assert not input_overflows("This model's maximum context length is 4097 tokens. However, you requested 5000 "
+                               "tokens (1000 in the messages, 4000 in the completion).")
 
 
 def test_a_refusal_changes_only_what_it_names():

@@ -198,3 +198,20 @@ def test_fallbacks_skip_models_that_cannot_do_what_the_request_needs(fault_serve
     decision = router.classify(EASY)
     assert router.fallbacks(decision, higher_tiers=True, needs=["function_calling"]) == [("first", "flaky-large")]
     assert router.fallbacks(decision, higher_tiers=True) == [("first", "flaky-medium"), ("first", "flaky-large")]
+
+
+@pytest.mark.service("llm")
+def test_an_input_too_long_for_one_models_window_goes_to_the_next_provider(fault_server, recorder):
+    # The local LLM's window is 2,048 tokens: llama.cpp refuses this input with its own 400.
+    fault_server.script(Reply.openai("read it all", usage=(5000, 5)))
+    router = _router(recorder.base_url, fault_server.url + "/v1")  # first: the local LLM; second: the injector
+    long = [{"role": "user", "content": "Count the words: " + "word " * 5000}]
+    with TestClient(create_app(router)) as client:
+        answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": long, "max_tokens": 4})
+        short = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER, "max_tokens": 4})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-dmr-provider"] == "second"
+    tried = answer.headers["x-dmr-fallback"]
+    assert tried.startswith("first/flaky-") and tried.endswith("(400 exceed_context_size_error)")
+    assert short.status_code == 200 and "x-dmr-fallback" not in short.headers
+    assert len(recorder.models) == 2 and fault_server.count == 1

@@ -7,7 +7,9 @@ most 16384 completion tokens"); and servers of open models (vLLM, and OpenAI's o
 a length limit that does not fit in the context window beside the request's input ("maximum context
 length is 8192 tokens and your request has 6000 input tokens"), which fits the *room* left, for
 that request only. A caller that reads one can ask again with the request adapted (:func:`adapted`).
-Any other 400 reads as no refusal: it is the caller's to report.
+Any other 400 reads as no refusal: it is the caller's to report. An input that alone overflows the
+context window (:func:`input_overflows`) is no refusal either: no change to the request fixes it,
+but a model with a larger window may take it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["Refusal", "adapted", "read_refusal"]
+__all__ = ["Refusal", "adapted", "input_overflows", "read_refusal"]
 
 LENGTH_KEYS = ("max_tokens", "max_completion_tokens")
 SAMPLING = ("temperature", "top_p")
@@ -25,6 +27,13 @@ _AT_MOST = re.compile(r"at most (\d+) (?:completion |output )?tokens")
 _CONTEXT = re.compile(r"maximum context length is (\d+) tokens")
 # vLLM: "your request has 6000 input tokens"; OpenAI's older wording: "(6000 in the messages, ...".
 _INPUT = re.compile(r"(?:request has (\d+) input tokens|\((\d+) in the messages)")
+# OpenAI: "However, your messages resulted in 9000 tokens" (no length limit asked for).
+_RESULTED = re.compile(r"messages resulted in (\d+) tokens")
+# Said of the input alone: llama.cpp ("request (5031 tokens) exceeds the available context size"),
+# Anthropic-style gateways ("prompt is too long: 210000 tokens > 200000 maximum").
+_OVERFLOW_PHRASES = ("exceeds the available context size", "prompt is too long", "input is too long")
+# The error codes and types that say so: OpenAI's, llama.cpp's.
+_OVERFLOW_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,21 @@ def read_refusal(message: str) -> Refusal:
     found = _AT_MOST.search(text) if any(key in text for key in LENGTH_KEYS) else None
     cap = int(found.group(1)) if found else 0
     return Refusal(rename, dropped, cap or None, _room(text))
+
+
+def input_overflows(message: str, type: Any = None, code: Any = None) -> bool:
+    """Whether a provider's 400 says the request's input alone does not fit the model's context
+    window (by its error ``code`` or ``type``, or its message)."""
+    if code in _OVERFLOW_CODES or type in _OVERFLOW_CODES:
+        return True
+    text = str(message).lower()
+    if any(phrase in text for phrase in _OVERFLOW_PHRASES):
+        return True
+    context = _CONTEXT.search(text)
+    given = _INPUT.search(text) or _RESULTED.search(text)
+    if context is None or given is None:
+        return False
+    return int(next(g for g in given.groups() if g)) >= int(context.group(1))
 
 
 def _room(text: str) -> int | None:

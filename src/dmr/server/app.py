@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dmr.errors import ConfigError, DmrError
+from dmr.providers.refusals import input_overflows
 from dmr.server.adapt import Adaptations
 from dmr.server.bodies import (chat_request, classify_needs, classify_request, embeddings_request, needs_of,
                                outcome_request, read_json)
@@ -156,8 +157,11 @@ def _tenant(request: Request) -> Tenant | None:
 
 
 def _may_fall_back(error: APIError) -> bool:
-    """Whether another provider may answer what this one failed: it could not be reached, timed
-    out, was rate-limited or failed on its side. Not the proxy's own saturation."""
+    """Whether another model may answer what this one failed: its provider could not be reached,
+    timed out, was rate-limited or failed on its side (not the proxy's own saturation), or the
+    input alone overflows this model's context window (another's may be larger)."""
+    if error.status in (400, 413) and input_overflows(error.message, error.type, error.code):
+        return True
     return (error.status == 429 or error.status >= 500) and error.code != "proxy_busy"
 
 
@@ -328,9 +332,11 @@ class _Proxy:
                                                      self.settings.escalate_on_failure, needs_of(body))
                 if not others:
                     raise _with_fallbacks(error, failed)
-                failed.append(f"{where.provider}/{where.model} ({error.status} {error.code or error.type})")
+                # llama.cpp's error code is the status again: its type says more.
+                why = error.code if isinstance(error.code, str) and error.code else error.type
+                failed.append(f"{where.provider}/{where.model} ({error.status} {why})")
                 log.warning("dmr: %s/%s failed (%s %s): trying %s/%s", where.provider, where.model, error.status,
-                            error.code or error.type, others[0].provider, others[0].model)
+                            why, others[0].provider, others[0].model)
                 where = others.pop(0)
                 continue
             response.headers.update(_fallback_header(failed))
