@@ -40,6 +40,8 @@ from dmr.types import Decision, LayerStep, ModelTier, TaskComplexity, TaskType, 
 
 __all__ = ["Router", "classify", "default_router"]
 
+# classify_batch primes its layers on this many tasks at a time.
+_BATCH_CHUNK = 1024
 # Layer 3's default threshold (dmr.layers.embedding.DEFAULT_THRESHOLD; kept here so that building a
 # Router with Layer 3 off imports no ML code).
 _L3_THRESHOLD = 0.6
@@ -478,30 +480,36 @@ class Router:
         yields its exception in place instead of stopping the batch, as ``asyncio.gather`` does."""
         out: list[Any] = []
         tasks = list(tasks)
-        # Layers that can work on many texts at once (Layer 3's n-gram pass) do so up front, on
-        # the texts they will be asked about: prepared and windowed as classify does. Layer 1
-        # answers first, so that Layer 3 gets its signals and not the texts it decides.
         batched = [layer for layer in self._layers if callable(getattr(layer, "prime", None))]
-        try:
-            if batched:
-                seen = [window for window in map(self._layer_text, tasks) if window is not None]
-                l1 = self._l1.prime(seen) if self._l1 in batched else None
+        # A chunk at a time, so that what the layers work out up front stays small.
+        for start in range(0, len(tasks), _BATCH_CHUNK):
+            chunk = tasks[start:start + _BATCH_CHUNK]
+            try:
+                if batched:
+                    self._prime(batched, chunk)
+                for task in chunk:
+                    try:
+                        out.append(self.classify(task))
+                    except Exception as exc:
+                        if not return_exceptions:
+                            raise
+                        out.append(exc)
+            finally:
                 for layer in batched:
-                    if layer is self._l3 and l1 is not None:
-                        layer.prime(self._layer3_texts(seen, l1), {text: found[1] for text, found in l1.items()})
-                    elif layer is not self._l1:
-                        layer.prime(seen)
-            for task in tasks:
-                try:
-                    out.append(self.classify(task))
-                except Exception as exc:
-                    if not return_exceptions:
-                        raise
-                    out.append(exc)
-        finally:
-            for layer in batched:
-                layer.unprime()
+                    layer.unprime()
         return out
+
+    def _prime(self, batched: list[Any], tasks: list[Any]) -> None:
+        """Let the layers that can work on many texts at once (Layer 1, Layer 3's head) do so up
+        front, on the texts they will be asked about: prepared and windowed as classify does.
+        Layer 1 answers first, so that Layer 3 gets its signals and not the texts it decides."""
+        seen = [window for window in map(self._layer_text, tasks) if window is not None]
+        l1 = self._l1.prime(seen) if self._l1 in batched else None
+        for layer in batched:
+            if layer is self._l3 and l1 is not None:
+                layer.prime(self._layer3_texts(seen, l1), {text: found[1] for text, found in l1.items()})
+            elif layer is not self._l1:
+                layer.prime(seen)
 
     def _layer3_texts(self, texts: list[str], l1: Mapping[str, tuple[Verdict, Any]]) -> list[str]:
         """Of ``texts``, which Layer 1 answered up front (``l1``), those Layer 3 may be asked

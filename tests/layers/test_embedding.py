@@ -192,6 +192,56 @@ def test_classify_batch_gives_the_same_decisions_as_classify():
     assert isinstance(results[1], dmr.InputError) and results[0].layer in ("layer1", "layer3")
 
 
+def _head_alone(layer, task, signals, sparse):
+    """Layer 3's probabilities and needs for one task, computed row by row."""
+    head = layer._load()
+    z = head.logits_one(task, signals, sparse)
+    p_type, p_cx = head.proba_from_logits(z)
+    return p_type[0].tobytes(), p_cx[0].tobytes(), float(head.needs_from_logits(z)[0])
+
+
+def _l1_signals_alone(task):
+    ctx = Context(text=task, length=len(task))
+    dmr.Router(layer3_enabled=False)._l1.classify(task, ctx)
+    return ctx.signals["l1"]
+
+
+def test_a_batch_runs_the_head_with_layer1s_signals_to_the_same_bits():
+    router = dmr.Router()
+    layer = router._l3
+    tasks = ["Summarise this contract", "hola, ¿qué tal?", "証明してください: √2 は無理数", "x" * 5000]
+    answers = router._l1.prime(tasks)
+    ours = {task: signals for task, (_, signals) in answers.items()}
+    other = {task: _l1_signals_alone(task) for task in tasks}  # equal to Layer 1's, but not the same objects
+    sparse = dict(zip(tasks, layer._load().sparse_logits(tasks)))
+    layer.prime(tasks, ours)
+    try:
+        for task in tasks:
+            for signals in (ours[task], other[task]):  # primed with these signals, or not: the same bits
+                ctx = Context(text=task, length=len(task))
+                ctx.signals["l1"] = signals
+                scores = layer.scores(task, ctx)
+                assert (scores.type_array.tobytes(), scores.complexity_array.tobytes(), scores.needs) == \
+                    _head_alone(layer, task, signals, sparse[task])
+    finally:
+        layer.unprime()
+        router._l1.unprime()
+
+
+def test_a_batch_leaves_out_of_layer3_only_what_layer1_decides(monkeypatch):
+    easy, unsure = "hi", "Could you take a look at our quarterly churn figures and tell me what stands out?"
+    for options, expected in (({}, [unsure]), ({"quality_target": 0.9}, [easy, unsure]),
+                              ({"latency_budget_ms": 1000}, [easy, unsure])):
+        router = dmr.Router(**options)
+        primed = []
+        real = router._l3.prime
+        monkeypatch.setattr(router._l3, "prime", lambda tasks, signals=None: (primed.extend(tasks), real(tasks, signals)))
+        batch = router.classify_batch([easy, unsure])
+        assert primed == expected
+        assert [d.to_dict() | {"decision_id": 0, "latency_ms": 0, "trace": 0} for d in batch] == \
+            [router.classify(t).to_dict() | {"decision_id": 0, "latency_ms": 0, "trace": 0} for t in (easy, unsure)]
+
+
 def test_without_the_bundled_head_default_passes_and_true_insists(tmp_path, monkeypatch):
     import dmr.layers.embedding as embedding
 

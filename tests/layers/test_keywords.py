@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmr.config import RouterConfig
 from dmr.errors import ConfigError
@@ -254,6 +256,27 @@ def test_later_layers_see_the_signals_of_layer1():
     finally:
         unregister_layer("reader")
     assert seen == [{"design", "scalable"}]
+
+
+def test_primed_answers_are_the_ones_classify_gives():
+    texts = ["hi", "Design a distributed lock service", "Écris une lettre, s'il te plaît", "hi"]
+    fresh = KeywordLayer(bundled_packs())
+    answers = fresh.prime(texts)
+    try:
+        assert list(answers) == texts[:3]
+        for text in texts:
+            verdict, signals = run(fresh, text)
+            assert verdict is answers[text][0] and signals is answers[text][1]
+            assert (verdict, signals) == run(KeywordLayer(bundled_packs()), text)
+    finally:
+        fresh.unprime()
+    assert run(fresh, "hi")[0] is not answers["hi"][0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(keywords._SEPARATOR_CHARS + " \xa0\u3000\u2028\x1c\x85abcé中'-")) | st.text())
+def test_words_are_split_alike_with_or_without_non_ascii_characters(text):
+    assert keywords._WORD.findall(text) == text.translate(keywords._SEPARATORS).split()
 
 
 # -- weights ---------------------------------------------------------------------------------

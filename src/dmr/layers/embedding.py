@@ -282,14 +282,18 @@ class EmbeddingLayer:
     def scores(self, task: str, ctx: Context) -> L3Scores:
         head = self._load()
         signals = ctx.signals.get("l1")
-        if signals is None:
-            # The head was trained with Layer 1's signals; compute them when Layer 1 is off.
-            signals = _keyword_signals(task)
         primed = getattr(self._local, "primed", None)
-        sparse = primed.get(task) if primed else None
-        z = head.logits_one(task, signals, sparse)
-        p_type, p_cx = head.proba_from_logits(z)
-        needs = head.needs_from_logits(z)
+        found = primed.get(task) if primed else None
+        if found is not None and found[0] is signals:  # prime() ran the head with these signals
+            p_type, p_cx, needs = found[2:]
+        else:
+            if signals is None:
+                # The head was trained with Layer 1's signals; compute them when Layer 1 is off.
+                signals = _keyword_signals(task)
+            z = head.logits_one(task, signals, None if found is None else found[1])
+            p_type, p_cx = (p[0] for p in head.proba_from_logits(z))
+            needs = head.needs_from_logits(z)
+            needs = None if needs is None else float(needs[0])
         types, levels = self._labels
         l1 = next((v for v in reversed(ctx.verdicts) if v.layer == "layer1"), None)
         grid = self._grid
@@ -299,8 +303,8 @@ class EmbeddingLayer:
             cells = [[self._tier_of(t, c) for c in levels] for t in types]
             ids = {tier: i for i, tier in enumerate(dict.fromkeys(x for row in cells for x in row))}
             grid = self._grid = np.array([[ids[x] for x in row] for row in cells])
-        found = L3Scores(dict(zip(types, p_type[0].tolist())), dict(zip(levels, p_cx[0].tolist())), self._tier_of,
-                         l1, p_type[0], p_cx[0], grid, None if needs is None else float(needs[0]))
+        found = L3Scores(dict(zip(types, p_type.tolist())), dict(zip(levels, p_cx.tolist())), self._tier_of,
+                         l1, p_type, p_cx, grid, needs)
         ctx.signals["l3"] = found
         return found
 
@@ -325,16 +329,28 @@ class EmbeddingLayer:
             extra["ctx"] = ctx
         return _escalator_floor(_as_verdict(self._strategy(task, ctx.history, **extra), self.strategy), ctx)
 
-    def prime(self, tasks: list[str]) -> None:
-        """Compute the n-gram part of many tasks at once (``Router.classify_batch`` calls this);
-        ``classify`` then uses it for those texts in this thread until :meth:`unprime`."""
+    def prime(self, tasks: list[str], signals: Mapping[str, Any] | None = None) -> None:
+        """Run the head on many tasks at once (``Router.classify_batch`` calls this), its n-gram
+        part in one vectorised pass, with Layer 1's ``signals`` of each (text -> signals; those
+        missing are computed as ``classify`` would); ``classify`` then uses the results for those
+        texts in this thread until :meth:`unprime`, when Layer 1 gave it the same signals."""
         try:
             head = self._load()
         except LayerUnavailable:
             return  # classify will pass with the reason
         texts = list(dict.fromkeys(t for t in tasks if isinstance(t, str) and t.strip()))
-        if texts:
-            self._local.primed = dict(zip(texts, head.sparse_logits(texts)))
+        if not texts:
+            return
+        import numpy as np
+
+        given = [(signals or {}).get(t) for t in texts]
+        sparse = head.sparse_logits(texts)
+        z = np.stack([head.logits_one(t, s if s is not None else _keyword_signals(t), part)
+                      for t, s, part in zip(texts, given, sparse)])
+        p_type, p_cx = head.proba_from_logits(z)
+        needs = head.needs_from_logits(z)
+        needs = [None] * len(texts) if needs is None else needs.tolist()
+        self._local.primed = {t: entry for t, *entry in zip(texts, given, sparse, p_type, p_cx, needs)}
 
     def unprime(self) -> None:
         self._local.primed = None

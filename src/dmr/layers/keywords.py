@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -82,13 +83,16 @@ def _inflect(term: str) -> set[str]:
 
 
 # Punctuation becomes a space in one C-level ``str.translate`` pass; terms are normalised the
-# same way, so "tl;dr" is the phrase "tl dr" and "node.js" the phrase "node js".
-_SEPARATORS = str.maketrans({c: " " for c in ',;:!?()."/[]{}<>|`*=\\\n\t\r“”«»¿¡。，、？！：；（）「」『』【】'})
+# same way, so "tl;dr" is the phrase "tl dr" and "node.js" the phrase "node js". Text with
+# non-ASCII characters, where translate is slow, is split by a regex into the same words.
+_SEPARATOR_CHARS = ',;:!?()."/[]{}<>|`*=\\\n\t\r“”«»¿¡。，、？！：；（）「」『』【】'
+_SEPARATORS = str.maketrans({c: " " for c in _SEPARATOR_CHARS})
+_WORD = re.compile(f"[^\\s{re.escape(_SEPARATOR_CHARS)}]+")
 
 
 def _tokens(low: str) -> list[str]:
     """Lower-cased text → words, punctuation dropped (the hot path)."""
-    return low.translate(_SEPARATORS).split()
+    return low.translate(_SEPARATORS).split() if low.isascii() else _WORD.findall(low)
 
 
 def _clause_tokens(low: str) -> list[str]:
@@ -210,6 +214,7 @@ class KeywordLayer:
         if problems:
             raise ConfigError("invalid l1_weights:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
         self._compile()
+        self._local = threading.local()  # per-thread answers of prime()
 
     # -- compilation -------------------------------------------------------------------------
     def _compile(self) -> None:
@@ -284,7 +289,33 @@ class KeywordLayer:
         self._cjk_negations = tuple(t for bucket in self._cjk.values() for t, agg in bucket if agg.negation)
 
     # -- classification ----------------------------------------------------------------------
+    def prime(self, tasks: Iterable[str]) -> dict[str, tuple[Verdict, _Signals]]:
+        """Classify many texts up front (``Router.classify_batch`` does, so that Layer 3 gets
+        their signals at once); ``classify`` then returns these answers for them in this thread
+        until :meth:`unprime`. Returns text -> (verdict, signals), without texts that raised."""
+        answers: dict[str, tuple[Verdict, _Signals]] = {}
+        for task in tasks:
+            if task not in answers:
+                ctx = Context(text=task, length=len(task))
+                try:
+                    answers[task] = (self._classify(task, ctx), ctx.signals["l1"])
+                except Exception:  # classify raises it again where the router handles errors
+                    continue
+        self._local.primed = answers
+        return answers
+
+    def unprime(self) -> None:
+        self._local.primed = None
+
     def classify(self, task: str, ctx: Context) -> Verdict:
+        primed = getattr(self._local, "primed", None)
+        found = primed.get(task) if primed else None
+        if found is None:
+            return self._classify(task, ctx)
+        ctx.signals["l1"] = found[1]
+        return found[0]
+
+    def _classify(self, task: str, ctx: Context) -> Verdict:
         low = task.lower()
         toks = _tokens(low)
         tokset = set(toks)

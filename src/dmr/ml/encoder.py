@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dmr.layers.base import valid_unicode
+from dmr.ml.wordpiece import Pieces
 
 __all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderUnavailable", "OnnxEncoder", "SentenceTransformersEncoder",
            "StaticEncoder", "default_encoder", "load_encoder"]
@@ -142,6 +143,8 @@ class StaticEncoder(Encoder):
         # own anyway (punctuation, CJK characters), so this gives exactly its ids, and common
         # words then cost one dict lookup. Cleared when a new word finds it full (_WORD_CACHE entries).
         self._words: dict[str, list[int]] = {}
+        # Batches of a BERT tokenizer's text skip its per-text bookkeeping (dmr.ml.wordpiece).
+        self._pieces = Pieces(self.tokenizer, self.max_tokens) if Pieces.fits(self.tokenizer) else None
 
     def token_ids(self, text: str) -> list[int]:
         """The token ids of ``text`` (clipped), as the tokenizer gives them, at most max_tokens."""
@@ -160,10 +163,18 @@ class StaticEncoder(Encoder):
         return out
 
     def batch_token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """:meth:`token_ids` of many texts in one parallel tokenizer call, without the memo: a
-        large batch of varied text has more distinct words than the memo holds."""
+        """The tokenizer's ids of many texts (clipped, at most max_tokens each), without the word
+        memo: a large batch of varied text has more distinct words than the memo holds. A BERT
+        tokenizer's are found by :class:`~dmr.ml.wordpiece.Pieces`, the rest in one parallel
+        tokenizer call."""
         clipped = [_clip(text, self.max_chars) for text in texts]
-        return [enc.ids for enc in self.tokenizer.encode_batch_fast(clipped, add_special_tokens=False)]
+        rows: list[Any] = list(map(self._pieces.ids, clipped)) if self._pieces is not None else [None] * len(clipped)
+        rest = [i for i, row in enumerate(rows) if row is None]
+        if rest:
+            encoded = self.tokenizer.encode_batch_fast([clipped[i] for i in rest], add_special_tokens=False)
+            for i, enc in zip(rest, encoded):
+                rows[i] = enc.ids
+        return rows
 
     def mean_rows(self, texts: Sequence[str], table: np.ndarray | None = None) -> np.ndarray:
         """For each text, the mean of the rows of ``table`` (default: the embeddings; any array

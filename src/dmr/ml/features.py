@@ -14,7 +14,6 @@ an inverse document frequency learned by :meth:`NgramFeaturizer.fit`, L2-normali
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,7 +24,6 @@ __all__ = ["DENSE_NAMES", "NgramFeaturizer", "SparseRows", "dense_features"]
 
 _P = np.uint64(1_000_003)            # polynomial base (odd, so invertible modulo 2**64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
-_SPACES = re.compile(r"\s+")
 # Salts keep an n-gram of one kind from sharing a bucket with the same hash of another kind.
 _CHAR_SALT = 0x51ED270B
 _WORD_SALT = 0x2545F491
@@ -147,7 +145,7 @@ class NgramFeaturizer:
             text = text[:head] + " " + text[-(self.max_chars - head - 1):]
         text = valid_unicode(text)  # a lone surrogate has no UTF-32 code
         # lower() can lengthen a few characters ("İ"); the cut keeps the hash powers in range.
-        return " " + _SPACES.sub(" ", text.lower()).strip()[:2 * self.max_chars] + " "
+        return " " + " ".join(text.lower().split())[:2 * self.max_chars] + " "
 
     def _ask(self, normalised: str) -> str:
         """The *ask view* of a normalised text: all of it when short, else its opening and its end,
@@ -270,13 +268,15 @@ class NgramFeaturizer:
         who, ids = self.batch_buckets(texts)
         shift = np.int64(self.n_features.bit_length())
         keys = (who << shift) | ids
+        if len(texts) << int(shift) <= 1 << 32:
+            keys = keys.astype(np.uint32)  # sorts twice as fast, in the same order
         keys.sort()
         first = np.empty(len(keys), dtype=bool)
         first[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         counts = np.diff(starts, append=len(keys))
-        unique = keys[starts]
+        unique = keys[starts].astype(np.int64)
         rows, cols = unique >> shift, unique & ((np.int64(1) << shift) - 1)
         vals = (1.0 + np.log(counts)) * self.idf_[cols]
         # Each view is normalised on its own, so a long paste does not drown the ask view.
