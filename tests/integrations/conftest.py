@@ -21,6 +21,8 @@ for _name, _value in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HAYSTACK_TELEMETR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llm_server import local_llm  # noqa: E402,F401  (the fixture)
+from fault_server import FaultServer, Reply  # noqa: E402
+from integration_support import limited_registry  # noqa: E402
 from recording_proxy import EASY, HARD, MODELS, recorder, registry_for  # noqa: E402,F401  (recorder: the fixture)
 
 
@@ -62,3 +64,34 @@ def router(recorder):
     assert routed.classify(EASY).model_name == MODELS["low"]
     assert routed.classify(HARD).model_name == MODELS["high"]
     return routed
+
+
+@pytest.fixture
+def limited_router(recorder):
+    """A Router like ``router`` whose low model lacks what a call may need: EASY goes to
+    local-small, or to local-medium when the call needs tools, images or a JSON schema."""
+    from dmr import Router
+
+    routed = Router(model_registry=limited_registry(recorder.base_url), provider="local", layer2_enabled=False)
+    assert routed.classify(EASY).model_name == MODELS["low"]
+    assert routed.classify(EASY, needs=["function_calling"]).model_name == MODELS["medium"]
+    return routed
+
+
+@pytest.fixture
+def seeing_server():
+    """An OpenAI-compatible endpoint that answers every chat call: for calls with images, which the
+    local LLM cannot read (it refuses them with a 500). Its ``requests`` hold each body sent."""
+    answer = Reply.openai("A red pixel.")
+    answer.headers["Connection"] = "close"  # as the recorder does: no client keeps a socket past the test
+    with FaultServer() as server:
+        server.script(answer)
+        yield server
+
+
+@pytest.fixture
+def seeing_router(seeing_server):
+    """:func:`limited_router`'s registry at ``seeing_server``."""
+    from dmr import Router
+
+    return Router(model_registry=limited_registry(seeing_server.url + "/v1"), provider="local", layer2_enabled=False)

@@ -6,6 +6,8 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import PNG, offline_router
+from pydantic import BaseModel
 
 from dmr.errors import NotAvailableError
 
@@ -88,8 +90,9 @@ def test_get_model_is_an_adk_model_for_the_task(router, recorder):
     assert recorder.models == [MODELS["high"]]
 
 
-def selector_call(agent, selector, prompt: str):
-    """Run ``selector`` the way ADK does before a model call, on real ADK objects."""
+def selector_call(agent, selector, prompt: str, *parts):
+    """Run ``selector`` the way ADK does before a model call, on real ADK objects; ``parts`` follow
+    the prompt in the latest user turn."""
     from google.adk.agents.callback_context import CallbackContext
     from google.adk.agents.invocation_context import InvocationContext
     from google.adk.models.llm_request import LlmRequest
@@ -101,10 +104,51 @@ def selector_call(agent, selector, prompt: str):
     request = LlmRequest(model=agent.canonical_model.model, contents=[
         types.Content(role="user", parts=[types.Part(text="earlier question")]),
         types.Content(role="model", parts=[types.Part(text="earlier answer")]),
-        types.Content(role="user", parts=[types.Part(text=prompt)]),
+        types.Content(role="user", parts=[types.Part(text=prompt), *parts]),
     ])
     assert selector(callback_context=CallbackContext(context), llm_request=request) is None
     return request
+
+
+class Verdict(BaseModel):
+    ok: bool
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@pytest.mark.service("llm")
+def test_a_call_with_tools_or_an_output_schema_goes_to_a_model_that_takes_them(limited_router, recorder):
+    from google.adk.models.lite_llm import LiteLlm
+
+    from dmr.integrations.adk import make_model_selector
+
+    seen = []
+    for options in ({"tools": [add]}, {}, {"output_schema": Verdict}):
+        recorder.requests.clear()
+        run_agent(tiny_agent(LiteLlm(model="openai/unrouted", api_base=recorder.base_url, api_key="none"),
+                             before_model_callback=make_model_selector(limited_router), **options), [EASY])
+        seen.append(set(recorder.models))
+        assert all("tools" in body for body in recorder.bodies) == ("tools" in options)
+    assert seen == [{MODELS["medium"]}, {MODELS["low"]}, {MODELS["medium"]}]
+    assert recorder.bodies[0]["response_format"]["type"] == "json_schema"
+
+
+def test_an_image_in_the_request_goes_to_a_model_that_sees():
+    from google.adk.models.lite_llm import LiteLlm
+    from google.genai import types
+
+    from dmr.integrations.adk import get_model, make_model_selector
+
+    router = offline_router(limited=True)
+    agent = tiny_agent(LiteLlm(model="openai/unrouted", api_base="http://127.0.0.1:9/v1", api_key="none"),
+                       before_model_callback=make_model_selector(router))
+    picture = types.Part(inline_data=types.Blob(mime_type="image/png", data=PNG))
+    assert selector_call(agent, agent.before_model_callback, EASY, picture).model == "openai/" + MODELS["medium"]
+    assert selector_call(agent, agent.before_model_callback, EASY).model == "openai/" + MODELS["low"]
+    assert get_model(EASY, router=router, needs=["vision"]).model == "openai/" + MODELS["medium"]
 
 
 def test_a_gemini_agent_gets_the_routed_model_in_the_request():

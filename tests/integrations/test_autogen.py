@@ -47,6 +47,12 @@ def test_the_config_is_ag2s_classic_dict():
     assert (entry.api_type, entry.model, entry.price) == ("openai", MODELS["high"], [0.01, 0.02])
 
 
+def test_needs_pass_over_a_model_that_lacks_them():
+    router = offline_router(limited=True)
+    for needs, model in ((None, MODELS["low"]), (["function_calling"], MODELS["medium"])):
+        assert get_autogen_llm_config(EASY, router=router, needs=needs)["config_list"][0]["model"] == model
+
+
 def test_google_gets_ag2s_native_client(monkeypatch):
     from autogen import LLMConfig
     from dmr import Router

@@ -6,6 +6,8 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import PNG, limited_registry, offline_router, sent_models
+from pydantic import BaseModel
 
 from dmr.errors import NotAvailableError
 
@@ -92,6 +94,100 @@ def test_an_assistant_agent_runs_on_the_dynamic_client(router, recorder):
     asyncio.run(run())
     assert recorder.models == [MODELS["high"]]
     assert client.model_info["vision"] is False and client.model_info["function_calling"] is True
+
+
+class Verdict(BaseModel):
+    ok: bool
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@pytest.mark.service("llm")
+# autogen-ext dumps the OpenAI SDK's parsed completion, whose declared type has no room for the
+# parsed answer: pydantic warns about it, on AutoGen's side.
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+def test_a_call_with_tools_or_structured_output_goes_to_a_model_that_takes_them(limited_router, recorder):
+    from autogen_core.tools import FunctionTool
+
+    from dmr.integrations.autogen_agentchat import DynamicChatCompletionClient
+
+    client = DynamicChatCompletionClient(router=limited_router, max_tokens=4)
+
+    async def run():
+        await client.create([_user(EASY)], tools=[FunctionTool(add, description="Add two integers.")])
+        assert client.last_decision.policies_applied == ("needs_function_calling:low->medium",)
+        await client.create([_user(EASY)])
+        await client.create([_user(EASY)], json_output=Verdict, extra_create_args={"max_tokens": 32, "temperature": 0})
+        await client.close()
+
+    asyncio.run(run())
+    assert recorder.models == [MODELS["medium"], MODELS["low"], MODELS["medium"]]
+    assert recorder.bodies[0]["tools"][0]["function"]["name"] == "add"
+    assert recorder.bodies[2]["response_format"]["type"] == "json_schema"
+
+
+@pytest.mark.service("llm")
+def test_an_assistant_agent_with_tools_runs_on_a_model_that_takes_them(limited_router, recorder):
+    from autogen_agentchat.agents import AssistantAgent
+
+    from dmr.integrations.autogen_agentchat import DynamicChatCompletionClient
+
+    client = DynamicChatCompletionClient(router=limited_router, max_tokens=4)
+    # AutoGen refuses tools unless model_info promises function calling: local-large can.
+    agent = AssistantAgent("assistant", model_client=client, tools=[add], system_message="Answer briefly.")
+
+    async def run():
+        await agent.run(task=EASY)
+        await client.close()
+
+    asyncio.run(run())
+    assert recorder.models == [MODELS["medium"]]
+
+
+def test_an_image_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    import base64
+
+    from autogen_core import Image
+    from autogen_core.models import UserMessage
+
+    from dmr.integrations.autogen_agentchat import DynamicChatCompletionClient, get_model_client
+
+    client = DynamicChatCompletionClient(router=seeing_router)
+    image = UserMessage(content=[EASY, Image.from_base64(base64.b64encode(PNG).decode())], source="user")
+
+    async def run():
+        assert (await client.create([image])).content == "A red pixel."
+        assert client.last_decision.policies_applied == ("needs_vision:low->medium",)
+        await client.create([_user(EASY)])
+        await client.close()
+
+    asyncio.run(run())
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert get_model_client(EASY, router=seeing_router, needs=["vision"])._raw_config["model"] == MODELS["medium"]
+
+
+def test_model_info_promises_what_routing_can_keep():
+    from dmr import Router
+    from dmr.integrations.autogen_agentchat import DynamicChatCompletionClient
+
+    def info(**capabilities):
+        registry = limited_registry("http://127.0.0.1:9/v1")
+        for name, caps in capabilities.items():
+            registry["models"][MODELS[name]]["capabilities"] = caps
+        client = DynamicChatCompletionClient(router=Router(model_registry=registry, provider="local",
+                                                           layer2_enabled=False))
+        return client.model_info["vision"], client.model_info["function_calling"]
+
+    # local-small lacks both, and says so: a call that needs them climbs to local-medium.
+    assert info() == (True, True)
+    # The top tier lacks tools: a hard task with tools has nowhere to go.
+    assert info(high={"supports_vision": True, "supports_function_calling": False}) == (True, False)
+    # local-medium does not say whether it sees: routing would send an image to it, AutoGen would not.
+    assert info(medium={}) == (False, True)
+    assert DynamicChatCompletionClient(router=offline_router()).model_info["vision"] is False
 
 
 def test_google_and_anthropic_get_their_clients_or_name_the_extra(monkeypatch):

@@ -6,6 +6,8 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import ADD_TOOL, image_turn, sent_models
+from pydantic import BaseModel
 from recording_proxy import EASY, HARD, MODELS
 
 from dmr.errors import NotAvailableError
@@ -107,6 +109,57 @@ def test_a_crew_runs_each_task_on_its_tier(router, recorder):
     tasks = [Task(description=text, expected_output="a sentence", agent=agent) for text in (EASY, HARD)]
     Crew(agents=[agent], tasks=tasks).kickoff()
     assert recorder.models == [MODELS["low"], MODELS["high"]]
+
+
+class Verdict(BaseModel):
+    ok: bool
+
+
+@pytest.mark.service("llm")
+def test_a_call_with_tools_or_a_response_model_goes_to_a_model_that_takes_them(limited_router, recorder):
+    from dmr.integrations.crewai import DynamicLLM
+
+    llm = DynamicLLM(router=limited_router, max_tokens=32, temperature=0)
+    llm.call(EASY, tools=[ADD_TOOL], available_functions={"add": lambda a, b: a + b})
+    assert llm.last_decision.policies_applied == ("needs_function_calling:low->medium",)
+    llm.call(EASY)
+    llm.call(EASY, response_model=Verdict)  # a JSON schema, as CrewAI sends it
+    assert recorder.models == [MODELS["medium"], MODELS["low"], MODELS["medium"]]
+    assert recorder.bodies[0]["tools"][0]["function"]["name"] == "add"
+    assert recorder.bodies[2]["response_format"]["type"] == "json_schema"
+    # A response_format given to the DynamicLLM itself holds for every call.
+    answering = DynamicLLM(router=limited_router, response_format=Verdict)
+    assert answering.llm_for(EASY).model == MODELS["medium"]
+
+
+@pytest.mark.service("llm")
+def test_an_agent_with_tools_runs_on_a_model_that_takes_them(limited_router, recorder):
+    from crewai import Agent, Crew, Task
+    from crewai.tools import tool
+
+    from dmr.integrations.crewai import DynamicLLM
+
+    @tool("add")
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    agent = Agent(role="Analyst", goal="Answer briefly", backstory="Terse.", max_iter=1, tools=[add],
+                  llm=DynamicLLM(router=limited_router, max_tokens=8))
+    Crew(agents=[agent], tasks=[Task(description=EASY, expected_output="a sentence", agent=agent)]).kickoff()
+    assert recorder.models and set(recorder.models) == {MODELS["medium"]}
+    assert all(body["tools"] for body in recorder.bodies)
+
+
+def test_a_call_with_an_image_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    from dmr.integrations.crewai import DynamicLLM, pick_llm_for_task
+
+    llm = DynamicLLM(router=seeing_router)
+    assert llm.call([image_turn(EASY)]) == "A red pixel."
+    assert llm.last_decision.policies_applied == ("needs_vision:low->medium",)
+    llm.call(EASY)
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert pick_llm_for_task(EASY, router=seeing_router, needs=["vision"]).model == MODELS["medium"]
 
 
 def test_the_documented_example_constructs():

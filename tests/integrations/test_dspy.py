@@ -6,6 +6,7 @@ import contextlib
 import sys
 
 import pytest
+from integration_support import offline_router
 from recording_proxy import EASY, HARD, MODELS
 
 from dmr.errors import NotAvailableError
@@ -65,6 +66,16 @@ def test_nested_routes_restore_the_outer_lm(router, recorder):
         dspy.settings.lm("two")
         assert dspy.settings.lm is outer and inner is not outer
     assert recorder.models == [MODELS["high"], MODELS["low"]]
+
+
+def test_needs_pass_over_a_model_that_lacks_them():
+    from dmr.integrations.dspy import get_lm, route
+
+    router = offline_router(limited=True)
+    assert get_lm(EASY, router=router).model == "openai/" + MODELS["low"]
+    assert get_lm(EASY, router=router, needs=["json_schema"]).model == "openai/" + MODELS["medium"]
+    with route(EASY, router=router, needs=["vision"]) as lm:
+        assert lm.model == "openai/" + MODELS["medium"]
 
 
 @pytest.mark.parametrize("provider, prefix, key_env", [("anthropic", "anthropic/claude-", "ANTHROPIC_API_KEY"),

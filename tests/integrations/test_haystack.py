@@ -9,6 +9,7 @@ import pytest
 
 from dmr.errors import NotAvailableError
 
+from integration_support import offline_router
 from recording_proxy import EASY, HARD, MODELS
 
 # Haystack decides on telemetry when it is first imported: switch it off before any test can.
@@ -52,6 +53,15 @@ def test_get_chat_generator_sends_the_routed_model(router, recorder):
     replies = generator.run(messages=[ChatMessage.from_system("Answer briefly."), ChatMessage.from_user(HARD)])
     assert isinstance(replies["replies"][0].text, str)
     assert recorder.models == [MODELS["high"]]
+
+
+def test_needs_pass_over_a_model_that_lacks_them():
+    from dmr.integrations.haystack import get_chat_generator, get_generator
+
+    router = offline_router(limited=True)
+    assert get_generator(EASY, router=router).model == MODELS["low"]
+    assert get_generator(EASY, router=router, needs=["vision"]).model == MODELS["medium"]
+    assert get_chat_generator(EASY, router=router, needs=["function_calling"]).model == MODELS["medium"]
 
 
 def test_google_gets_the_google_genai_generator(monkeypatch):

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import ANSWER_FORMAT, PNG_URL, sent_models
 
 from dmr import Router
 from dmr.errors import NotAvailableError
@@ -77,6 +78,40 @@ def test_bound_tools_reach_the_routed_model(router, recorder):
     (body,) = recorder.bodies
     assert body["model"] == MODELS["high"] and body["tool_choice"] == "auto"
     assert [t["function"]["name"] for t in body["tools"]] == ["add"]
+
+
+@pytest.mark.service("llm")
+def test_bound_tools_and_a_json_schema_go_to_a_model_that_takes_them(limited_router, recorder):
+    from langchain_core.tools import tool
+
+    from dmr.integrations.langchain import DynamicChatModel
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    chat = DynamicChatModel(router=limited_router, max_tokens=4)
+    chat.bind_tools([add]).invoke(EASY)
+    assert chat.last_decision.policies_applied == ("needs_function_calling:low->medium",)
+    chat.invoke(EASY)
+    asyncio.run(chat.bind(response_format=ANSWER_FORMAT, max_tokens=32, temperature=0).ainvoke(EASY))
+    assert recorder.models == [MODELS["medium"], MODELS["low"], MODELS["medium"]]
+    assert "tools" in recorder.bodies[0] and recorder.bodies[2]["response_format"]["type"] == "json_schema"
+
+
+def test_an_image_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    from langchain_core.messages import HumanMessage
+
+    from dmr.integrations.langchain import DynamicChatModel
+
+    chat = DynamicChatModel(router=seeing_router)
+    image = HumanMessage(content=[{"type": "text", "text": EASY}, {"type": "image_url", "image_url": {"url": PNG_URL}}])
+    assert chat.invoke([image]).content == "A red pixel."
+    assert chat.last_decision.policies_applied == ("needs_vision:low->medium",)
+    chat.invoke(EASY)
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert get_chat_model(EASY, router=seeing_router, needs=["vision"]).model_name == MODELS["medium"]
 
 
 def test_own_options_stay_with_langchain_and_the_rest_go_to_each_model():

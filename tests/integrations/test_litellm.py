@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import ADD_TOOL, ANSWER_FORMAT, image_turn, offline_router, sent_models
 
 from dmr.errors import NotAvailableError
 
@@ -41,6 +42,37 @@ def test_the_kwargs_reach_the_routed_endpoint(router, recorder):
     assert kwargs["model"] == f"openai/{MODELS['high']}" and kwargs["base_url"] == recorder.base_url
     litellm.completion(messages=[{"role": "user", "content": HARD}], **kwargs)
     assert recorder.models == [MODELS["high"]]
+
+
+@pytest.mark.service("llm")
+def test_a_call_with_tools_or_a_json_schema_goes_to_a_model_that_takes_them(limited_router, recorder):
+    from dmr.integrations.litellm import acompletion, completion
+
+    messages = [{"role": "user", "content": EASY}]
+    asyncio.run(acompletion(messages, router=limited_router, max_tokens=4, response_format=ANSWER_FORMAT))
+    tools = completion(messages, router=limited_router, max_tokens=4, tools=[ADD_TOOL])
+    completion(messages, router=limited_router, max_tokens=4)
+    assert recorder.models == [MODELS["medium"], MODELS["medium"], MODELS["low"]]
+    assert tools._hidden_params["dmr_decision"]["policies_applied"] == ["needs_function_calling:low->medium"]
+    assert recorder.bodies[0]["response_format"] == ANSWER_FORMAT and recorder.bodies[1]["tools"] == [ADD_TOOL]
+
+
+def test_a_call_with_an_image_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    from dmr.integrations.litellm import completion
+
+    seen = completion([image_turn(EASY)], router=seeing_router)
+    completion([{"role": "user", "content": EASY}], router=seeing_router)
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert seen._hidden_params["dmr_decision"]["policies_applied"] == ["needs_vision:low->medium"]
+    assert seen.choices[0].message.content == "A red pixel."
+
+
+def test_get_completion_kwargs_passes_the_needs():
+    from dmr.integrations.litellm import get_completion_kwargs
+
+    router = offline_router(limited=True)
+    assert get_completion_kwargs(EASY, router=router)["model"] == "openai/" + MODELS["low"]
+    assert get_completion_kwargs(EASY, router=router, needs=["json_schema"])["model"] == "openai/" + MODELS["medium"]
 
 
 def test_native_providers_get_litellms_names_and_their_keys(monkeypatch):

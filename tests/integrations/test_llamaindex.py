@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from integration_support import ANSWER_FORMAT, PNG, sent_models
 
 from dmr import Router
 from dmr.errors import NotAvailableError
@@ -84,6 +85,42 @@ def test_tools_reach_the_routed_model(router, recorder):
     assert body["model"] == MODELS["high"]
     assert [t["function"]["name"] for t in body["tools"]] == ["add"]
     assert isinstance(llm.get_tool_calls_from_response(response, error_on_no_tool_call=False), list)
+
+
+@pytest.mark.service("llm")
+def test_tools_and_a_json_schema_go_to_a_model_that_takes_them(limited_router, recorder):
+    from llama_index.core.llms import ChatMessage
+    from llama_index.core.tools import FunctionTool
+
+    from dmr.integrations.llamaindex import DynamicLLM
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    llm = DynamicLLM(router=limited_router, max_tokens=4, is_function_calling_model=True)
+    llm.chat_with_tools([FunctionTool.from_defaults(add)], user_msg=EASY)
+    assert llm.last_decision.policies_applied == ("needs_function_calling:low->medium",)
+    llm.chat([ChatMessage(role="user", content=EASY)])
+    asyncio.run(llm.achat([ChatMessage(role="user", content=EASY)], response_format=ANSWER_FORMAT))
+    assert recorder.models == [MODELS["medium"], MODELS["low"], MODELS["medium"]]
+    assert "tools" in recorder.bodies[0] and recorder.bodies[2]["response_format"] == ANSWER_FORMAT
+
+
+def test_an_image_block_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    from llama_index.core.llms import ChatMessage, ImageBlock, TextBlock
+
+    from dmr.integrations.llamaindex import DynamicLLM
+
+    llm = DynamicLLM(router=seeing_router)
+    image = ChatMessage(role="user", blocks=[TextBlock(text=EASY), ImageBlock(image=PNG, image_mimetype="image/png")])
+    assert llm.chat([image]).message.content == "A red pixel."
+    assert llm.last_decision.policies_applied == ("needs_vision:low->medium",)
+    (sent,) = seeing_server.requests[0]["body"]["messages"]
+    assert [part["type"] for part in sent["content"]] == ["text", "image_url"]
+    llm.complete(EASY)
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert get_llm(EASY, router=seeing_router, needs=["vision"]).model == MODELS["medium"]
 
 
 def test_own_options_stay_with_llamaindex_and_the_rest_go_to_each_llm():

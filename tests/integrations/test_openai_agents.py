@@ -53,6 +53,12 @@ def test_an_openai_compatible_provider_gets_its_own_client(monkeypatch):
     assert other._client.api_key == "sk-given"
 
 
+def test_needs_pass_over_a_model_that_lacks_them():
+    router = offline_router(limited=True)
+    assert get_openai_agent_model(EASY, router=router).model == MODELS["low"]
+    assert get_openai_agent_model(EASY, router=router, needs=["function_calling"]).model == MODELS["medium"]
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "google"])
 def test_native_providers_go_through_litellm(monkeypatch, provider):
     from dmr import Router

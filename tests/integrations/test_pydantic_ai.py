@@ -39,6 +39,18 @@ def test_the_model_object_points_at_the_provider_endpoint(router, recorder):
     assert recorder.bodies[0]["temperature"] == 0
 
 
+@pytest.mark.service("llm")
+def test_an_agent_with_tools_gets_a_model_that_takes_them(limited_router, recorder):
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    agent = get_agent(EASY, router=limited_router, needs=["function_calling"], tools=[add])
+    in_own_thread(lambda: agent.run_sync(EASY, model_settings={"max_tokens": 8}))
+    assert set(recorder.models) == {MODELS["medium"]} and all(body["tools"] for body in recorder.bodies)
+    assert get_model(EASY, router=limited_router).model_name == MODELS["low"]
+
+
 def test_a_model_string_cannot_carry_another_endpoint():
     with pytest.raises(NotAvailableError, match="get_model"):
         get_model_string(EASY, router=offline_router())

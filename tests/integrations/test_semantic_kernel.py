@@ -10,6 +10,7 @@ import pytest
 
 from dmr.errors import NotAvailableError
 
+from integration_support import offline_router
 from recording_proxy import EASY, HARD, MODELS
 
 # Semantic Kernel's own pydantic models use a hook that pydantic 2.11 deprecated.
@@ -62,6 +63,14 @@ def test_a_kernel_calls_the_routed_service(router, recorder):
     answer = asyncio.run(kernel.invoke_prompt(HARD, arguments=KernelArguments(settings=settings)))
     assert isinstance(str(answer), str)
     assert recorder.models == [MODELS["high"]]
+
+
+def test_needs_pass_over_a_model_that_lacks_them():
+    from dmr.integrations.semantic_kernel import get_chat_service
+
+    router = offline_router(limited=True)
+    assert get_chat_service(EASY, router=router).ai_model_id == MODELS["low"]
+    assert get_chat_service(EASY, router=router, needs=["function_calling"]).ai_model_id == MODELS["medium"]
 
 
 def test_google_gets_the_google_ai_service(monkeypatch):

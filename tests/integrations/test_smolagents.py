@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from integration_support import ANSWER_FORMAT, PNG, sent_models
 from recording_proxy import EASY, HARD, MODELS
 
 from dmr.errors import NotAvailableError
@@ -78,6 +79,65 @@ def test_an_agent_runs_each_task_on_its_tier(router, recorder):
         agent.run(task)  # one step, then the final-answer call: both on the task's tier
         seen.append(set(recorder.models))
     assert seen == [{MODELS["low"]}, {MODELS["high"]}]
+
+
+@pytest.mark.service("llm")
+def test_a_step_with_tools_or_a_json_schema_goes_to_a_model_that_takes_them(limited_router, recorder):
+    from smolagents import tool
+
+    from dmr.integrations.smolagents import DynamicModel
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers.
+
+        Args:
+            a: the first integer
+            b: the second integer
+        """
+        return a + b
+
+    model = DynamicModel(router=limited_router, max_tokens=8)
+    model.generate([user(EASY)], tools_to_call_from=[add])
+    assert model.last_decision.policies_applied == ("needs_function_calling:low->medium",)
+    model.generate([user(EASY)])
+    model.generate([user(EASY)], response_format=ANSWER_FORMAT)
+    assert recorder.models == [MODELS["medium"], MODELS["low"], MODELS["medium"]]
+    assert recorder.bodies[0]["tools"][0]["function"]["name"] == "add"
+    assert recorder.bodies[2]["response_format"] == ANSWER_FORMAT
+
+
+@pytest.mark.service("llm")
+def test_a_tool_calling_agent_runs_on_a_model_that_takes_tools(limited_router, recorder):
+    from smolagents import ToolCallingAgent
+
+    from dmr.integrations.smolagents import DynamicModel
+
+    # Every step of a ToolCallingAgent offers tools (final_answer at least); the final-answer call
+    # after its last step offers none.
+    agent = ToolCallingAgent(tools=[], model=DynamicModel(router=limited_router, max_tokens=8), max_steps=1,
+                             verbosity_level=0)
+    agent.run(EASY)
+    assert recorder.models == [MODELS["medium"], MODELS["low"]]
+    assert [bool(body.get("tools")) for body in recorder.bodies] == [True, False]
+
+
+def test_an_image_goes_to_a_model_that_sees(seeing_router, seeing_server):
+    import io
+
+    from PIL import Image
+
+    from dmr.integrations.smolagents import DynamicModel, get_model
+
+    model = DynamicModel(router=seeing_router)
+    picture = Image.open(io.BytesIO(PNG))
+    image = {"role": "user", "content": [{"type": "text", "text": EASY}, {"type": "image", "image": picture}]}
+    assert model.generate([image]).content == "A red pixel."
+    assert model.last_decision.policies_applied == ("needs_vision:low->medium",)
+    model.generate([user(EASY)])
+    assert sent_models(seeing_server) == [MODELS["medium"], MODELS["low"]]
+    assert seeing_server.requests[0]["body"]["messages"][0]["content"][1]["type"] == "image_url"
+    assert get_model(EASY, router=seeing_router, needs=["vision"]).model_id == MODELS["medium"]
 
 
 @pytest.mark.parametrize("provider, prefix, key_env", [("anthropic", "anthropic/claude-", "ANTHROPIC_API_KEY"),

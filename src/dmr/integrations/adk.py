@@ -9,18 +9,21 @@
                      before_model_callback=dynamic_model_selector)
 
 Before each call the callback routes the latest user turn of the request (earlier turns are the
-history) and puts the routed model in ``llm_request.model``. ADK's ``Gemini`` sends that name as it
-is, so for Gemini routed to Google nothing else changes. ``LiteLlm`` ignores ``llm_request.model``
-(it always sends its own ``model``, to its own endpoint), so for a ``LiteLlm`` agent, or any agent
-routed away from Gemini, the callback replaces the agent's model once with a thin ADK model that
-hands each request to the model named in it: a ``LiteLlm`` with the target's endpoint and key (the
-registry's provider: Anthropic's own API, not Vertex AI), or a ``Gemini``.
+history), with what the request needs of its model (``function_calling`` when it declares
+functions, ``vision`` when a part holds an image, ``json_schema`` when the agent has an
+``output_schema``), and puts the routed model in ``llm_request.model``. ADK's ``Gemini`` sends that
+name as it is, so for Gemini routed to Google nothing else changes. ``LiteLlm`` ignores
+``llm_request.model`` (it always sends its own ``model``, to its own endpoint), so for a ``LiteLlm``
+agent, or any agent routed away from Gemini, the callback replaces the agent's model once with a
+thin ADK model that hands each request to the model named in it: a ``LiteLlm`` with the target's
+endpoint and key (the registry's provider: Anthropic's own API, not Vertex AI), or a ``Gemini``.
 The choice travels with the request, so concurrent sessions of one agent do not race (only two
 providers serving one model name at different endpoints would share an entry). Keep
 generation settings in the agent's ``generate_content_config``: ADK passes them to every backend.
 
 ``make_model_selector(router)`` binds a Router of your own; ``get_model(task)`` is the ADK model
-for one task, to pass as ``LlmAgent(model=...)``.
+for one task, to pass as ``LlmAgent(model=...)`` (``needs=["function_calling"]`` for an agent with
+tools).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.errors import InputError
+from dmr.integrations.needs import needs_of
 from dmr.integrations.target import RoutedModels, Target, history_of, require, target, task_of
 
 __all__ = ["dynamic_model_selector", "get_model", "make_model_selector"]
@@ -41,9 +45,10 @@ _ROUTES: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-def get_model(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """The ADK model for ``task``: ``Gemini`` for Google, else ``LiteLlm`` (``kwargs`` go to it)."""
-    return _build(target(task, router=router), **kwargs)
+def get_model(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """The ADK model for ``task`` (and ``needs``): ``Gemini`` for Google, else ``LiteLlm``
+    (``kwargs`` go to it)."""
+    return _build(target(task, router=router, needs=needs), **kwargs)
 
 
 def make_model_selector(router: Any = None) -> Callable[..., None]:
@@ -79,7 +84,7 @@ _BUILT = RoutedModels(_build)
 def _select(router: Any, callback_context: Any, llm_request: Any) -> None:
     contents = llm_request.contents
     try:
-        t = target(task_of(contents), router=router, history=history_of(contents))
+        t = target(task_of(contents), router=router, history=history_of(contents), needs=_needs(llm_request))
     except InputError:
         return  # nothing to route on (no text yet): the agent's own model answers
     gemini = require("google.adk.models", _PACKAGE).Gemini
@@ -97,6 +102,14 @@ def _select(router: Any, callback_context: Any, llm_request: Any) -> None:
     name = t.model if t.provider == "google" else t.litellm_model
     _ROUTES[name] = _BUILT.get(t)
     llm_request.model = name
+
+
+def _needs(llm_request: Any) -> list[str]:
+    # Only function declarations are function calling: a built-in tool (google_search) is Gemini's own.
+    config = llm_request.config
+    functions = [f for tool in (config.tools or []) for f in (getattr(tool, "function_declarations", None) or [])]
+    schema = config.response_schema is not None or getattr(config, "response_json_schema", None) is not None
+    return needs_of(llm_request.contents, tools=functions, json_schema=schema)
 
 
 @cache

@@ -21,7 +21,7 @@ AG2's ``price`` so its cost tracking matches dmr's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.integrations.openai_agents import get_openai_agent_model
 from dmr.integrations.target import require, target
@@ -35,14 +35,16 @@ _NATIVE = {
 }
 
 
-def get_autogen_llm_config(task: Any, *, router: Any = None, **kwargs: Any) -> dict[str, Any]:
-    """AG2's ``llm_config`` for the model the router picks for ``task``; ``kwargs`` are top-level
-    options (temperature, max_tokens, …) next to ``config_list``."""
+def get_autogen_llm_config(task: Any, *, router: Any = None, needs: Iterable[str] | None = None,
+                           **kwargs: Any) -> dict[str, Any]:
+    """AG2's ``llm_config`` for the model the router picks for ``task`` (and ``needs``, such as
+    ``["function_calling"]`` for an agent with tools); ``kwargs`` are top-level options
+    (temperature, max_tokens, …) next to ``config_list``."""
     if router is None:
         from dmr.router import default_router
 
         router = default_router()
-    found = target(task, router=router)
+    found = target(task, router=router, needs=needs)
     require("autogen", "ag2[openai]")
     if found.openai_compatible:
         entry: dict[str, Any] = {"model": found.model, "api_key": found.key_or_placeholder(), "api_type": "openai"}

@@ -21,11 +21,13 @@ a ``model_info`` from the registry's capabilities (``supports_vision``,
 ``DynamicChatCompletionClient`` is a ``ChatCompletionClient`` that routes **every call** on its
 messages (the latest user message is the task, the ones before it the router's history, so a short
 follow-up keeps the tier of the request it follows) and delegates to the routed model's client,
-built once per (provider, model, endpoint). ``last_decision`` holds the latest ``Decision``; usage
-is summed over every routed client; ``close()`` closes them all; ``count_tokens`` and
-``remaining_tokens`` ask the client of the latest call (autogen-ext counts with tiktoken, which
-downloads its encodings on first use). Its ``model_info`` promises only what every model of the
-registry's tiers can do.
+built once per (provider, model, endpoint). A call with ``tools``, an ``Image`` in its messages or
+a pydantic model as ``json_output`` (structured output) goes to a model whose registry entry does
+not say it lacks that, so its ``model_info`` promises function calling and vision when each
+provider's top-tier model has them (vision also when every model's entry says whether it has it).
+``last_decision`` holds the latest ``Decision``; usage is summed over every routed client;
+``close()`` closes them all; ``count_tokens`` and ``remaining_tokens`` ask the client of the latest
+call (autogen-ext counts with tiktoken, which downloads its encodings on first use).
 
 AutoGen 0.4+ is not the ``autogen`` package of AG2 (``dmr.integrations.autogen``). Its
 ``autogen-core`` pins ``protobuf~=5.29``, which clashes with other frameworks' pins, so it is not in
@@ -34,25 +36,39 @@ dmr's ``integrations`` extra: ``pip install 'dynamic-model-router[autogen-agentc
 
 from __future__ import annotations
 
-from typing import Any, AsyncGenerator, Mapping, Sequence
+from typing import Any, AsyncGenerator, Iterable, Mapping, Sequence
 
+from dmr.integrations.needs import is_json_schema, needs_of
 from dmr.integrations.target import (RoutedModels, Target, _router, atarget, history_of, lazy_classes, require,
                                      target, task_of)
+from dmr.types import ModelTier
 
 __all__ = ["DynamicChatCompletionClient", "get_model_client"]
 
 _GEMINI_OPENAI_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
 
-def get_model_client(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """autogen-ext's chat completion client for the model the router picks for ``task``."""
-    return _client(target(task, router=router), router, dict(kwargs))
+def get_model_client(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """autogen-ext's chat completion client for the model the router picks for ``task`` (and
+    ``needs``, such as ``["function_calling"]`` for an agent with tools)."""
+    return _client(target(task, router=router, needs=needs), router, dict(kwargs))
+
+
+def _needs(messages: Sequence[Any], options: Mapping[str, Any]) -> list[str]:
+    """What a ``create`` call with these keyword arguments needs of its model."""
+    extra = options.get("extra_create_args") or {}
+    schema = is_json_schema(options.get("json_output")) or is_json_schema(extra.get("response_format"))
+    return needs_of(messages, tools=options.get("tools"), json_schema=schema)
+
+
+def _capabilities(router: Any, model: str) -> Mapping[str, Any]:
+    spec = _router(router).registry.model(model)
+    return spec.capabilities if spec is not None else {}
 
 
 def _model_info(router: Any, model: str) -> dict[str, Any]:
     """An AutoGen ``ModelInfo`` for ``model`` from the registry's capabilities."""
-    spec = _router(router).registry.model(model)
-    caps: Mapping[str, Any] = spec.capabilities if spec is not None else {}
+    caps = _capabilities(router, model)
     return {"vision": caps.get("supports_vision") is True,
             "function_calling": caps.get("supports_function_calling") is not False,
             "json_output": True, "structured_output": True, "family": "unknown"}
@@ -98,24 +114,24 @@ def _build() -> type:
             """The Decision behind the latest call (None before the first)."""
             return self._routed.last_decision
 
-        async def _aroute(self, messages: Sequence[Any]) -> Any:
+        async def _aroute(self, messages: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
             return self._routed.get(await atarget(task_of(messages), router=self._router,
-                                                  history=history_of(messages)))
+                                                  history=history_of(messages), needs=_needs(messages, kwargs)))
 
-        def _current(self, messages: Sequence[Any]) -> Any:
+        def _current(self, messages: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
             """The client of the latest call, or the one ``messages`` route to before any call."""
             client = self._routed.last_model
             if client is None:
                 client = self._routed.get(target(task_of(messages), router=self._router,
-                                                 history=history_of(messages)))
+                                                 history=history_of(messages), needs=_needs(messages, kwargs)))
             return client
 
         async def create(self, messages: Sequence[Any], **kwargs: Any) -> Any:
-            client = await self._aroute(messages)
+            client = await self._aroute(messages, kwargs)
             return await client.create(messages, **kwargs)
 
         async def create_stream(self, messages: Sequence[Any], **kwargs: Any) -> AsyncGenerator[Any, None]:
-            client = await self._aroute(messages)
+            client = await self._aroute(messages, kwargs)
             async for chunk in client.create_stream(messages, **kwargs):
                 yield chunk
 
@@ -135,15 +151,22 @@ def _build() -> type:
             return self._usage("total_usage")
 
         def count_tokens(self, messages: Sequence[Any], **kwargs: Any) -> int:
-            return self._current(messages).count_tokens(messages, **kwargs)
+            return self._current(messages, kwargs).count_tokens(messages, **kwargs)
 
         def remaining_tokens(self, messages: Sequence[Any], **kwargs: Any) -> int:
-            return self._current(messages).remaining_tokens(messages, **kwargs)
+            return self._current(messages, kwargs).remaining_tokens(messages, **kwargs)
 
         @property
         def model_info(self) -> Any:
-            infos = [_model_info(self._router, name) for name in _tier_models(_router(self._router))]
-            return {"vision": bool(infos) and all(i["vision"] for i in infos),
+            router = _router(self._router)
+            models, tops = _tier_models(router)
+            # A call that needs vision or tools climbs its provider's tiers past the models the
+            # registry says lack them, up to the top tier (a tenant's max_tier or a budget aside): so
+            # each provider's top model must have them. Routing counts an unstated capability as
+            # there, AutoGen an unstated vision as none: vision also needs every model to state it.
+            stated = all(_capabilities(router, name).get("supports_vision") is not None for name in models)
+            infos = [_model_info(router, name) for name in tops]
+            return {"vision": bool(infos) and stated and all(i["vision"] for i in infos),
                     "function_calling": all(i["function_calling"] for i in infos),
                     "json_output": True, "structured_output": True, "family": "unknown"}
 
@@ -154,11 +177,14 @@ def _build() -> type:
     return DynamicChatCompletionClient
 
 
-def _tier_models(router: Any) -> list[str]:
-    """Every model the router's providers (all the registry's when it names none) offer for a tier."""
+def _tier_models(router: Any) -> tuple[set[str], list[str]]:
+    """Every model the router's providers (all the registry's when it names none) offer for a
+    tier, and each provider's model for its top tier."""
     registry, config = router.registry, router.config
     names = [config.provider] if config.provider else (config.providers or registry.providers())
-    return sorted({model for name in names for model in registry.provider(name).tiers.values()})
+    top = ModelTier.levels()[-1]
+    return ({model for name in names for model in registry.provider(name).tiers.values()},
+            [registry.resolve(name, top)[0] for name in names])
 
 
 # PEP 562: the class subclasses AutoGen's ChatCompletionClient, imported only on access.

@@ -11,14 +11,19 @@
 An OpenAI-compatible provider is built as ``LLM("openai/<model>", base_url=…)``, which CrewAI
 serves with its own OpenAI client (not LiteLLM) because of the custom endpoint. Anthropic and
 Google use CrewAI's native classes, which need ``crewai[anthropic]`` / ``crewai[google-genai]``.
+
+A ``DynamicLLM`` call with tools, images in its messages or a ``response_model`` (a JSON schema, as
+is a ``response_format`` given to ``DynamicLLM`` itself) goes to a model whose registry entry does
+not say it lacks that; ``pick_llm_for_task(task, needs=[...])`` does the same for one task.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.errors import NotAvailableError
+from dmr.integrations.needs import is_json_schema, needs_of
 from dmr.integrations.target import (RoutedModels, Target, atarget, history_of, lazy_classes, marked_task, require,
                                      target, task_of)
 
@@ -52,10 +57,11 @@ def _task(messages: Any) -> str:
     return marked_task(messages, "Current Task:", _TASK_ENDS) or task_of(messages)
 
 
-def pick_llm_for_task(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A ``crewai.LLM`` for the model the router picks for ``task``; ``kwargs`` (temperature,
-    max_tokens, …) go to the LLM and override the routed endpoint settings."""
-    return _llm_for(target(task, router=router), kwargs)
+def pick_llm_for_task(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A ``crewai.LLM`` for the model the router picks for ``task`` (and ``needs``, such as
+    ``["function_calling"]`` for an agent with tools); ``kwargs`` (temperature, max_tokens, …) go to
+    the LLM and override the routed endpoint settings."""
+    return _llm_for(target(task, router=router, needs=needs), kwargs)
 
 
 def _build_dynamic_llm() -> type:
@@ -71,20 +77,27 @@ def _build_dynamic_llm() -> type:
         llm_type: str = "dmr"
         router: Any = Field(default=None, exclude=True)
         _routed: Any = PrivateAttr(default=None)
+        _schema: Any = PrivateAttr(default=None)  # a response_format every routed LLM answers in
 
         def __init__(self, router: Any = None, **kwargs: Any) -> None:
             kwargs.pop("model", None)  # the routed model is the one to call
             super().__init__(model=_LABEL, router=router, **kwargs)
             self._routed = RoutedModels(lambda found: _llm_for(found, kwargs))
+            self._schema = kwargs.get("response_format")
 
         @property
         def last_decision(self) -> Any:
             """The Decision behind the latest call (None before the first)."""
             return self._routed.last_decision
 
-        def llm_for(self, messages: Any) -> Any:
-            """The ``crewai.LLM`` this message list routes to (recording the decision)."""
-            return self._routed.get(target(_task(messages), router=self.router, history=history_of(messages)))
+        def llm_for(self, messages: Any, tools: Any = None, response_model: Any = None) -> Any:
+            """The ``crewai.LLM`` this message list (with these tools and response model) routes to,
+            recording the decision."""
+            return self._routed.get(target(_task(messages), router=self.router, history=history_of(messages),
+                                           needs=self._needs(messages, tools, response_model)))
+
+        def _needs(self, messages: Any, tools: Any, response_model: Any) -> list[str]:
+            return needs_of(messages, tools=tools, json_schema=is_json_schema(response_model or self._schema))
 
         def _scoped(self, llm: Any) -> Any:
             # CrewAI scopes an agent's stop words and streaming to *this* object's id; the
@@ -99,7 +112,7 @@ def _build_dynamic_llm() -> type:
         def call(self, messages: Any, tools: Any = None, callbacks: Any = None,
                  available_functions: Any = None, from_task: Any = None, from_agent: Any = None,
                  response_model: Any = None) -> Any:
-            llm = self.llm_for(messages)
+            llm = self.llm_for(messages, tools, response_model)
             with self._scoped(llm):
                 return llm.call(messages, tools=tools, callbacks=callbacks,
                                 available_functions=available_functions, from_task=from_task,
@@ -108,16 +121,16 @@ def _build_dynamic_llm() -> type:
         async def acall(self, messages: Any, tools: Any = None, callbacks: Any = None,
                         available_functions: Any = None, from_task: Any = None,
                         from_agent: Any = None, response_model: Any = None) -> Any:
-            llm = self._routed.get(await atarget(_task(messages), router=self.router,
-                                                 history=history_of(messages)))
+            llm = self._routed.get(await atarget(_task(messages), router=self.router, history=history_of(messages),
+                                                 needs=self._needs(messages, tools, response_model)))
             with self._scoped(llm):
                 return await llm.acall(messages, tools=tools, callbacks=callbacks,
                                        available_functions=available_functions, from_task=from_task,
                                        from_agent=from_agent, response_model=response_model)
 
         def supports_function_calling(self) -> bool:
-            # Every tier of the built-in providers takes tools; CrewAI falls back to text
-            # tool-calling when an endpoint refuses them.
+            # A call with tools goes to a model whose registry entry does not say it lacks them;
+            # CrewAI falls back to text tool-calling when an endpoint refuses them.
             return True
 
         def get_token_usage_summary(self) -> Any:

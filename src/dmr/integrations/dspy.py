@@ -18,7 +18,7 @@ way, ``openai/<model>`` at the provider's ``api_base`` for OpenAI-compatible end
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,11 +29,11 @@ __all__ = ["get_lm", "route"]
 PACKAGE = "dspy"
 
 
-def get_lm(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A ``dspy.LM`` for the model the router picks for ``task``; ``kwargs`` (temperature,
-    max_tokens, cache, …) go to ``dspy.LM`` and override the routed endpoint settings."""
+def get_lm(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A ``dspy.LM`` for the model the router picks for ``task`` (and ``needs``); ``kwargs``
+    (temperature, max_tokens, cache, …) go to ``dspy.LM`` and override the routed endpoint settings."""
     dspy = require("dspy", PACKAGE)
-    found = target(task, router=router)
+    found = target(task, router=router, needs=needs)
     options: dict[str, Any] = {"api_key": found.key_or_placeholder()}
     if found.openai_compatible and found.base_url:
         options["api_base"] = found.base_url
@@ -41,10 +41,10 @@ def get_lm(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def route(task: Any, *, router: Any = None, **kwargs: Any) -> Iterator[Any]:
+def route(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Iterator[Any]:
     """Within the block, DSPy modules use the LM routed for ``task`` (this thread/task only;
     the previous LM is back afterwards). Yields that ``dspy.LM``."""
     dspy = require("dspy", PACKAGE)
-    lm = get_lm(task, router=router, **kwargs)
+    lm = get_lm(task, router=router, needs=needs, **kwargs)
     with dspy.context(lm=lm):
         yield lm

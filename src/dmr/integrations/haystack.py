@@ -26,7 +26,7 @@ imported.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.errors import NotAvailableError
 from dmr.integrations.target import Target, require, target
@@ -43,10 +43,10 @@ _NATIVE = {
 }
 
 
-def get_generator(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A Haystack generator for ``task``: ``OpenAIGenerator`` on Haystack 2.x, the chat generator
-    (which takes a string as well) on Haystack 3."""
-    t = target(task, router=router)
+def get_generator(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A Haystack generator for ``task`` (and ``needs``): ``OpenAIGenerator`` on Haystack 2.x, the
+    chat generator (which takes a string as well) on Haystack 3."""
+    t = target(task, router=router, needs=needs)
     if t.openai_compatible:
         try:
             from haystack.components.generators import OpenAIGenerator  # removed in Haystack 3
@@ -57,9 +57,10 @@ def get_generator(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
     return _chat(t, kwargs)
 
 
-def get_chat_generator(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A Haystack chat generator for ``task`` (``OpenAIChatGenerator`` or the provider's own)."""
-    return _chat(target(task, router=router), kwargs)
+def get_chat_generator(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A Haystack chat generator for ``task`` (and ``needs``, such as ``["function_calling"]`` for
+    a generator given tools): ``OpenAIChatGenerator`` or the provider's own."""
+    return _chat(target(task, router=router, needs=needs), kwargs)
 
 
 def _chat(t: Target, kwargs: dict[str, Any]) -> Any:

@@ -15,14 +15,17 @@
 An OpenAI-compatible provider becomes ``langchain_openai.ChatOpenAI`` at the provider's endpoint;
 Anthropic and Google become ``ChatAnthropic`` / ``ChatGoogleGenerativeAI`` (from
 ``langchain-anthropic`` / ``langchain-google-genai``). Keyword arguments go to that constructor.
-``DynamicChatModel`` also supports ``bind_tools`` and so ``with_structured_output`` and agents.
+``DynamicChatModel`` also supports ``bind_tools`` and so ``with_structured_output`` and agents. A
+call with tools bound, images in its messages or a JSON schema ``response_format`` goes to a model
+whose registry entry does not say it lacks that (``get_chat_model(task, needs=[...])`` for one task).
 """
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator, Sequence
+from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
 
 from dmr.errors import NotAvailableError
+from dmr.integrations.needs import openai_needs
 from dmr.integrations.target import RoutedModels, Target, atarget, history_of, lazy_classes, require, target, task_of
 
 __all__ = ["DynamicChatModel", "get_chat_model"]
@@ -34,10 +37,11 @@ _NATIVE = {
 }
 
 
-def get_chat_model(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A LangChain chat model for the model the router picks for ``task``; ``kwargs`` (temperature,
-    max_tokens, …) go to its constructor and override what the router set."""
-    return _chat_model(target(task, router=router), kwargs)
+def get_chat_model(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A LangChain chat model for the model the router picks for ``task`` (and ``needs``, such as
+    ``["function_calling"]``); ``kwargs`` (temperature, max_tokens, …) go to its constructor and
+    override what the router set."""
+    return _chat_model(target(task, router=router, needs=needs), kwargs)
 
 
 def _chat_model(found: Target, kwargs: dict[str, Any]) -> Any:
@@ -97,32 +101,33 @@ def _build() -> type:
             """The Decision behind the latest call (None before the first)."""
             return self._routed.last_decision
 
-        def _route(self, messages: Sequence[Any]) -> Any:
-            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages)))
+        def _route(self, messages: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages),
+                                           needs=openai_needs(messages, kwargs)))
 
-        async def _aroute(self, messages: Sequence[Any]) -> Any:
+        async def _aroute(self, messages: Sequence[Any], kwargs: dict[str, Any]) -> Any:
             return self._routed.get(await atarget(task_of(messages), router=self.router,
-                                                  history=history_of(messages)))
+                                                  history=history_of(messages), needs=openai_needs(messages, kwargs)))
 
         def _generate(self, messages: list[Any], stop: list[str] | None = None,
                       run_manager: Any = None, **kwargs: Any) -> Any:
-            model = self._route(messages)
+            model = self._route(messages, kwargs)
             return model._generate(messages, stop=stop, run_manager=run_manager, **_with_tools(model, kwargs))
 
         async def _agenerate(self, messages: list[Any], stop: list[str] | None = None,
                              run_manager: Any = None, **kwargs: Any) -> Any:
-            model = await self._aroute(messages)
+            model = await self._aroute(messages, kwargs)
             return await model._agenerate(messages, stop=stop, run_manager=run_manager,
                                           **_with_tools(model, kwargs))
 
         def _stream(self, messages: list[Any], stop: list[str] | None = None,
                     run_manager: Any = None, **kwargs: Any) -> Iterator[Any]:
-            model = self._route(messages)
+            model = self._route(messages, kwargs)
             yield from model._stream(messages, stop=stop, run_manager=run_manager, **_with_tools(model, kwargs))
 
         async def _astream(self, messages: list[Any], stop: list[str] | None = None,
                            run_manager: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-            model = await self._aroute(messages)
+            model = await self._aroute(messages, kwargs)
             async for chunk in model._astream(messages, stop=stop, run_manager=run_manager,
                                               **_with_tools(model, kwargs)):
                 yield chunk

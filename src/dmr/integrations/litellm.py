@@ -14,24 +14,28 @@
 turns before it the router's history, so a short follow-up keeps the tier of the request it
 follows) and call LiteLLM with the routed model: an OpenAI-compatible provider as
 ``openai/<model>`` at the provider's ``base_url``, Anthropic and Google by LiteLLM's own names
-(``anthropic/…``, ``gemini/…``), each with the key from the provider's key variable. Other keyword
-arguments go to LiteLLM and win over the routed ones. LiteLLM downloads a price list when imported
-unless ``LITELLM_LOCAL_MODEL_COST_MAP=True``; dmr leaves that to you.
+(``anthropic/…``, ``gemini/…``), each with the key from the provider's key variable. A call with
+images in its messages, ``tools`` (or ``functions``) or a JSON schema ``response_format`` goes to a
+model whose registry entry does not say it lacks that. Other keyword arguments go to LiteLLM and
+win over the routed ones. LiteLLM downloads a price list when imported unless
+``LITELLM_LOCAL_MODEL_COST_MAP=True``; dmr leaves that to you.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
+from dmr.integrations.needs import openai_needs
 from dmr.integrations.target import Target, atarget, history_of, require, target, task_of
 
 __all__ = ["acompletion", "completion", "get_completion_kwargs"]
 
 
-def get_completion_kwargs(task: Any, *, router: Any = None, **kwargs: Any) -> dict[str, Any]:
+def get_completion_kwargs(task: Any, *, router: Any = None, needs: Iterable[str] | None = None,
+                          **kwargs: Any) -> dict[str, Any]:
     """``model``, ``base_url`` (for an OpenAI-compatible endpoint) and ``api_key`` for the model the
-    router picks for ``task``, merged with ``kwargs``."""
-    return _kwargs(target(task, router=router), kwargs)
+    router picks for ``task`` (and ``needs``), merged with ``kwargs``."""
+    return _kwargs(target(task, router=router, needs=needs), kwargs)
 
 
 def _kwargs(found: Target, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -45,14 +49,16 @@ def completion(messages: Sequence[Any], *, router: Any = None, **kwargs: Any) ->
     """``litellm.completion`` on the model the router picks for ``messages``; the decision is in
     the response's ``_hidden_params["dmr_decision"]`` (a stream's first chunk has it too)."""
     litellm = require("litellm", "litellm")
-    found = target(task_of(messages), router=router, history=history_of(messages))
+    found = target(task_of(messages), router=router, history=history_of(messages),
+                   needs=openai_needs(messages, kwargs))
     return _tagged(litellm.completion(messages=list(messages), **_kwargs(found, kwargs)), found)
 
 
 async def acompletion(messages: Sequence[Any], *, router: Any = None, **kwargs: Any) -> Any:
     """``litellm.acompletion`` on the model the router picks for ``messages`` (see :func:`completion`)."""
     litellm = require("litellm", "litellm")
-    found = await atarget(task_of(messages), router=router, history=history_of(messages))
+    found = await atarget(task_of(messages), router=router, history=history_of(messages),
+                          needs=openai_needs(messages, kwargs))
     return _tagged(await litellm.acompletion(messages=list(messages), **_kwargs(found, kwargs)), found)
 
 

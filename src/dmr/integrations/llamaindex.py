@@ -15,14 +15,17 @@
 An OpenAI-compatible provider becomes ``llama_index.llms.openai_like.OpenAILike`` (a chat model at
 the provider's endpoint); Anthropic and Google become ``Anthropic`` / ``GoogleGenAI`` from their
 llama-index packages. Keyword arguments go to that constructor. ``DynamicLLM`` is a
-``FunctionCallingLLM``: pass ``is_function_calling_model=True`` to use it in a ``FunctionAgent``.
+``FunctionCallingLLM``: pass ``is_function_calling_model=True`` to use it in a ``FunctionAgent``. A
+call with tools, an ``ImageBlock`` in its messages or a JSON schema ``response_format`` goes to a
+model whose registry entry does not say it lacks that (``get_llm(task, needs=[...])`` for one task).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from dmr.errors import NotAvailableError
+from dmr.integrations.needs import openai_needs
 from dmr.integrations.target import RoutedModels, Target, atarget, history_of, lazy_classes, require, target, task_of
 
 __all__ = ["DynamicLLM", "get_llm"]
@@ -34,10 +37,11 @@ _NATIVE = {
 }
 
 
-def get_llm(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A LlamaIndex LLM for the model the router picks for ``task``; ``kwargs`` (temperature,
-    max_tokens, context_window, …) go to its constructor and override what the router set."""
-    return _llm(target(task, router=router), kwargs)
+def get_llm(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A LlamaIndex LLM for the model the router picks for ``task`` (and ``needs``, such as
+    ``["function_calling"]``); ``kwargs`` (temperature, max_tokens, context_window, …) go to its
+    constructor and override what the router set."""
+    return _llm(target(task, router=router, needs=needs), kwargs)
 
 
 def _llm(found: Target, kwargs: dict[str, Any]) -> Any:
@@ -101,36 +105,38 @@ def _build() -> type:
             """The Decision behind the latest call (None before the first)."""
             return self._routed.last_decision
 
-        def _route(self, messages: Any) -> Any:
-            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages)))
+        def _route(self, messages: Any, kwargs: dict[str, Any]) -> Any:
+            return self._routed.get(target(task_of(messages), router=self.router, history=history_of(messages),
+                                           needs=openai_needs(messages, kwargs)))
 
-        async def _aroute(self, messages: Any) -> Any:
+        async def _aroute(self, messages: Any, kwargs: dict[str, Any]) -> Any:
             return self._routed.get(await atarget(task_of(messages), router=self.router,
-                                                  history=history_of(messages)))
+                                                  history=history_of(messages), needs=openai_needs(messages, kwargs)))
 
+        # chat_with_tools calls chat with what _prepare_chat_with_tools returned: the tools as ``tools``.
         def chat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
-            return self._route(messages).chat(messages, **kwargs)
+            return self._route(messages, kwargs).chat(messages, **kwargs)
 
         def stream_chat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
-            return self._route(messages).stream_chat(messages, **kwargs)
+            return self._route(messages, kwargs).stream_chat(messages, **kwargs)
 
         def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            return self._route(prompt).complete(prompt, formatted=formatted, **kwargs)
+            return self._route(prompt, kwargs).complete(prompt, formatted=formatted, **kwargs)
 
         def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            return self._route(prompt).stream_complete(prompt, formatted=formatted, **kwargs)
+            return self._route(prompt, kwargs).stream_complete(prompt, formatted=formatted, **kwargs)
 
         async def achat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
-            return await (await self._aroute(messages)).achat(messages, **kwargs)
+            return await (await self._aroute(messages, kwargs)).achat(messages, **kwargs)
 
         async def astream_chat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
-            return await (await self._aroute(messages)).astream_chat(messages, **kwargs)
+            return await (await self._aroute(messages, kwargs)).astream_chat(messages, **kwargs)
 
         async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            return await (await self._aroute(prompt)).acomplete(prompt, formatted=formatted, **kwargs)
+            return await (await self._aroute(prompt, kwargs)).acomplete(prompt, formatted=formatted, **kwargs)
 
         async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            return await (await self._aroute(prompt)).astream_complete(prompt, formatted=formatted, **kwargs)
+            return await (await self._aroute(prompt, kwargs)).astream_complete(prompt, formatted=formatted, **kwargs)
 
         def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
                                      chat_history: list[Any] | None = None, verbose: bool = False,
@@ -139,7 +145,8 @@ def _build() -> type:
             # Route now so the tools are formatted for the model that chat() will then pick for
             # the same messages.
             turn = ChatMessage(role="user", content=user_msg) if isinstance(user_msg, str) else user_msg
-            llm = self._route([*(chat_history or []), *([turn] if turn is not None else [])])
+            messages = [*(chat_history or []), *([turn] if turn is not None else [])]
+            llm = self._route(messages, {"tools": tools})
             if not isinstance(llm, base):
                 raise NotAvailableError(f"{type(llm).__name__} cannot call tools")
             return llm._prepare_chat_with_tools_compat(

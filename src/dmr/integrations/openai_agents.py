@@ -26,20 +26,22 @@ choice to you.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.integrations.target import Target, require, target
 
 __all__ = ["get_openai_agent_model"]
 
 
-def get_openai_agent_model(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """An Agents SDK model for the model the router picks for ``task``.
+def get_openai_agent_model(task: Any, *, router: Any = None, needs: Iterable[str] | None = None,
+                           **kwargs: Any) -> Any:
+    """An Agents SDK model for the model the router picks for ``task`` (and ``needs``, such as
+    ``["function_calling"]`` for an agent with tools).
 
     ``kwargs`` go to ``OpenAIChatCompletionsModel`` (or ``LitellmModel``); an ``api_key`` among
     them replaces the one read from the provider's key variable.
     """
-    return _model(target(task, router=router), dict(kwargs))
+    return _model(target(task, router=router, needs=needs), dict(kwargs))
 
 
 def _model(found: Target, kwargs: dict[str, Any]) -> Any:

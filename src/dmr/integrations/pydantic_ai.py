@@ -27,7 +27,7 @@ Completions, which every OpenAI-compatible server speaks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.errors import NotAvailableError
 from dmr.integrations.target import Target, require, target
@@ -42,9 +42,10 @@ _NATIVE = {
 }
 
 
-def get_model_string(task: Any, *, router: Any = None) -> str:
-    """Pydantic AI's ``provider:model`` name for the model the router picks for ``task``."""
-    found = target(task, router=router)
+def get_model_string(task: Any, *, router: Any = None, needs: Iterable[str] | None = None) -> str:
+    """Pydantic AI's ``provider:model`` name for the model the router picks for ``task`` (and
+    ``needs``, such as ``["function_calling"]`` for an agent with tools)."""
+    found = target(task, router=router, needs=needs)
     version = require("pydantic_ai", "pydantic-ai-slim").__version__
     if found.provider == "google" and int(version.split(".")[0]) < 2:
         return f"google-gla:{found.model}"  # Pydantic AI 2 renamed it "google"
@@ -57,16 +58,16 @@ def get_model_string(task: Any, *, router: Any = None) -> str:
         f"({found.base_url}): use dmr.integrations.pydantic_ai.get_model(task) or get_agent(task)")
 
 
-def get_model(task: Any, *, router: Any = None, **kwargs: Any) -> Any:
-    """A Pydantic AI model for the model the router picks for ``task``; ``kwargs`` go to the
-    model's constructor (``settings``, ``profile``)."""
-    return _model(target(task, router=router), kwargs)
+def get_model(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A Pydantic AI model for the model the router picks for ``task`` (and ``needs``); ``kwargs``
+    go to the model's constructor (``settings``, ``profile``)."""
+    return _model(target(task, router=router, needs=needs), kwargs)
 
 
-def get_agent(task: Any, *, router: Any = None, **agent_kwargs: Any) -> Any:
+def get_agent(task: Any, *, router: Any = None, needs: Iterable[str] | None = None, **agent_kwargs: Any) -> Any:
     """``pydantic_ai.Agent(get_model(task), **agent_kwargs)``: the model is chosen once, for
-    ``task``, when the agent is built."""
-    model = get_model(task, router=router)
+    ``task`` (and ``needs``), when the agent is built."""
+    model = get_model(task, router=router, needs=needs)
     return require("pydantic_ai", "pydantic-ai-slim").Agent(model, **agent_kwargs)
 
 

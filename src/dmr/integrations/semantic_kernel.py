@@ -18,7 +18,7 @@ settings of each call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from dmr.integrations.target import require, target
 
@@ -27,10 +27,12 @@ __all__ = ["get_chat_service"]
 _PACKAGE = "semantic-kernel"
 
 
-def get_chat_service(task: Any, *, router: Any = None, service_id: str | None = None, **kwargs: Any) -> Any:
-    """A Semantic Kernel chat completion service for ``task``; ``service_id`` defaults to the
-    model name, as in Semantic Kernel."""
-    t = target(task, router=router)
+def get_chat_service(task: Any, *, router: Any = None, service_id: str | None = None,
+                     needs: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """A Semantic Kernel chat completion service for ``task`` (and ``needs``, such as
+    ``["function_calling"]`` for a kernel with plugins); ``service_id`` defaults to the model name,
+    as in Semantic Kernel."""
+    t = target(task, router=router, needs=needs)
     if t.provider == "anthropic":
         key = t.key_or_placeholder()
         anthropic = require("semantic_kernel.connectors.ai.anthropic", f"{_PACKAGE}[anthropic]")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.errors import InputError, NotAvailableError
 from dmr.messages import USER_ROLES, turns as _turns
@@ -72,19 +72,21 @@ class Target:
 
 
 def target(task: Any, *, router: Any = None, history: Sequence[Any] | None = None,
-           tenant_config: Any = None) -> Target:
+           tenant_config: Any = None, needs: Iterable[str] | None = None) -> Target:
     """Classify ``task`` with ``router`` (default: the process-wide ``Router()`` behind
-    :func:`dmr.classify`) and say where it goes."""
+    :func:`dmr.classify`) and say where it goes. ``needs`` names what the call needs of its model
+    (``"vision"``, ``"function_calling"``, ``"json_schema"``): a model that lacks one is passed over."""
     router = _router(router)
-    return _target(router, router.classify(task, history=history, tenant_config=tenant_config))
+    return _target(router, router.classify(task, history=history, tenant_config=tenant_config, needs=needs))
 
 
 async def atarget(task: Any, *, router: Any = None, history: Sequence[Any] | None = None,
-                  tenant_config: Any = None) -> Target:
+                  tenant_config: Any = None, needs: Iterable[str] | None = None) -> Target:
     """:func:`target` for async code: a classification that may wait on Layer 2 does not block
     the event loop."""
     router = _router(router)
-    return _target(router, await router.aclassify(task, history=history, tenant_config=tenant_config))
+    return _target(router, await router.aclassify(task, history=history, tenant_config=tenant_config,
+                                                  needs=needs))
 
 
 def _router(router: Any) -> Any:
