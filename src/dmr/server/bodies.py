@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from dmr.errors import InputError
+from dmr.integrations.needs import openai_needs
 from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
@@ -107,19 +108,8 @@ def chat_request(body: dict[str, Any], aliases: tuple[str, ...]) -> tuple[str, l
 def needs_of(chat: dict[str, Any]) -> list[str]:
     """What a chat completion request needs of its model (``Router.classify(needs=...)``): images
     in a message, ``vision``; tools or functions, ``function_calling``; a JSON schema response
-    format, ``json_schema``."""
-    needs = []
-    messages = chat.get("messages")
-    if isinstance(messages, list) and any(
-            isinstance(m, dict) and isinstance(m.get("content"), list)
-            and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"]) for m in messages):
-        needs.append("vision")
-    if chat.get("tools") or chat.get("functions"):
-        needs.append("function_calling")
-    response_format = chat.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        needs.append("json_schema")
-    return needs
+    format, ``json_schema`` — read as the integrations read OpenAI-style calls."""
+    return openai_needs(chat.get("messages"), chat)
 
 
 def embeddings_request(body: dict[str, Any]) -> tuple[str, list[str]]:
