@@ -269,15 +269,19 @@ class Router:
         return self._stores.logger if self._stores is not None else None
 
     def record_outcome(self, decision_id: str | Decision, score: float, *, model: str | None = None,
-                       tier: ModelTier | str | None = None, notes: str | None = None) -> None:
+                       tier: ModelTier | str | None = None, notes: str | None = None,
+                       tenant_config: Mapping[str, Any] | None = None) -> None:
         """Record how good the answer to a routed task was, beside the decision in the decision log
         (``score``: a finite number, 0..1 usually; ``model``/``tier``: what answered, when it was
-        not the decision's own). The record is written in the background like decisions; an unknown
+        not the decision's own; ``tenant_config``: the tenant it is sent for, whose decisions alone
+        it may rate). The record is written in the background like decisions; an unknown
         ``decision_id`` is stored too. :func:`dmr.store.outcomes.training_rows` turns a log with
         feedback into training rows for ``dmr train --outcomes``."""
         from dmr.store.outcomes import outcome_record
+        from dmr.store.wiring import tenant_label
 
-        record = outcome_record(decision_id, score, model=model, tier=tier, notes=notes)
+        record = outcome_record(decision_id, score, model=model, tier=tier, notes=notes,
+                                tenant=tenant_label(tenant_config))
         if self._stores is None or self._stores.logger is None:
             raise ConfigError(
                 "record_outcome needs a decision log to store outcomes beside the decisions: build the Router "

@@ -15,6 +15,7 @@ from dmr import Router
 from dmr.errors import ConfigError
 from dmr.server import create_app
 from dmr.server.tenants import load_tenants
+from dmr.store.outcomes import read_outcomes, training_rows
 from dmr.store.sqlite import read_records
 
 
@@ -59,6 +60,25 @@ def test_each_tenants_key_is_routed_with_its_config_and_charged_to_its_budget(ro
     logged = list(read_records(tmp_path / "decisions.sqlite3"))
     assert [(r["tenant"], r["tier"]) for r in logged] == [("acme", "medium"), ("lab", "high"), (None, "high")]
     assert "tenant_max_tier:medium" in logged[0]["policies_applied"]
+
+
+def test_a_tenants_outcomes_rate_only_its_own_decisions(router, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_DMR_KEY", "lab-key")
+    with TestClient(create_app(router, api_key="ops-key", tenants=TENANTS)) as client:
+        def post(key, path, body):
+            return client.post(path, headers={"Authorization": f"Bearer {key}"}, json=body)
+
+        ours = post("acme-key", "/v1/dmr/classify", {"task": HARD}).json()["decision_id"]
+        theirs = post("lab-key", "/v1/dmr/classify", {"task": EASY}).json()["decision_id"]
+        sent = [post("acme-key", "/v1/dmr/outcomes", {"decision_id": ours, "score": 0.9}),
+                post("lab-key", "/v1/dmr/outcomes", {"decision_id": ours, "score": 0.0}),
+                post("ops-key", "/v1/dmr/outcomes", {"decision_id": theirs, "score": 0.4})]
+    assert [r.status_code for r in sent] == [202, 202, 202]
+    router.decision_logger.flush()
+    log = tmp_path / "decisions.sqlite3"
+    assert [o["tenant"] for o in read_outcomes(log)] == ["acme", "lab", None]
+    rows = {row["id"]: row["outcomes"] for row in training_rows(log)}
+    assert rows == {ours: {"medium": 0.9}, theirs: {"high": 0.4}}  # lab's later 0.0 on acme's decision: left out
 
 
 @pytest.mark.service("llm")

@@ -100,6 +100,24 @@ def test_an_outcome_for_an_unknown_decision_is_stored_and_left_out_with_a_warnin
     assert "1 outcome record(s) name decisions that are not in the log" in caplog.text
 
 
+def test_an_outcome_sent_for_another_tenant_rates_nothing(tmp_path, caplog):
+    path = tmp_path / "log.sqlite3"
+    router = Router(decision_logger=SQLiteLogger(path))
+    acme, lab = {"tenant_id": "acme", "max_tier": "medium"}, {"tenant_id": "lab"}
+    with router:
+        ours = router.classify(TASKS[0], tenant_config=acme)
+        theirs = router.classify(TASKS[1], tenant_config=lab)
+        router.record_outcome(ours.decision_id, 0.7, tenant_config=acme)
+        router.record_outcome(ours.decision_id, 0.0, tenant_config=lab)  # later, but lab's: left out
+        router.record_outcome(theirs.decision_id, 0.5)  # sent for no tenant: rates any decision
+    assert [o["tenant"] for o in read_outcomes(path)] == ["acme", "lab", None]
+    with caplog.at_level(logging.WARNING, logger="dmr.store"):
+        rows = by_id(training_rows(path))
+    assert rows[ours.decision_id]["outcomes"] == {str(ours.tier): 0.7}
+    assert rows[theirs.decision_id]["outcomes"] == {str(theirs.tier): 0.5}
+    assert "1 outcome record(s) were sent for another tenant" in caplog.text
+
+
 def test_a_log_written_before_outcomes_existed_has_no_rows(tmp_path):
     path = tmp_path / "old.sqlite3"
     with Router(decision_logger=SQLiteLogger(path)) as router:

@@ -369,7 +369,9 @@ class _Proxy:
     async def record_outcome(self, request: Request) -> Response:
         outcome = await run_in_threadpool(outcome_request, await read_json(request, self.settings.max_body_bytes))
         try:
-            await run_in_threadpool(lambda: self.router.record_outcome(**outcome))
+            tenant = _tenant(request)
+            await run_in_threadpool(lambda: self.router.record_outcome(
+                **outcome, tenant_config=tenant.config if tenant is not None else None))
         except ConfigError as exc:
             raise APIError(501, str(exc), code="no_decision_log", retry=False) from None
         return JSONResponse({"object": "dmr.outcome", "decision_id": outcome["decision_id"], "recorded": True},

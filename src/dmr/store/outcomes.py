@@ -2,7 +2,7 @@
 
 ``router.record_outcome(decision_id, score, model=..., tier=..., notes=...)`` says how good the
 answer to a routed task turned out. It becomes an outcome record,
-``{"kind": "outcome", "outcome_id", "decision_id", "ts", "score", "model", "tier", "notes"}``, that
+``{"kind": "outcome", "outcome_id", "decision_id", "ts", "score", "model", "tier", "notes", "tenant"}``, that
 travels the Router's decision-log pipeline like a decision: the SQLite and PostgreSQL logs keep it
 in the table ``<table>_outcomes`` of the same database, the JSONL log in the sidecar
 ``<stem>.outcomes.jsonl``, and Kafka, S3 and webhook logs carry it in their stream as is. All but
@@ -20,6 +20,11 @@ feedback, in the outcome-file format ``dmr train --outcomes`` reads::
 The answer is keyed by the tier that answered (``key="model"``: by model): the decision's own,
 unless the outcome names another ``tier`` (or ``model``). An outcome that names only a model when
 rows are keyed by tier (or only a tier when keyed by model), and not the decision's, is left out.
+An outcome sent for a tenant (``tenant_config=``, or by the proxy for the tenant whose key sent
+it) carries the tenant's name, and rates only that tenant's decisions: one naming another tenant than
+the decision's is left out (counted in a warning), so a tenant that learns another's decision id
+cannot steer the model trained on that tenant's traffic. An outcome sent for no tenant (the library,
+or the proxy's own key) may rate any decision.
 When a decision has several outcomes for the same answer, the latest recorded wins; outcomes for
 different answers (a task re-run at another tier and scored) all appear. The prompt is the task
 text the log holds: scrubbed of personal data when the Router was built with ``pii_scrub=True``.
@@ -50,10 +55,11 @@ _Reader = tuple[Callable[[], Iterable[dict[str, Any]]], Callable[[], Iterable[di
 
 def outcome_record(decision_id: str | Decision, score: float, *, model: str | None = None,
                    tier: ModelTier | str | None = None, notes: str | None = None,
-                   ts: float | None = None) -> dict[str, Any]:
+                   ts: float | None = None, tenant: str | None = None) -> dict[str, Any]:
     """A validated outcome record. ``decision_id`` may be the :class:`~dmr.types.Decision` itself,
     whose tier and model then fill in ``tier`` and ``model`` when they are not given. ``score`` is
-    any finite number (0..1 is usual; keep one scale per log)."""
+    any finite number (0..1 is usual; keep one scale per log). ``tenant``: the name of the tenant
+    it is sent for (:func:`dmr.store.wiring.tenant_label`), None for none."""
     if isinstance(decision_id, Decision):
         decision = decision_id
         decision_id = decision.decision_id
@@ -73,9 +79,11 @@ def outcome_record(decision_id: str | Decision, score: float, *, model: str | No
         raise InputError(f"model must be a model name, not {model!r}")
     if notes is not None and not isinstance(notes, str):
         raise InputError(f"notes must be a string, not {type(notes).__name__}")
+    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+        raise InputError(f"tenant must be a tenant's name, not {tenant!r}")
     return {"kind": "outcome", "outcome_id": os.urandom(12).hex(), "decision_id": decision_id.strip(),
             "ts": time.time() if ts is None else float(ts), "score": float(score),
-            "model": model, "tier": None if tier is None else str(tier), "notes": notes}
+            "model": model, "tier": None if tier is None else str(tier), "notes": notes, "tenant": tenant}
 
 
 # -- reading logs back ---------------------------------------------------------------------------------
@@ -230,6 +238,7 @@ def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]
     for record in _by_time(outcomes()):
         by_decision.setdefault(str(record.get("decision_id")), []).append(record)
     seen: set[str] = set()
+    foreign = 0
     for decision in decisions():
         decision_id = str(decision.get("decision_id"))
         feedback = by_decision.get(decision_id)
@@ -238,12 +247,18 @@ def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]
         seen.add(decision_id)
         scores: dict[str, float] = {}
         for record in feedback:
+            if record.get("tenant") is not None and record["tenant"] != decision.get("tenant"):
+                foreign += 1
+                continue
             answer = _answer(record, decision, key)
             if answer is not None and record.get("score") is not None:
                 scores[str(answer)] = float(record["score"])  # later records overwrite earlier ones
         if scores and decision.get("task"):
             yield {"id": decision_id, "prompt": decision["task"], "outcomes": scores,
                    "task_type": decision.get("task_type"), "complexity": decision.get("complexity")}
+    if foreign:
+        log.warning("dmr: %d outcome record(s) were sent for another tenant than the decision they rate; they "
+                    "were left out of the training rows", foreign)
     orphans = sum(len(v) for k, v in by_decision.items() if k not in seen)
     if orphans:
         log.warning("dmr: %d outcome record(s) name decisions that are not in the log (not written yet, logged "

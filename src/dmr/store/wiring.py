@@ -222,7 +222,9 @@ class RouterStores:
             self.cache.close()
 
 
-def _tenant_label(tenant: Mapping[str, Any] | None) -> str | None:
+def tenant_label(tenant: Mapping[str, Any] | None) -> str | None:
+    """The name a tenant config goes by in the decision log (``tenant_id``, ``tenant`` or ``name``,
+    else a digest of the config); None for no tenant."""
     if not tenant:
         return None
     for key in ("tenant_id", "tenant", "name"):
@@ -254,7 +256,7 @@ def build_record(decision: Decision, text: str, *, tenant: Mapping[str, Any] | N
     record["ts"] = ts if ts is not None else time.time()
     record["layer_latency_ms"] = {step["layer"]: step["latency_ms"] for step in record["trace"]}
     record["cached"] = "cache_hit" in decision.policies_applied
-    record["tenant"] = _tenant_label(tenant)
+    record["tenant"] = tenant_label(tenant)
     record["tenant_config"] = json.loads(json.dumps(dict(tenant), default=str)) if tenant else None
     record["history_turns"] = history_turns
     record["config_fingerprint"] = config_fingerprint
