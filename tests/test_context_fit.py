@@ -117,3 +117,22 @@ def test_needs_are_part_of_the_cache_key():
     assert router.classify("Describe it.").model_name == "small"
     assert router.classify("Describe it.", needs=["vision"]).model_name == "mid"
     assert router.classify("Describe it.").policies_applied == ("cache_hit",)
+
+
+def test_fallbacks_leave_out_models_whose_window_cannot_hold_the_task():
+    registry = _registry()
+    registry["models"].update({name: {"provider": "q", "capabilities": {"context_window": window},
+                                      "cost": {"input_per_1m": 1.0, "output_per_1m": 1.0}}
+                               for name, window in (("q-tiny", 1_000), ("q-mid", 2_000), ("q-roomy", 200_000))})
+    registry["providers"]["q"] = {"base_url": "http://127.0.0.1:9/v1",
+                                  "tiers": {"low": "q-tiny", "medium": "q-mid", "high": "q-roomy"}}
+    router = Router(providers=["p", "q"], custom_classifier=easy, layer2_enabled=False, model_registry=registry)
+    task = _words(3_000)
+    decision = router.classify(task)
+    assert (decision.provider, decision.model_name) == ("p", "mid")  # raised from low to hold it
+    assert router.fallbacks(decision) == [("q", "q-mid")]
+    assert router.fallbacks(decision, text=task) == []  # q-mid holds 2,000 tokens
+    assert router.fallbacks(decision, higher_tiers=True, text=task) == [("p", "large")]
+    assert router.fallbacks(decision, text="thanks") == [("q", "q-mid")]
+    # The conversation so far counts too.
+    assert router.fallbacks(decision, text="thanks", history=[{"role": "user", "content": task}]) == []

@@ -29,7 +29,7 @@ from dmr.registry import ModelRegistry
 from dmr.tokens import estimate_output_tokens
 from dmr.types import ModelTier
 
-__all__ = ["check_needs", "fit_context", "lacking"]
+__all__ = ["check_needs", "fit_context", "lacking", "overflows"]
 
 # A route: (provider, model, tier, input price, output price, token counter), as Router._route gives.
 Route = tuple[Any, ...]
@@ -63,7 +63,7 @@ def fit_context(route: Route, route_for: Callable[[str, ModelTier], Route | None
     in reach (None: any), asked only when ``route``'s model will not do."""
     provider, model, tier = route[0], route[1], route[2]
     missing = lacking(registry, model, needs)
-    needed, answer = _needed(route, registry, text, history, complexity)
+    needed, answer = _needed(registry, model, route[5], text, history, complexity)
     window = _window(registry, model)
     if not missing and needed is None:
         return route
@@ -102,20 +102,26 @@ def fit_context(route: Route, route_for: Callable[[str, ModelTier], Route | None
     return route
 
 
-def _needed(route: Route, registry: ModelRegistry, text: str, history: Sequence[Any] | None,
-            complexity: Any) -> tuple[int | None, int]:
-    """The tokens the input and the planned answer take when they overflow ``route``'s model's
-    window (None: they fit, or its window is unknown), and the answer's share of them."""
-    window = _window(registry, route[1])
+def _needed(registry: ModelRegistry, model: str, count: Callable[[str], int], text: str,
+            history: Sequence[Any] | None, complexity: Any) -> tuple[int | None, int]:
+    """The tokens the input and the planned answer take when they overflow ``model``'s window
+    (None: they fit, or its window is unknown), counted by ``count``, and the answer's share of them."""
+    window = _window(registry, model)
     answer = estimate_output_tokens(complexity)
     if window is None:
         return None, answer
     turns = [turn for _, turn in history_turns(history)] if history else []
     if (len(text) + sum(len(turn) for turn in turns)) * _MAX_TOKENS_PER_CHAR + answer <= window:
         return None, answer
-    count = route[5]
     needed = count(text) + sum(count(turn) for turn in turns) + answer
     return (needed if needed > window else None), answer
+
+
+def overflows(registry: ModelRegistry, model: str, count: Callable[[str], int], text: str,
+              history: Sequence[Any] | None, complexity: Any) -> bool:
+    """Whether ``text``, its ``history`` and the answer planned for ``complexity`` overflow the
+    context window the registry gives ``model`` (False when it gives none)."""
+    return _needed(registry, model, count, text, history, complexity)[0] is not None
 
 
 def lacking(registry: ModelRegistry, model: str, needs: frozenset[str]) -> set[str]:

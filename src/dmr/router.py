@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dmr.config import RouterConfig, load_yaml_options, validate_options
-from dmr.context_fit import check_needs, fit_context, lacking
+from dmr.context_fit import check_needs, fit_context, lacking, overflows
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
 from dmr.followups import FollowUpFloor
 from dmr.layers import Context, LayerUnavailable, arrange, plugin_layers
@@ -291,7 +291,8 @@ class Router:
         self._stores.record_outcome(record)
 
     def fallbacks(self, decision: Decision, tenant_config: Mapping[str, Any] | None = None, *,
-                  higher_tiers: bool = False, needs: Iterable[str] | None = None) -> list[tuple[str, str]]:
+                  higher_tiers: bool = False, needs: Iterable[str] | None = None, text: str | None = None,
+                  history: Sequence[Any] | None = None) -> list[tuple[str, str]]:
         """``(provider, model)`` pairs that may answer ``decision`` when its own provider fails: the
         model at the decision's tier of each other provider of the Router's ``providers`` list (or
         of ``tenant_config``'s, for a tenant's decision), in its order (with ``residency``, the
@@ -300,7 +301,9 @@ class Router:
         ``higher_tiers``: then the decision's provider's models of each higher tier, lowest first,
         unless a budget capped the decision or now caps the tier, and never above the tenant's
         ``max_tier`` (:func:`dmr.policies.escalation_tiers`). ``needs``: as for :meth:`classify`,
-        models the registry says cannot do one of them are left out."""
+        models the registry says cannot do one of them are left out. ``text`` (and ``history``):
+        the task, as for :meth:`classify`; models whose context window cannot hold it with the
+        planned answer are left out, as their providers would refuse it."""
         region = self._residency
         providers = self._providers
         if tenant_config:
@@ -323,7 +326,13 @@ class Router:
                 if pairs and pairs[0] not in out and pairs[0][1] != decision.model_name:
                     out.append(pairs[0])
         wanted = check_needs(needs)
-        return [pair for pair in out if not lacking(self.registry, pair[1], wanted)] if wanted else out
+        if wanted:
+            out = [pair for pair in out if not lacking(self.registry, pair[1], wanted)]
+        if text is not None:
+            out = [pair for pair in out if not overflows(self.registry, pair[1],
+                                                          self._count_tokens or _tokens.tokenizer_for(pair[1]),
+                                                          text, history, decision.complexity)]
+        return out
 
     def close(self) -> None:
         """Flush the decision log and release the cache's and the log's connections."""

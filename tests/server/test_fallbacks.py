@@ -101,6 +101,24 @@ def test_what_another_provider_cannot_fix_is_relayed(fault_server):
     assert statuses == [400, 503, 503] and fault_server.count == 3
 
 
+def test_a_fallback_whose_context_window_cannot_hold_the_request_is_not_tried(fault_server):
+    fault_server.script(Reply.error(503), Reply.error(503))
+    registry = _registry(fault_server.url + "/v1", _closed_port())
+    for name in MODELS.values():  # the second provider's models hold 500 tokens
+        registry["models"][name]["capabilities"] = {"context_window": 500}
+    router = Router(model_registry=registry, providers=["first", "second"], layer2_enabled=False,
+                    layer3_enabled=False)
+    long = [{"role": "system", "content": "Background: " + "the quarterly figures are attached. " * 300}, *USER]
+    with TestClient(create_app(router)) as client:
+        short_answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": USER})
+        long_answer = client.post("/v1/chat/completions", json={"model": "dmr", "messages": long})
+    # The short request is handed on (to a closed port here); the long one would overflow there.
+    assert (short_answer.status_code, short_answer.headers["x-dmr-fallback"]) == (
+        502, "first/flaky-small (503 server_error)")
+    assert long_answer.status_code == 503 and "x-dmr-fallback" not in long_answer.headers
+    assert fault_server.count == 2
+
+
 def test_without_a_providers_list_there_is_no_fallback(fault_server):
     fault_server.script(Reply.error(503))
     router = _router(fault_server.url + "/v1", _closed_port(), providers=None, provider="first")

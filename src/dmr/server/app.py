@@ -329,7 +329,8 @@ class _Proxy:
                     raise _with_fallbacks(error, failed)
                 if others is None:
                     others = await run_in_threadpool(fallback_destinations, self.router, where,
-                                                     self.settings.escalate_on_failure, needs_of(body))
+                                                     self.settings.escalate_on_failure, needs_of(body),
+                                                     body.get("messages"))
                 if not others:
                     raise _with_fallbacks(error, failed)
                 # llama.cpp's error code is the status again: its type says more.

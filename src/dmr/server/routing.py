@@ -107,18 +107,21 @@ async def embeddings_destination(router: Any, provider: str, model: str, texts: 
 
 
 def fallback_destinations(router: Any, where: Destination, higher_tiers: bool = False,
-                          needs: list[str] | None = None) -> list[Destination]:
+                          needs: list[str] | None = None,
+                          messages: list[dict[str, Any]] | None = None) -> list[Destination]:
     """Where a routed request may go when ``where``'s provider fails: the Router's
     :meth:`~dmr.router.Router.fallbacks` for its decision (and tenant; with ``higher_tiers``, then
     the higher tiers of its provider), each reached like the decision's own model; one the proxy
-    cannot reach (no key, no ``base_url``, a native API), or that cannot do what the request ``needs``,
-    is left out. A model the client named has none."""
+    cannot reach (no key, no ``base_url``, a native API), that cannot do what the request ``needs``,
+    or whose context window cannot hold its ``messages``, is left out. A model the client named has none."""
     if where.decision is None:
         return []
     out = []
     tenant = where.tenant
+    task, history = conversation(messages) if messages else (None, None)
     for provider, model in router.fallbacks(where.decision, tenant.config if tenant is not None else None,
-                                            higher_tiers=higher_tiers, needs=needs or None):
+                                            higher_tiers=higher_tiers, needs=needs or None, text=task,
+                                            history=history):
         try:
             out.append(_at(router.registry, provider, model, where.decision, "/chat/completions", tenant))
         except APIError:
