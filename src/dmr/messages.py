@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from dmr.errors import InputTypeError
 
-__all__ = ["MODEL_ROLES", "TOOL_ROLES", "USER_ROLES", "history_turns", "turn_list", "turns"]
+__all__ = ["MODEL_ROLES", "TOOL_ROLES", "USER_ROLES", "history_turns", "media_of", "turn_list", "turns"]
 
 # The roles of turns a user wrote, a model wrote, and of tool results, across the formats read here.
 USER_ROLES = frozenset({"user", "human"})
@@ -50,7 +50,7 @@ def _text(content: Any, depth: int = 0) -> str:
         return bytes(content).decode("utf-8", "replace")
     if isinstance(content, (list, tuple)):
         return "\n".join(filter(None, (_text(part, depth + 1) for part in content)))
-    media = _media(content)
+    media = media_of(content)
     if media:
         return media
     for name in ("text", "content"):
@@ -61,9 +61,10 @@ def _text(content: Any, depth: int = 0) -> str:
     return _text(parts, depth + 1) if parts is not None else ""
 
 
-def _media(part: Any) -> str:
-    """``[image]``, ``[audio]``, … for a part that carries media instead of text, so that a turn
-    with only an image is routed as the multimodal task it is (never on the system prompt)."""
+def media_of(part: Any) -> str:
+    """``[image]``, ``[audio]``, … for a part that carries media instead of text ("" for any
+    other), so that a turn with only an image is routed as the multimodal task it is (never on the
+    system prompt); :mod:`dmr.integrations.needs` finds images with it."""
     if type(part).__name__ == "Image":  # AutoGen's and PIL's image objects, given as content parts
         return "[image]"
     kind = _field(part, "type")

@@ -329,9 +329,8 @@ class Router:
         if wanted:
             out = [pair for pair in out if not lacking(self.registry, pair[1], wanted)]
         if text is not None:
-            out = [pair for pair in out if not overflows(self.registry, pair[1],
-                                                          self._count_tokens or _tokens.tokenizer_for(pair[1]),
-                                                          text, history, decision.complexity)]
+            out = [pair for pair in out if not overflows(self.registry, pair[1], self._counter(pair[1]), text,
+                                                          history, decision.complexity)]
         return out
 
     def close(self) -> None:
@@ -773,9 +772,13 @@ class Router:
             priced = spec is not None and spec.priced
             route = (provider, model, used, spec.input_per_1m if priced else None,
                      spec.output_per_1m if priced else None,
-                     self._count_tokens or _tokens.tokenizer_for(model))
+                     self._counter(model))
         self._route_cache[key] = route
         return route
+
+    def _counter(self, model: str) -> Callable[[str], int]:
+        """The token counter for ``model``: the Router's ``tokenizer`` when set, else the model's."""
+        return self._count_tokens or _tokens.tokenizer_for(model)
 
 
 def _budget(cfg: RouterConfig) -> Any:

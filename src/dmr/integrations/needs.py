@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from dmr.messages import media_of
+
 __all__ = ["has_image", "is_json_schema", "needs_of", "openai_needs"]
 
-_IMAGE_TYPES = frozenset({"image_url", "input_image", "image"})
 _MAX_DEPTH = 8  # real formats nest parts two or three deep
 
 
@@ -60,13 +61,12 @@ def _image_in(content: Any, depth: int = 0) -> bool:
         return False
     if isinstance(content, (list, tuple)):
         return any(_image_in(part, depth + 1) for part in content)
-    if type(content).__name__ == "Image":  # AutoGen's image object, given as a content part
+    if media_of(content) == "[image]":  # OpenAI-style parts, AutoGen's Image, Gemini's blobs
         return True
-    kind = _field(content, "type") or _field(content, "block_type")  # block_type: LlamaIndex
-    if str(getattr(kind, "value", kind) or "").lower() in _IMAGE_TYPES:
-        return True
-    blob = _field(content, "inline_data") or _field(content, "file_data")  # Gemini's parts
-    return blob is not None and str(_field(blob, "mime_type") or "").startswith("image/")
+    if _field(content, "type"):  # a part of another type
+        return False
+    kind = _field(content, "block_type")  # LlamaIndex's blocks
+    return media_of({"type": getattr(kind, "value", kind)}) == "[image]" if kind else False
 
 
 def _field(item: Any, name: str) -> Any:
