@@ -4,13 +4,16 @@ A pack is plain data (``dmr/data/keywords/<lang>.yaml`` for the bundled language
 :meth:`KeywordPack.builder`): per task type *primary* and *secondary* terms, complexity
 *escalators* and *de-escalators* with weights, *constraint* and *multi-step* cues, *negation* cues
 that cancel a nearby escalator ("no need for a full design, just …") and *trivial* whole inputs
-("hi", "thanks"). Packs are immutable; a Router compiles the packs it was given and shares nothing
-mutable with other Routers.
+("hi", "thanks"). A single word ending in ``*`` is a *stem*: it matches every word that begins with
+it ("спроектир*" matches "спроектируй" and "спроектировать"), for languages whose words take many
+endings; a stem has at least four characters, and a word listed whole wins over a stem. Packs are
+immutable; a Router compiles the packs it was given and shares nothing mutable with other Routers.
 """
 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,10 +37,35 @@ _Loader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for key, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
-BUNDLED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh", "ja")
+BUNDLED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh", "ja", "it", "ru", "ar", "tr", "ko", "hi", "pl", "vi", "uk",
+                     "fa", "nl", "id", "th", "bn", "he", "cs", "el", "sv", "hu", "ro", "fi", "ur", "sw", "ta")
 
 
-def _terms(values: Iterable[Any], where: str) -> tuple[str, ...]:
+def fold(text: str) -> str:
+    """Text as Layer 1 compares it: lower-cased, accents composed (NFC: some keyboards and PDF
+    copies send a letter and a combining accent), and Turkish dotted capital I ("İ", which
+    lower-cases to "i" and a combining dot) read as "i". Pack terms go through the same."""
+    low = text.lower()
+    if low.isascii():
+        return low
+    if "\u0307" in low:
+        low = low.replace("i\u0307", "i")
+    return low if unicodedata.is_normalized("NFC", low) else unicodedata.normalize("NFC", low)
+
+
+# What Layer 1 splits words on (besides whitespace); a stem may not contain it.
+WORD_SEPARATORS = ',;:!?()."/[]{}<>|`*=\\\n\t\r“”„«»¿¡。，、？！：；（）「」『』【】،؛؟।॥·۔'
+STEM_MIN = 4
+
+
+def _check_stem(term: str, where: str) -> None:
+    stem = term[:-1]
+    if len(stem) < STEM_MIN or any(ch.isspace() or ch in WORD_SEPARATORS for ch in stem):
+        raise ConfigError(f"{where}: a stem ({term!r}) is one word of at least {STEM_MIN} characters "
+                          f"followed by '*'")
+
+
+def _terms(values: Iterable[Any], where: str, *, stems: bool = True) -> tuple[str, ...]:
     if isinstance(values, str):
         values = [values]
     elif not isinstance(values, Iterable) or isinstance(values, Mapping):
@@ -46,7 +74,12 @@ def _terms(values: Iterable[Any], where: str) -> tuple[str, ...]:
     for value in values:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: keyword terms must be non-empty strings, got {value!r}")
-        out.append(" ".join(value.lower().split()))
+        term = " ".join(fold(value).split())
+        if term.endswith("*"):
+            if not stems:
+                raise ConfigError(f"{where}: {term!r}: trivial inputs are whole texts, not stems")
+            _check_stem(term, where)
+        out.append(term)
     return tuple(dict.fromkeys(out))
 
 
@@ -193,7 +226,7 @@ class KeywordPackBuilder:
         return self
 
     def trivial(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
-        self._lists["trivial"].extend(_terms(terms, self._name))
+        self._lists["trivial"].extend(_terms(terms, self._name, stems=False))
         return self
 
     def _weight(self, term: str, weight: Any) -> float:

@@ -109,3 +109,24 @@ def test_metrics():
     assert ece([0.9] * 10, [False] * 10) == pytest.approx(0.9)
     assert ece([], []) == 0.0
     assert np.isfinite(ece([0.0, 1.0], [True, False]))
+
+
+def test_the_packs_a_head_learns_from_can_be_chosen(small_rows, tmp_path):
+    """``l1_languages`` picks the bundled Layer 1 packs whose signals the head learns from (the
+    shipped head learns from the seven first): Russian rows give the head Layer 1 signals only when
+    the Russian pack is among them."""
+    from dmr.ml.train import train_and_save
+
+    russian = [{"task": f"Докажи строго теорему номер {i} о распределённых системах", "task_type": "math",
+                "complexity": "research"} for i in range(30)]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in small_rows + russian), encoding="utf-8")
+    heads = {}
+    for name, languages in (("en", ["en"]), ("en_ru", ["en", "ru"])):
+        train_and_save(data, tmp_path / name, max_iter=30, encoder="none", l1_languages=languages)
+        with np.load(tmp_path / f"{name}.npz", allow_pickle=False) as arrays:
+            heads[name] = {key: arrays[key] for key in arrays.files}
+    assert heads["en"].keys() == heads["en_ru"].keys()
+    assert any(not np.array_equal(heads["en"][k], heads["en_ru"][k]) for k in heads["en"])
+    with pytest.raises(InputError, match="no bundled Layer 1 pack for xx"):
+        train_and_save(data, tmp_path / "bad", max_iter=30, encoder="none", l1_languages=["en", "xx"])

@@ -1,9 +1,10 @@
 """Layer 1: keyword heuristics, in microseconds.
 
 The task is tokenised once; single-word terms are found with one C-level set intersection,
-phrases only when their first word occurs, and CJK terms (no spaces to split on) by substring
-only when the text has CJK characters. Everything a Router can vary (packs, weights) is compiled
-into a :class:`KeywordLayer` instance; nothing is module-level mutable state.
+phrases only when their first word occurs, stems ("спроектир*") on the words no whole term matched,
+and Chinese, Japanese, Korean and Thai terms by substring only when the text has such characters.
+Everything a Router can vary (packs, weights) is compiled into a :class:`KeywordLayer` instance;
+nothing is module-level mutable state.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from dmr.difficulty import difficulty
 from dmr.errors import ConfigError
 from dmr.layers.base import Context
-from dmr.packs import KeywordPack
+from dmr.packs import STEM_MIN, WORD_SEPARATORS, KeywordPack, fold
 from dmr.types import TaskComplexity, TaskType, Verdict
 
 __all__ = ["DEFAULT_WEIGHTS", "KeywordLayer", "complexity_for", "difficulty_for"]
@@ -44,10 +45,11 @@ _TYPE_PRIOR = {
     "multimodal": 0.42, "doc_creation": -0.08, "translation": -0.47, "conversation": -0.33,
 }
 
-# Above this many words (CJK: characters / 1.6) Layer 1's confidence is capped by 0.97 times the
-# square root of this over the length: 0.69 at 40 words, 0.43 at 100, so at the default threshold
-# (0.7) it decides nothing over about 38 words. On the training split of datasets/ its decisions
-# were right about the tier less often than Layer 3 from 20 words on (0.61-0.77 against 0.74-0.82).
+# Above this many words (Chinese and Japanese: characters / 1.6; Korean and Thai: see below) Layer
+# 1's confidence is capped by 0.97 times the square root of this over the length: 0.69 at 40 words,
+# 0.43 at 100, so at the default threshold (0.7) it decides nothing over about 38 words. On the
+# training split of datasets/ its decisions were right about the tier less often than Layer 3 from
+# 20 words on (0.61-0.77 against 0.74-0.82).
 _LONG_WORDS = 20
 # The most Layer 1 is sure of a complex task that one escalator word alone makes complex: below
 # the default escalation threshold (0.7), so Layer 3 reads the whole task.
@@ -57,7 +59,20 @@ _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d{1,2}[.)]|[-*•])\s+\S")
 # dates (12/05/2024, 2024-05-01), ranges and versions are not.
 _ARITHMETIC = re.compile(r"\d\s*[+*^×÷=]\s*\(?\d|\d\s+[-/]\s+\(?\d|\d\s*%|√\d")
 # Full dates ("12/05/2024", "2024-05-01") are not sums; they are blanked before the arithmetic test.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Scripts whose terms are matched as substrings: Chinese, Japanese and Korean, and Thai (written
+# without spaces between words).
+_CJK = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Hangul is matched by substring like Chinese and Japanese, but Korean puts spaces between words,
+# which the word count has already counted. A Korean word carries about one and a half English
+# words (its particles and endings) in about three syllables, so each syllable adds a sixth of a
+# word, not the 1/1.6 of a Chinese character (which tripled Korean lengths and made Layer 1 call
+# everyday Korean asks complex).
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_HANGUL_WEIGHT = 1 / 6
+# A Thai word is about four and a half code points (consonants, vowel and tone marks).
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+_THAI_WEIGHT = 1 / 4.5
+_CLAUSE_END = re.compile(r"[\s.,;:!?。，、？！]")
 _PUNCT = frozenset(".,;:!?()")
 _TYPE_ORDER = {name: i for i, name in enumerate(
     ("code_creation", "math", "translation", "multimodal", "analyzing", "doc_creation", "reasoning",
@@ -85,9 +100,8 @@ def _inflect(term: str) -> set[str]:
 # Punctuation becomes a space in one C-level ``str.translate`` pass; terms are normalised the
 # same way, so "tl;dr" is the phrase "tl dr" and "node.js" the phrase "node js". Text with
 # non-ASCII characters, where translate is slow, is split by a regex into the same words.
-_SEPARATOR_CHARS = ',;:!?()."/[]{}<>|`*=\\\n\t\r“”«»¿¡。，、？！：；（）「」『』【】'
-_SEPARATORS = str.maketrans({c: " " for c in _SEPARATOR_CHARS})
-_WORD = re.compile(f"[^\\s{re.escape(_SEPARATOR_CHARS)}]+")
+_SEPARATORS = str.maketrans({c: " " for c in WORD_SEPARATORS})
+_WORD = re.compile(f"[^\\s{re.escape(WORD_SEPARATORS)}]+")
 
 
 def _tokens(low: str) -> list[str]:
@@ -101,7 +115,10 @@ def _clause_tokens(low: str) -> list[str]:
     s = (low.replace(",", " , ").replace(";", " ; ").replace(":", " : ").replace("!", " ! ")
          .replace("?", " ? ").replace("(", " ( ").replace(")", " ) ").replace(".", " . ")
          .replace("。", " . ").replace("，", " , ").replace("、", " , ").replace("？", " ? ")
-         .replace("！", " ! ").replace("：", " : ").replace("；", " ; "))
+         .replace("！", " ! ").replace("：", " : ").replace("；", " ; ").replace("،", " , ")
+         .replace("؛", " ; ").replace("؟", " ? ").replace("।", " . ")
+         .replace("॥", " . ").replace("۔", " . ")
+         .replace("·", " ; "))
     return s.translate(_SEPARATORS_KEEP).split()
 
 
@@ -221,10 +238,16 @@ class KeywordLayer:
         words: dict[str, list[_Entry]] = {}
         phrases: dict[str, list[tuple[str, list[_Entry]]]] = {}
         cjk: dict[str, list[tuple[str, list[_Entry]]]] = {}
+        stems: dict[str, list[_Entry]] = {}
         trivial: set[str] = set()
         w = self.weights
 
         def put(term: str, entry: _Entry, english: bool) -> None:
+            if term.endswith("*"):
+                if not _is_cjk(term):
+                    stems.setdefault(term[:-1], []).append(entry)
+                    return
+                term = term[:-1]  # CJK terms match anywhere already
             if _is_cjk(term):
                 bucket = cjk.setdefault(term[0], [])
                 for existing, entries in bucket:
@@ -287,6 +310,10 @@ class KeywordLayer:
         self._cjk_keys = frozenset(self._cjk)
         self._trivial = frozenset(trivial)
         self._cjk_negations = tuple(t for bucket in self._cjk.values() for t, agg in bucket if agg.negation)
+        self._stems = {k: _aggregate(v) for k, v in stems.items()}
+        # Longest stem first; a word is only tried when its first STEM_MIN characters begin a stem.
+        self._stem_lengths = tuple(sorted({len(k) for k in self._stems}, reverse=True))
+        self._stem_heads = frozenset(k[:STEM_MIN] for k in self._stems)
 
     # -- classification ----------------------------------------------------------------------
     def prime(self, tasks: Iterable[str]) -> dict[str, tuple[Verdict, _Signals]]:
@@ -316,7 +343,7 @@ class KeywordLayer:
         return found[0]
 
     def _classify(self, task: str, ctx: Context) -> Verdict:
-        low = task.lower()
+        low = fold(task)
         toks = _tokens(low)
         tokset = set(toks)
         if "'" in low or "’" in low:
@@ -325,8 +352,15 @@ class KeywordLayer:
             # needs the token as written.
             tokset |= {piece for tok in toks if ("'" in tok or "’" in tok) and tok not in self._word_keys
                        for piece in tok.replace("’", "'").split("'") if len(piece) >= 3}
+        if "-" in low and not low.isascii():
+            # A Latin-script word with a suffix of another script after a hyphen ("architecture-ஐ",
+            # "python-ல்", "api-нь") also matches its word.
+            tokset |= {piece for tok in toks if "-" in tok and not tok.isascii() and tok not in self._word_keys
+                       for piece in tok.split("-") if len(piece) >= 3 and piece.isascii()}
         words = self._words
         hits: dict[str, _Agg] = {t: words[t] for t in tokset & self._word_keys}
+        if self._stem_heads:
+            self._stem_hits(toks, tokset, hits)
         anchors = tokset & self._phrase_keys
         if anchors:
             index = self._phrase_index
@@ -341,9 +375,12 @@ class KeywordLayer:
                             hits[phrase] = entries
                             break
                         at = joined.find(needle, at + 1)
-        cjk_chars = 0
+        cjk_words = 0.0
         if not low.isascii() and _CJK.search(low):
-            cjk_chars = len(_CJK.findall(low))
+            hangul = len(_HANGUL.findall(low))
+            thai = len(_THAI.findall(low))
+            cjk_words = ((len(_CJK.findall(low)) - hangul - thai) / 1.6 + hangul * _HANGUL_WEIGHT
+                         + thai * _THAI_WEIGHT)
             for ch in set(low) & self._cjk_keys:
                 for term, entries in self._cjk[ch]:
                     if term in low:
@@ -373,7 +410,7 @@ class KeywordLayer:
                 deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
 
         n_tokens = len(toks)
-        eff_words = n_tokens + cjk_chars / 1.6
+        eff_words = n_tokens + cjk_words
         structure = 0.0
         items = 0
         if "\n" in task:
@@ -384,7 +421,7 @@ class KeywordLayer:
         if has_code:
             structure += 0.4
             type_scores[TaskType.CODE_CREATION] = type_scores.get(TaskType.CODE_CREATION, 0.0) + 0.8
-        questions = low.count("?") + low.count("？")
+        questions = low.count("?") + low.count("？") + low.count("؟")
         if questions >= 2:
             structure += 0.2 * (questions - 1 if questions < 4 else 3)
         structure *= self.weights["structure"]
@@ -461,6 +498,30 @@ class KeywordLayer:
             self._explain(task_type, complexity, hits, escalators, negated, trivial, eff_words),
         )
 
+    def _stem_hits(self, toks: list[str], tokset: set[str], hits: dict[str, _Agg]) -> None:
+        """Words that begin with a stem and matched no whole term. Each stem counts once, under the
+        first word it matched (so that a negation before that word finds it)."""
+        heads = self._stem_heads
+        candidates = {t for t in tokset if t[:STEM_MIN] in heads and t not in hits}
+        if not candidates:
+            return
+        used: set[str] = set()
+        for tok in toks:
+            if tok not in candidates:
+                continue
+            candidates.discard(tok)
+            for n in self._stem_lengths:
+                if n <= len(tok):
+                    stem = tok[:n]
+                    agg = self._stems.get(stem)
+                    if agg is not None:
+                        if stem not in used:
+                            used.add(stem)
+                            hits[tok] = agg
+                        break
+            if not candidates:
+                return
+
     def _negated(self, toks: list[str], low: str, escalators: Mapping[str, float],
                  neg: frozenset[str]) -> list[str]:
         """Escalators within six tokens after a negation cue, in the same clause."""
@@ -487,7 +548,11 @@ class KeywordLayer:
                     negated.append(term)
             elif _is_cjk(term) and self._cjk_negations:
                 idx = low.find(term)
-                before = low[max(0, idx - 8):idx]
+                if _THAI.match(term):
+                    # Thai words run to four or five characters, and a space ends a Thai clause.
+                    before = _CLAUSE_END.split(low[max(0, idx - 24):idx])[-1]
+                else:
+                    before = low[max(0, idx - 8):idx]
                 if any(n in before for n in self._cjk_negations):
                     negated.append(term)
         return negated

@@ -78,7 +78,7 @@ def _predict(head: Any, texts: Sequence[str], signals: Sequence[Any]) -> np.ndar
 
 
 def train_needs(head: Any, rows: Sequence[tuple[str, int]], *, l2: float | None = None, folds: int = 4,
-                progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str, int, float], None] | None = None, l1_layer: Any = None) -> dict[str, Any]:
     """Fit ``head``'s needs output on ``rows`` (callers leave their test split out). With ``l2``
     None, each penalty of :data:`NEEDS_L2_GRID` is scored by ``folds``-fold cross-validation
     (Spearman) and the best refitted on every row. Returns the cross-validation scores."""
@@ -86,7 +86,7 @@ def train_needs(head: Any, rows: Sequence[tuple[str, int]], *, l2: float | None 
         raise InputError(f"the needs output needs at least {2 * folds} capability rows, got {len(rows)}")
     texts = [t for t, _ in rows]
     y = np.array([n for _, n in rows], dtype=np.float64)
-    signals = l1_signals(texts)
+    signals = l1_signals(texts, l1_layer)
     scores: dict[float, float] = {}
     grid = NEEDS_L2_GRID if l2 is None else (l2,)
     if len(grid) > 1:
@@ -111,13 +111,15 @@ def predict_needs(head: Any, texts: Sequence[str]) -> np.ndarray:
 
 
 def fit_and_score(head: Any, capability: str | Path | Iterable[str | Path],
-                  progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str, int, float], None] | None = None, l1_layer: Any = None) -> dict[str, Any]:
     """Fit ``head``'s needs output on the capability rows outside the held-out hash split (the
-    same split as the head's own test rows) and score it on that split."""
+    same split as the head's own test rows), with ``l1_layer``'s signals (default: every bundled
+    pack), and score it on that split as a Router runs it (every pack)."""
     rows = load_capability(capability)
     fit_rows = [r for r in rows if not is_heldout(r[0])]
     test_rows = [r for r in rows if is_heldout(r[0])]
-    report: dict[str, Any] = {"train_rows": len(fit_rows), **train_needs(head, fit_rows, progress=progress)}
+    report: dict[str, Any] = {"train_rows": len(fit_rows),
+                              **train_needs(head, fit_rows, progress=progress, l1_layer=l1_layer)}
     if test_rows:
         report["heldout"] = needs_report(predict_needs(head, [t for t, _ in test_rows]), [n for _, n in test_rows])
     return report

@@ -68,6 +68,18 @@ def load_examples(paths: str | Path | Iterable[str | Path], *, types_only: bool 
         None if types_only else str(TaskComplexity(row["complexity"])), str(row.get("language") or "")))
 
 
+def _l1_layer(languages: Iterable[str]) -> Any:
+    from dmr.layers.keywords import KeywordLayer
+    from dmr.packs import bundled_packs
+
+    wanted = set(languages)
+    packs = [p for p in bundled_packs() if p.language in wanted]
+    unknown = wanted - {p.language for p in packs}
+    if unknown:
+        raise InputError(f"no bundled Layer 1 pack for {', '.join(sorted(unknown))}")
+    return KeywordLayer(packs)
+
+
 def l1_signals(texts: Sequence[str], layer: Any = None) -> list[Any]:
     """Layer 1's signals for each text (what the router hands Layer 3 at run time)."""
     from dmr.layers.base import Context
@@ -133,16 +145,17 @@ def out_of_fold_logits(examples: Sequence[Example], signals: Sequence[Any], *, f
 
 def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any] | None = None,
                l2: float = 1e-5, max_iter: int = 150, calibration_folds: int = 5, calibration_rounds: int = 1,
-               progress: Callable[[str, int, float], None] | None = None, encoder: Any = None
-               ) -> tuple[NgramHead, tuple[np.ndarray, np.ndarray] | None]:
+               progress: Callable[[str, int, float], None] | None = None, encoder: Any = None,
+               l1_layer: Any = None) -> tuple[NgramHead, tuple[np.ndarray, np.ndarray] | None]:
     """Train a head on ``examples`` (callers leave the held-out split out) and calibrate its
     temperatures on out-of-fold logits. Returns the head and ``(logits, row indices)`` of those
     out-of-fold predictions (None when there are too few rows to hold some out). ``encoder``
-    (from :func:`dmr.ml.encoder.load_encoder`) adds sentence embeddings to the features."""
+    (from :func:`dmr.ml.encoder.load_encoder`) adds sentence embeddings to the features.
+    ``l1_layer``: the Layer 1 whose signals the head learns from (default: every bundled pack)."""
     if len(examples) < 2:
         raise InputError("training needs at least two labelled examples")
     texts = [e.task for e in examples]
-    signals = l1_signals(texts)
+    signals = l1_signals(texts, l1_layer)
     oof = None
     if calibration_folds >= 2 and len(examples) >= 10 * calibration_folds:
         oof = out_of_fold_logits(examples, signals, folds=calibration_folds, rounds=calibration_rounds,
@@ -160,7 +173,8 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
 def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
                    l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None,
                    encoder: Any = "default", capability: str | Path | Iterable[str | Path] | None = None,
-                   type_data: str | Path | Iterable[str | Path] | None = None) -> dict[str, Any]:
+                   type_data: str | Path | Iterable[str | Path] | None = None,
+                   l1_languages: Iterable[str] | None = None) -> dict[str, Any]:
     """Train a head on ``data`` less its held-out split (the hash split), score it on that split,
     save it to ``output`` (``.npz`` + ``.json``) and return the report (``path``, ``heldout``).
     ``encoder``: an encoder object, a directory, ``"default"`` (the shipped static encoder) or
@@ -168,7 +182,9 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
     (``datasets/capability/README.md``) for the head's ``needs`` output (:mod:`dmr.ml.needs`), held out and
     scored by the same hash split; without it the head has none and difficulty comes from the type
     gaps (:mod:`dmr.difficulty`). ``type_data``: more rows (``task``, ``task_type``) that teach the
-    task type only, less their own held-out split; the held-out report stays on ``data``'s split."""
+    task type only, less their own held-out split; the held-out report stays on ``data``'s split.
+    ``l1_languages``: the bundled Layer 1 packs whose signals the head learns from (default: all);
+    the held-out report reads every pack, as a Router does."""
     from dmr.ml.evaluate import evaluate_head
 
     if isinstance(encoder, (str, Path)):
@@ -186,7 +202,9 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
         raise InputError(f"training needs at least two labelled rows outside the held-out split; got {len(train)}")
     extra = [] if type_data is None else [e for e in load_examples(type_data, types_only=True)
                                           if not is_heldout(e.task)]
-    head, _ = train_head(train + extra, l2=l2, max_iter=max_iter, progress=progress, encoder=encoder)
+    l1_layer = None if l1_languages is None else _l1_layer(l1_languages)
+    head, _ = train_head(train + extra, l2=l2, max_iter=max_iter, progress=progress, encoder=encoder,
+                         l1_layer=l1_layer)
     heldout = evaluate_head(head, test) if test else None
     if heldout is not None:
         heldout.pop("confidence", None)
@@ -194,7 +212,7 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
     if capability is not None:
         from dmr.ml.needs import fit_and_score
 
-        needs = fit_and_score(head, capability)
+        needs = fit_and_score(head, capability, l1_layer=l1_layer)
     trained_on = f"{len(train)} rows ({len(test)} held out by hash)"
     if extra:
         trained_on += f", and {len(extra)} rows for the task type only"
