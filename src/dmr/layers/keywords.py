@@ -109,20 +109,18 @@ def _tokens(low: str) -> list[str]:
     return low.translate(_SEPARATORS).split() if low.isascii() else _WORD.findall(low)
 
 
+# Clause punctuation, as the mark each one stands for in :func:`_clause_tokens`.
+_CLAUSE_MARKS = {",": ",", ";": ";", ":": ":", "!": "!", "?": "?", "(": "(", ")": ")", ".": ".", "。": ".",
+                 "，": ",", "、": ",", "？": "?", "！": "!", "：": ":", "；": ";", "،": ",", "؛": ";", "؟": "?",
+                 "।": ".", "॥": ".", "۔": ".", "·": ";"}
+_CLAUSE_TABLE = str.maketrans({**{c: " " for c in WORD_SEPARATORS},
+                               **{c: f" {mark} " for c, mark in _CLAUSE_MARKS.items()}})
+
+
 def _clause_tokens(low: str) -> list[str]:
     """Lower-cased text → words and clause punctuation (".", ",", ";", …), for the rarer checks
     that need clause boundaries, such as negation scope."""
-    s = (low.replace(",", " , ").replace(";", " ; ").replace(":", " : ").replace("!", " ! ")
-         .replace("?", " ? ").replace("(", " ( ").replace(")", " ) ").replace(".", " . ")
-         .replace("。", " . ").replace("，", " , ").replace("、", " , ").replace("？", " ? ")
-         .replace("！", " ! ").replace("：", " : ").replace("；", " ; ").replace("،", " , ")
-         .replace("؛", " ; ").replace("؟", " ? ").replace("।", " . ")
-         .replace("॥", " . ").replace("۔", " . ")
-         .replace("·", " ; "))
-    return s.translate(_SEPARATORS_KEEP).split()
-
-
-_SEPARATORS_KEEP = str.maketrans({c: " " for c in '"/[]{}<>|`*=\\\n\t\r“”«»¿¡（）「」『』【】'})
+    return low.translate(_CLAUSE_TABLE).split()
 
 
 def _is_cjk(term: str) -> bool:
@@ -182,7 +180,21 @@ class _Agg(NamedTuple):
     negation: bool
 
 
-def _aggregate(entries: Iterable[_Entry]) -> _Agg:
+def _aggregate(entries: Iterable[_Entry], memo: dict[tuple[Any, ...], _Agg]) -> _Agg:
+    """``_aggregate_many``, with one-entry terms (nearly all of them) looked up in ``memo``: their
+    aggregate depends only on the kind, the weight and, for a task-type term, the type."""
+    entries = tuple(entries)
+    if len(entries) != 1:
+        return _aggregate_many(entries)
+    e = entries[0]
+    key = (e.kind, e.key if e.kind <= _SECONDARY else None, e.weight)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _aggregate_many(entries)
+    return found
+
+
+def _aggregate_many(entries: Iterable[_Entry]) -> _Agg:
     types: dict[TaskType, float] = {}
     esc = deesc = constraint = multistep = 0.0
     negation = False
@@ -236,8 +248,10 @@ class KeywordLayer:
     # -- compilation -------------------------------------------------------------------------
     def _compile(self) -> None:
         words: dict[str, list[_Entry]] = {}
-        phrases: dict[str, list[tuple[str, list[_Entry]]]] = {}
-        cjk: dict[str, list[tuple[str, list[_Entry]]]] = {}
+        # Phrases and CJK terms, each with its entries, grouped by first word (first character)
+        # in the order they were first listed.
+        phrases: dict[str, dict[str, list[_Entry]]] = {}
+        cjk: dict[str, dict[str, list[_Entry]]] = {}
         stems: dict[str, list[_Entry]] = {}
         trivial: set[str] = set()
         w = self.weights
@@ -249,13 +263,7 @@ class KeywordLayer:
                     return
                 term = term[:-1]  # CJK terms match anywhere already
             if _is_cjk(term):
-                bucket = cjk.setdefault(term[0], [])
-                for existing, entries in bucket:
-                    if existing == term:
-                        entries.append(entry)
-                        break
-                else:
-                    bucket.append((term, [entry]))
+                cjk.setdefault(term[0], {}).setdefault(term, []).append(entry)
                 return
             toks = _tokens(term)
             if not toks:
@@ -264,14 +272,7 @@ class KeywordLayer:
                 for form in (_inflect(toks[0]) if english else {toks[0]}):
                     words.setdefault(form, []).append(entry)
                 return
-            phrase = " ".join(toks)
-            bucket = phrases.setdefault(toks[0], [])
-            for existing, entries in bucket:
-                if existing == phrase:
-                    entries.append(entry)
-                    break
-            else:
-                bucket.append((phrase, [entry]))
+            phrases.setdefault(toks[0], {}).setdefault(" ".join(toks), []).append(entry)
 
         for pack in self.packs:
             english = pack.language in ("", "en")
@@ -294,23 +295,24 @@ class KeywordLayer:
             for term in pack.trivial:
                 trivial.add(" ".join(_tokens(term)) if not _is_cjk(term) else term)
 
-        self._words = {k: _aggregate(v) for k, v in words.items()}
+        memo: dict[tuple[Any, ...], _Agg] = {}
+        self._words = {k: _aggregate(v, memo) for k, v in words.items()}
         self._word_keys = frozenset(self._words)
         # Phrases are indexed by their longest (rarest) token: only phrases whose anchor occurs
         # are looked for, each with one C-level substring search in the joined tokens.
         index: dict[str, list[tuple[str, str, tuple[_Entry, ...]]]] = {}
         for bucket in phrases.values():
-            for phrase, entries in bucket:
+            for phrase, entries in bucket.items():
                 toks = phrase.split(" ")
                 anchor = max(toks, key=len)
-                index.setdefault(anchor, []).append((f" {phrase}", phrase, _aggregate(entries)))
+                index.setdefault(anchor, []).append((f" {phrase}", phrase, _aggregate(entries, memo)))
         self._phrase_index = index
         self._phrase_keys = frozenset(index)
-        self._cjk = {k: tuple((t, _aggregate(e)) for t, e in v) for k, v in cjk.items()}
+        self._cjk = {k: tuple((t, _aggregate(e, memo)) for t, e in v.items()) for k, v in cjk.items()}
         self._cjk_keys = frozenset(self._cjk)
         self._trivial = frozenset(trivial)
         self._cjk_negations = tuple(t for bucket in self._cjk.values() for t, agg in bucket if agg.negation)
-        self._stems = {k: _aggregate(v) for k, v in stems.items()}
+        self._stems = {k: _aggregate(v, memo) for k, v in stems.items()}
         # Longest stem first; a word is only tried when its first STEM_MIN characters begin a stem.
         self._stem_lengths = tuple(sorted({len(k) for k in self._stems}, reverse=True))
         self._stem_heads = frozenset(k[:STEM_MIN] for k in self._stems)
