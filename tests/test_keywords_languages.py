@@ -12,7 +12,9 @@ Each language's examples are hand-written in ``tests/data/l1_cases/<lang>.yaml``
 * ``simple``: a greeting, a thank-you, a one-fact question and a one-line translation, which are
   ``simple`` and go to the ``low`` tier (the first two as trivial conversation);
 * ``types``: clear asks with the task type they must get;
-* ``negated``: an ask that names a hard thing only to say it is not needed.
+* ``negated``: an ask that names a hard thing only to say it is not needed;
+* ``negated_after`` (languages that often put the negation last): the same, with the negation
+  after the thing negated ("… 필요 없고", "… gerek yok", "… не нужна").
 """
 
 from __future__ import annotations
@@ -121,6 +123,22 @@ def test_a_negated_escalator_does_not_escalate(layer1, lang):
     assert "negated" in decision.reasoning
 
 
+NEGATED_AFTER = [(lang, cases["negated_after"]) for lang, cases in CASES.items() if "negated_after" in cases] + [
+    ("en", "A full distributed system design is not needed, just tell me in one sentence what an index is."),
+    ("ja", "分散システムのアーキテクチャ設計は必要ないので、インデックスとは何か一文で教えて。"),
+    ("de", "Eine komplette Architektur für ein verteiltes System brauche ich nicht, sag mir nur in einem Satz, "
+           "was ein Index ist."),
+    ("zh", "完整的分布式架构设计就不需要了，用一句话告诉我索引是什么。"),
+]
+
+
+@pytest.mark.parametrize("lang,task", NEGATED_AFTER, ids=[lang for lang, _ in NEGATED_AFTER])
+def test_a_negation_after_the_hard_thing_does_not_escalate(layer1, lang, task):
+    decision = layer1.classify(task)
+    assert decision.complexity is TaskComplexity.SIMPLE and decision.tier == ModelTier.LOW, (lang, decision.reasoning)
+    assert "negated" in decision.reasoning and "escalators" not in decision.reasoning, decision.reasoning
+
+
 # -- stems ------------------------------------------------------------------------------------
 
 def _layer(**pack) -> KeywordLayer:
@@ -159,6 +177,60 @@ def test_a_negation_cancels_an_escalator_found_by_its_stem():
     assert sig.escalators == () and sig.negated == ("распределённая",)
 
 
+# -- negations after, and escalators inside escalators -------------------------------------
+
+def test_a_negation_after_cancels_the_escalator_before_it_not_the_one_after():
+    layer = _layer(escalators={"design": 1.0, "proof": 1.0}, negations_after=["not needed"])
+    _, sig = _signals(layer, "the design is not needed but a proof is")
+    assert sig.negated == ("design",) and sig.escalators == ("proof",)
+
+
+def test_a_negation_after_stays_in_its_clause_and_near_its_escalator():
+    layer = _layer(escalators={"design": 1.0}, negations_after=["is not needed"])
+    assert _signals(layer, "design it. a summary is not needed")[1].negated == ()
+    assert _signals(layer, "design of the old payment service is not needed")[1].negated == ()  # five words
+    assert _signals(layer, "design of the payment service is not needed")[1].negated == ("design",)
+
+
+def test_a_negation_after_reaches_back_along_a_run_of_escalators():
+    layer = _layer(escalators={"distributed system": 1.5, "architecture": 1.0, "complete": 1.0},
+                   negations_after=["not needed"])
+    _, sig = _signals(layer, "a complete architecture for a distributed system is not needed")
+    assert set(sig.negated) == {"complete", "architecture", "distributed system"} and sig.escalators == ()
+
+
+def test_a_negation_after_in_unspaced_text():
+    layer = _layer(escalators={"設計": 1.0, "実装": 1.0, "分散システム": 1.0}, negations_after=["必要ない"])
+    _, sig = _signals(layer, "分散システムの設計は必要ない")
+    assert set(sig.negated) == {"設計", "分散システム"}
+    _, sig = _signals(layer, "設計について説明して、実装は必要ない")  # 、 ends the clause
+    assert sig.negated == ("実装",) and sig.escalators == ("設計",)
+    _, sig = _signals(layer, "設計についての詳しい説明は必要ない")  # too far before the cue
+    assert sig.negated == ()
+
+
+def test_a_negation_after_cannot_be_a_stem_and_round_trips():
+    with pytest.raises(ConfigError, match="negation after"):
+        KeywordPack.from_dict({"name": "t", "negations_after": ["gerek*"]})
+    pack = KeywordPack.from_dict({"name": "t", "negations_after": ["Gerek  YOK"]})
+    assert pack.negations_after == ("gerek yok",)
+    assert KeywordPack.from_dict(pack.to_dict()) == pack
+
+
+def test_an_escalator_inside_a_phrase_escalator_counts_once():
+    layer = _layer(escalators={"distributed": 1.5, "distributed system": 1.8, "proof": 1.0, "分布式": 1.0,
+                               "分布式系统": 1.8})
+    _, sig = _signals(layer, "explain what a distributed system is")
+    assert sig.escalators == ("distributed system",)
+    _, sig = _signals(layer, "a distributed system and its proof")
+    assert set(sig.escalators) == {"distributed system", "proof"}
+    _, sig = _signals(layer, "解释什么是分布式系统")
+    assert sig.escalators == ("分布式系统",)
+    once, _ = _signals(layer, "explain what a distributed system is")
+    alone, _ = _signals(_layer(escalators={"distributed system": 1.8}), "explain what a distributed system is")
+    assert once.confidence == alone.confidence and once.complexity is alone.complexity
+
+
 @pytest.mark.parametrize("term", ["abc*", "two words*", "a.b.c.d*", "*"])
 def test_a_bad_stem_is_a_config_error(term):
     with pytest.raises(ConfigError, match="stem"):
@@ -184,7 +256,7 @@ def test_no_term_is_listed_twice_within_a_pack_once_punctuation_is_dropped(pack)
     roles = [(f"primary.{t}", terms) for t, terms in pack.primary.items()]
     roles += [(f"secondary.{t}", terms) for t, terms in pack.secondary.items()]
     roles += [("escalator", pack.escalators), ("deescalator", pack.deescalators), ("constraint", pack.constraints),
-              ("multistep", pack.multistep), ("negation", pack.negations)]
+              ("multistep", pack.multistep), ("negation", pack.negations), ("negation_after", pack.negations_after)]
     for role, terms in roles:
         for term in terms:
             k = (role, key(term))

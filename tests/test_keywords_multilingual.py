@@ -55,7 +55,7 @@ def test_a_pack_covers_every_task_type_and_every_kind_of_cue(lang):
                       "translation", "math", "conversation", "multimodal"):
         assert pack.primary.get(TaskType(task_type)), f"{lang}: no primary terms for {task_type}"
     assert len(pack.escalators) >= 40 and len(pack.deescalators) >= 8
-    assert pack.constraints and pack.multistep and pack.negations and pack.trivial
+    assert pack.constraints and pack.multistep and (pack.negations or pack.negations_after) and pack.trivial
     assert all(0 < w <= 10 for w in [*pack.escalators.values(), *pack.deescalators.values()])
 
 
@@ -65,7 +65,8 @@ def test_cjk_terms_are_specific_enough_for_substring_matching(lang):
     inside unrelated words. Whole-input ``trivial`` entries are exempt."""
     pack = _packs()[lang]
     terms = [t for terms in (*pack.primary.values(), *pack.secondary.values()) for t in terms]
-    terms += [*pack.escalators, *pack.deescalators, *pack.constraints, *pack.multistep, *pack.negations]
+    terms += [*pack.escalators, *pack.deescalators, *pack.constraints, *pack.multistep, *pack.negations,
+              *pack.negations_after]
     short = [t for t in terms if len(t) < 2]
     assert short == []
 

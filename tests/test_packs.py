@@ -34,14 +34,15 @@ def test_builder_covers_every_kind_of_term():
             .add(TaskType.DOC_CREATION, ["brief"], kind="secondary")
             .escalator("multi-jurisdiction", weight=1.5)
             .deescalator("quick look", weight=0.5)
-            .constraint(["within 30 days"]).multistep("then").negation(["no need"]).trivial("noted")
+            .constraint(["within 30 days"]).multistep("then").negation(["no need"])
+            .negation_after("not needed").trivial("noted")
             .build())
     assert pack.language == "en"
     assert pack.primary == {TaskType.REASONING: ("tort",)}
     assert pack.secondary == {TaskType.DOC_CREATION: ("brief",)}
     assert pack.deescalators == {"quick look": 0.5}
-    assert (pack.constraints, pack.multistep, pack.negations, pack.trivial) == (
-        ("within 30 days",), ("then",), ("no need",), ("noted",))
+    assert (pack.constraints, pack.multistep, pack.negations, pack.negations_after, pack.trivial) == (
+        ("within 30 days",), ("then",), ("no need",), ("not needed",), ("noted",))
 
 
 def test_terms_are_lower_cased_whitespace_collapsed_and_deduplicated():

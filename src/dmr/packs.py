@@ -3,8 +3,9 @@
 A pack is plain data (``dmr/data/keywords/<lang>.yaml`` for the bundled languages, or built with
 :meth:`KeywordPack.builder`): per task type *primary* and *secondary* terms, complexity
 *escalators* and *de-escalators* with weights, *constraint* and *multi-step* cues, *negation* cues
-that cancel a nearby escalator ("no need for a full design, just …") and *trivial* whole inputs
-("hi", "thanks"). A single word ending in ``*`` is a *stem*: it matches every word that begins with
+that cancel an escalator just after them ("no need for a full design, just …"), *negations_after*
+that cancel one just before them, for languages that put the negation last ("設計は必要ない",
+"tasarıma gerek yok") and *trivial* whole inputs ("hi", "thanks"). A single word ending in ``*`` is a *stem*: it matches every word that begins with
 it ("спроектир*" matches "спроектируй" and "спроектировать"), for languages whose words take many
 endings; a stem has at least four characters, and a word listed whole wins over a stem. Packs are
 immutable; a Router compiles the packs it was given and shares nothing mutable with other Routers.
@@ -65,7 +66,8 @@ def _check_stem(term: str, where: str) -> None:
                           f"followed by '*'")
 
 
-def _terms(values: Iterable[Any], where: str, *, stems: bool = True) -> tuple[str, ...]:
+def _terms(values: Iterable[Any], where: str, *, stems: str = "") -> tuple[str, ...]:
+    """Folded, de-duplicated terms; ``stems`` is why a stem is refused here ("" allows stems)."""
     if isinstance(values, str):
         values = [values]
     elif not isinstance(values, Iterable) or isinstance(values, Mapping):
@@ -76,8 +78,8 @@ def _terms(values: Iterable[Any], where: str, *, stems: bool = True) -> tuple[st
             raise ConfigError(f"{where}: keyword terms must be non-empty strings, got {value!r}")
         term = " ".join(fold(value).split())
         if term.endswith("*"):
-            if not stems:
-                raise ConfigError(f"{where}: {term!r}: trivial inputs are whole texts, not stems")
+            if stems:
+                raise ConfigError(f"{where}: {term!r}: {stems}")
             _check_stem(term, where)
         out.append(term)
     return tuple(dict.fromkeys(out))
@@ -96,6 +98,7 @@ class KeywordPack:
     constraints: tuple[str, ...] = ()
     multistep: tuple[str, ...] = ()
     negations: tuple[str, ...] = ()
+    negations_after: tuple[str, ...] = ()
     trivial: tuple[str, ...] = ()
 
     @staticmethod
@@ -107,7 +110,7 @@ class KeywordPack:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: a keyword pack must be a mapping")
         known = {"name", "language", "task_types", "escalators", "deescalators", "constraints",
-                 "multistep", "negations", "trivial", "note"}
+                 "multistep", "negations", "negations_after", "trivial", "note"}
         problems = [(f"{source}.{k}", "unknown key") for k in data if k not in known]
         builder = cls.builder(str(data.get("name") or Path(source).stem))
         builder._language = str(data.get("language", ""))
@@ -148,7 +151,8 @@ class KeywordPack:
         for term, weight in mapping("deescalators").items():
             collect(f"{source}.deescalators.{term}", builder.deescalator, term, weight=weight)
         for key, add in (("constraints", builder.constraint), ("multistep", builder.multistep),
-                         ("negations", builder.negation), ("trivial", builder.trivial)):
+                         ("negations", builder.negation), ("negations_after", builder.negation_after),
+                         ("trivial", builder.trivial)):
             collect(f"{source}.{key}", add, data.get(key) or [])
         if problems:
             raise ConfigError(
@@ -167,7 +171,8 @@ class KeywordPack:
             "name": self.name, "language": self.language, "task_types": types,
             "escalators": dict(self.escalators), "deescalators": dict(self.deescalators),
             "constraints": list(self.constraints), "multistep": list(self.multistep),
-            "negations": list(self.negations), "trivial": list(self.trivial),
+            "negations": list(self.negations), "negations_after": list(self.negations_after),
+            "trivial": list(self.trivial),
         }
 
 
@@ -183,7 +188,8 @@ class KeywordPackBuilder:
         self._secondary: dict[TaskType, list[str]] = {}
         self._escalators: dict[str, float] = {}
         self._deescalators: dict[str, float] = {}
-        self._lists: dict[str, list[str]] = {k: [] for k in ("constraints", "multistep", "negations", "trivial")}
+        self._lists: dict[str, list[str]] = {
+            k: [] for k in ("constraints", "multistep", "negations", "negations_after", "trivial")}
 
     def language(self, code: str) -> KeywordPackBuilder:
         self._language = code
@@ -225,8 +231,14 @@ class KeywordPackBuilder:
         self._lists["negations"].extend(_terms(terms, self._name))
         return self
 
+    def negation_after(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        """Cues that cancel an escalator just before them in the same clause ("… 필요 없고")."""
+        self._lists["negations_after"].extend(
+            _terms(terms, self._name, stems="a negation after is matched as written, not as a stem"))
+        return self
+
     def trivial(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
-        self._lists["trivial"].extend(_terms(terms, self._name, stems=False))
+        self._lists["trivial"].extend(_terms(terms, self._name, stems="trivial inputs are whole texts, not stems"))
         return self
 
     def _weight(self, term: str, weight: Any) -> float:

@@ -73,6 +73,11 @@ _HANGUL_WEIGHT = 1 / 6
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _THAI_WEIGHT = 1 / 4.5
 _CLAUSE_END = re.compile(r"[\s.,;:!?。，、？！]")
+_CLAUSE_PUNCT = re.compile(r"[.,;:!?。，、？！،؛؟।॥۔]")
+# Characters allowed between an escalator and a negation after it in unspaced text: a particle
+# or two and a space ("設計は必要ない", "설계까지는 필요 없고").
+_AFTER_GAP = 6
+_AFTER_GAP_WORDS = 4  # words between an escalator and a negation after it ("proof of this lemma is not needed")
 _PUNCT = frozenset(".,;:!?()")
 _TYPE_ORDER = {name: i for i, name in enumerate(
     ("code_creation", "math", "translation", "multimodal", "analyzing", "doc_creation", "reasoning",
@@ -150,6 +155,55 @@ def difficulty_for(score: float) -> float:
     if score < b2:
         return 0.5 + 0.25 * (score - b1) / (b2 - b1)
     return min(1.0, 0.75 + 0.25 * (score - b2) / 1.5)
+
+
+def _merge_nested(escalators: dict[str, float]) -> None:
+    """A phrase escalator and an escalator word inside it ("distributed system", "distributed";
+    "分布式系统", "分布式") are one piece of evidence, not two: the word is dropped and the phrase
+    keeps the larger weight. (A word matched by a stem is keyed by the word, so it is found too.)"""
+    for term in [t for t in escalators if " " in t or _is_cjk(t)]:
+        if term not in escalators:
+            continue
+        inner = term.split(" ") if " " in term else ()
+        for other in list(escalators):
+            if other != term and (other in inner or (not inner and other in term)):
+                escalators[term] = max(escalators[term], escalators.pop(other))
+
+
+def _chain_back(seq: str | list[str], anchor: int, escalators: Mapping[str, float], negated: list[str]) -> None:
+    """Add to ``negated`` the escalators that end within a small gap before ``anchor`` in ``seq``
+    (clause tokens, or unspaced text as characters), then those just before them, and so on; a
+    clause mark stops the search."""
+    words = isinstance(seq, list)
+    if words:
+        start = anchor
+        while start > 0 and seq[start - 1] not in _PUNCT:
+            start -= 1
+        gap = _AFTER_GAP_WORDS
+    else:
+        start = max((m.end() for m in _CLAUSE_PUNCT.finditer(seq, max(0, anchor - 80), anchor)), default=0)
+        gap = _AFTER_GAP
+    while True:
+        earliest = anchor
+        for term in escalators:
+            if term in negated:
+                continue
+            if words:
+                parts = term.split(" ")
+                n = len(parts)
+                for end in range(anchor, max(start + n, anchor - gap) - 1, -1):
+                    if seq[end - n:end] == parts:
+                        negated.append(term)
+                        earliest = min(earliest, end - n)
+                        break
+            else:
+                at = seq.rfind(term, start, anchor)
+                if at >= 0 and anchor - at - len(term) <= gap:
+                    negated.append(term)
+                    earliest = min(earliest, at)
+        if earliest == anchor:
+            return
+        anchor = earliest
 
 
 class _Signals(NamedTuple):
@@ -254,6 +308,8 @@ class KeywordLayer:
         cjk: dict[str, dict[str, list[_Entry]]] = {}
         stems: dict[str, list[_Entry]] = {}
         trivial: set[str] = set()
+        after: dict[str, list[tuple[str, ...]]] = {}  # negations after, by their longest word
+        after_cjk: list[str] = []
         w = self.weights
 
         def put(term: str, entry: _Entry, english: bool) -> None:
@@ -292,6 +348,11 @@ class KeywordLayer:
                 put(term, _Entry(_MULTISTEP, term, w["multistep"]), False)
             for term in pack.negations:
                 put(term, _Entry(_NEGATION, term, 0.0), False)
+            for term in pack.negations_after:
+                if _is_cjk(term):
+                    after_cjk.append(term)
+                elif toks := tuple(_tokens(term)):
+                    after.setdefault(max(toks, key=len), []).append(toks)
             for term in pack.trivial:
                 trivial.add(" ".join(_tokens(term)) if not _is_cjk(term) else term)
 
@@ -316,6 +377,9 @@ class KeywordLayer:
         # Longest stem first; a word is only tried when its first STEM_MIN characters begin a stem.
         self._stem_lengths = tuple(sorted({len(k) for k in self._stems}, reverse=True))
         self._stem_heads = frozenset(k[:STEM_MIN] for k in self._stems)
+        self._after = {k: tuple((cue, f" {' '.join(cue)} ") for cue in dict.fromkeys(v)) for k, v in after.items()}
+        self._after_keys = frozenset(self._after)
+        self._after_cjk = tuple(dict.fromkeys(after_cjk))
 
     # -- classification ----------------------------------------------------------------------
     def prime(self, tasks: Iterable[str]) -> dict[str, tuple[Verdict, _Signals]]:
@@ -403,12 +467,18 @@ class KeywordLayer:
                 multistep += agg.multistep
                 if agg.negation:
                     negations.append(term)
+        if len(escalators) > 1:
+            _merge_nested(escalators)
 
         negated: list[str] = []
         if negations and escalators:
             cues = frozenset(n.split(" ", 1)[0] for n in negations)
             negated = self._negated(_clause_tokens(low), low, escalators, cues)
             for term in negated:
+                deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
+        if escalators and (tokset & self._after_keys or (cjk_words and self._after_cjk)):
+            for term in self._negated_after(low, toks, tokset, escalators):
+                negated.append(term)
                 deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
 
         n_tokens = len(toks)
@@ -557,6 +627,32 @@ class KeywordLayer:
                     before = low[max(0, idx - 8):idx]
                 if any(n in before for n in self._cjk_negations):
                     negated.append(term)
+        return negated
+
+    def _negated_after(self, low: str, toks: list[str], tokset: set[str],
+                       escalators: Mapping[str, float]) -> list[str]:
+        """Escalators just before a negation that follows what it negates ("分散システムの設計は
+        必要ない", "dağıtık mimariye gerek yok"), in the same clause: one that ends at most four words
+        (six characters of unspaced text) before the cue, then one that ends as close before that
+        one, and so on ("분산 아키텍처 설계까지는 필요 없고" cancels 설계, then 아키텍처)."""
+        negated: list[str] = []
+        anchors = tokset & self._after_keys
+        if anchors:
+            joined = " " + " ".join(toks) + " "
+            cues = {cue for anchor in anchors for cue, needle in self._after[anchor] if needle in joined}
+            if cues:
+                firsts = {cue[0] for cue in cues}
+                clause = _clause_tokens(low)
+                for i, tok in enumerate(clause):
+                    if tok in firsts:
+                        for cue in cues:
+                            if cue[0] == tok and tuple(clause[i:i + len(cue)]) == cue:
+                                _chain_back(clause, i, escalators, negated)
+        for cue in self._after_cjk:
+            at = low.find(cue)
+            while at >= 0:
+                _chain_back(low, at, escalators, negated)
+                at = low.find(cue, at + 1)
         return negated
 
     @staticmethod
