@@ -192,3 +192,34 @@ def test_bundled_packs_include_english_and_are_cached():
         "reasoning", "thinking", "analyzing", "code_creation", "doc_creation", "translation", "math",
         "conversation", "multimodal"))
     assert bundled_packs() is packs
+
+
+# -- the bundled snapshot ------------------------------------------------------------------------
+
+def test_the_bundled_snapshot_is_current():
+    """``dmr/data/keywords/bundled.json`` holds every bundled pack exactly as its YAML reads; after
+    editing a pack, run ``python scripts/build_packs.py``."""
+    import json
+    from importlib import resources
+
+    from dmr.packs import SNAPSHOT, snapshot
+
+    shipped = json.loads((resources.files("dmr") / "data" / "keywords" / SNAPSHOT).read_text(encoding="utf-8"))
+    assert shipped == snapshot(), "bundled.json is stale: run python scripts/build_packs.py"
+
+
+def test_a_pack_is_taken_from_the_snapshot_only_while_its_yaml_is_unchanged():
+    import hashlib
+
+    from dmr.packs import read_packs
+
+    text = "name: tiny\nlanguage: xx\nescalators: {prove: 2}\nnegations_after: [not needed]\n"
+    saved_pack = {**KeywordPack.from_dict({"name": "tiny", "language": "xx"}).to_dict(), "name": "from-snapshot"}
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    (pack,) = read_packs({"xx": text}, {"packs": [{"language": "xx", "sha256": digest, "pack": saved_pack}]})
+    assert pack.name == "from-snapshot"
+    for saved in ({"packs": [{"language": "xx", "sha256": "0" * 64, "pack": saved_pack}]},  # YAML edited since
+                  {"packs": [{"language": "xx", "sha256": digest, "pack": {"name": "damaged"}}]},
+                  {"packs": "nonsense"}, {}):
+        (pack,) = read_packs({"xx": text}, saved)
+        assert pack.name == "tiny" and pack.escalators == {"prove": 2.0} and pack.negations_after == ("not needed",)

@@ -14,6 +14,8 @@ immutable; a Router compiles the packs it was given and shares nothing mutable w
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
@@ -272,14 +274,72 @@ def load_pack_file(path: str | Path) -> KeywordPack:
     return KeywordPack.from_dict(data or {}, source=path.name)
 
 
-@functools.lru_cache(maxsize=None)
-def bundled_packs() -> tuple[KeywordPack, ...]:
-    """The language packs shipped in ``dmr/data/keywords`` (parsed once; immutable)."""
+# The bundled packs, already read and checked, with the SHA-256 of the YAML each came from
+# (``python scripts/build_packs.py`` writes it). Reading 31 packs from YAML takes about a quarter of
+# a second; this file, a few milliseconds. A pack whose YAML no longer matches is read from YAML.
+SNAPSHOT = "bundled.json"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _from_snapshot(data: Mapping[str, Any]) -> KeywordPack:
+    """A pack saved by :func:`snapshot` (its terms are already folded and checked)."""
+    types = {TaskType(name): spec for name, spec in data["task_types"].items()}
+    return KeywordPack(
+        name=data["name"], language=data["language"],
+        primary={t: tuple(spec["primary"]) for t, spec in types.items() if spec["primary"]},
+        secondary={t: tuple(spec["secondary"]) for t, spec in types.items() if spec["secondary"]},
+        escalators=dict(data["escalators"]), deescalators=dict(data["deescalators"]),
+        **{key: tuple(data[key]) for key in ("constraints", "multistep", "negations", "negations_after", "trivial")},
+    )
+
+
+def _bundled_texts() -> dict[str, str]:
     root = resources.files("dmr") / "data" / "keywords"
-    packs = []
+    texts = {}
     for lang in BUNDLED_LANGUAGES:
         entry = root / f"{lang}.yaml"
         if entry.is_file():
-            data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader)
-            packs.append(KeywordPack.from_dict(data or {}, source=f"{lang}.yaml"))
+            texts[lang] = entry.read_text(encoding="utf-8")
+    return texts
+
+
+def snapshot() -> dict[str, Any]:
+    """The bundled packs read from their YAML, as ``dmr/data/keywords/bundled.json`` stores them."""
+    return {"packs": [
+        {"language": lang, "sha256": _digest(text),
+         "pack": KeywordPack.from_dict(yaml.load(text, Loader=_Loader) or {}, source=f"{lang}.yaml").to_dict()}
+        for lang, text in _bundled_texts().items()
+    ]}
+
+
+@functools.lru_cache(maxsize=None)
+def bundled_packs() -> tuple[KeywordPack, ...]:
+    """The language packs shipped in ``dmr/data/keywords`` (parsed once; immutable)."""
+    try:
+        saved = json.loads((resources.files("dmr") / "data" / "keywords" / SNAPSHOT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return read_packs(_bundled_texts(), saved)
+
+
+def read_packs(texts: Mapping[str, str], saved: Mapping[str, Any]) -> tuple[KeywordPack, ...]:
+    """Packs from their YAML ``texts`` (language -> text), taking each from the ``saved``
+    snapshot instead when the snapshot holds that language with the same text's digest."""
+    try:
+        known = {entry["language"]: entry for entry in saved.get("packs", ())}
+    except (KeyError, TypeError, AttributeError):
+        known = {}
+    packs = []
+    for lang, text in texts.items():
+        entry = known.get(lang)
+        if isinstance(entry, Mapping) and entry.get("sha256") == _digest(text):
+            try:
+                packs.append(_from_snapshot(entry["pack"]))
+                continue
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # a damaged entry: read the YAML
+        packs.append(KeywordPack.from_dict(yaml.load(text, Loader=_Loader) or {}, source=f"{lang}.yaml"))
     return tuple(packs)

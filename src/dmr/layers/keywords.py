@@ -9,6 +9,7 @@ nothing is module-level mutable state.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -206,6 +207,25 @@ def _chain_back(seq: str | list[str], anchor: int, escalators: Mapping[str, floa
         anchor = earliest
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _shape(term: str, english: bool) -> tuple[Any, ...]:
+    """How a pack term is matched: ("stem", stem), ("cjk", term), ("word", forms) or ("phrase",
+    first word, phrase); ("none",) for a term of punctuation only. Packs are immutable and shared,
+    so each term's shape is worked out once per process."""
+    if term.endswith("*"):
+        if not _is_cjk(term):
+            return ("stem", term[:-1])
+        term = term[:-1]  # CJK terms match anywhere already
+    if _is_cjk(term):
+        return ("cjk", term)
+    toks = _tokens(term)
+    if not toks:
+        return ("none",)
+    if len(toks) == 1:
+        return ("word", tuple(_inflect(toks[0])) if english else (toks[0],))
+    return ("phrase", toks[0], " ".join(toks))
+
+
 class _Signals(NamedTuple):
     """What Layer 1 saw, for the layers after it (and for debugging)."""
 
@@ -241,7 +261,7 @@ def _aggregate(entries: Iterable[_Entry], memo: dict[tuple[Any, ...], _Agg]) -> 
     if len(entries) != 1:
         return _aggregate_many(entries)
     e = entries[0]
-    key = (e.kind, e.key if e.kind <= _SECONDARY else None, e.weight)
+    key = (e.kind, e.key, e.weight)
     found = memo.get(key)
     if found is None:
         found = memo[key] = _aggregate_many(entries)
@@ -313,41 +333,36 @@ class KeywordLayer:
         w = self.weights
 
         def put(term: str, entry: _Entry, english: bool) -> None:
-            if term.endswith("*"):
-                if not _is_cjk(term):
-                    stems.setdefault(term[:-1], []).append(entry)
-                    return
-                term = term[:-1]  # CJK terms match anywhere already
-            if _is_cjk(term):
-                cjk.setdefault(term[0], {}).setdefault(term, []).append(entry)
-                return
-            toks = _tokens(term)
-            if not toks:
-                return
-            if len(toks) == 1:
-                for form in (_inflect(toks[0]) if english else {toks[0]}):
+            shape = _shape(term, english)
+            if shape[0] == "word":
+                for form in shape[1]:
                     words.setdefault(form, []).append(entry)
-                return
-            phrases.setdefault(toks[0], {}).setdefault(" ".join(toks), []).append(entry)
+            elif shape[0] == "phrase":
+                phrases.setdefault(shape[1], {}).setdefault(shape[2], []).append(entry)
+            elif shape[0] == "stem":
+                stems.setdefault(shape[1], []).append(entry)
+            elif shape[0] == "cjk":
+                cjk.setdefault(shape[1][0], {}).setdefault(shape[1], []).append(entry)
 
+        entry = functools.lru_cache(maxsize=None)(_Entry)  # one object per kind, type and weight
         for pack in self.packs:
             english = pack.language in ("", "en")
             for task_type, terms in pack.primary.items():
                 for term in terms:
-                    put(term, _Entry(_PRIMARY, task_type, w["primary"]), english)
+                    put(term, entry(_PRIMARY, task_type, w["primary"]), english)
             for task_type, terms in pack.secondary.items():
                 for term in terms:
-                    put(term, _Entry(_SECONDARY, task_type, w["secondary"]), english)
+                    put(term, entry(_SECONDARY, task_type, w["secondary"]), english)
             for term, weight in pack.escalators.items():
-                put(term, _Entry(_ESC, term, weight * w["escalator"]), english)
+                put(term, entry(_ESC, None, weight * w["escalator"]), english)
             for term, weight in pack.deescalators.items():
-                put(term, _Entry(_DEESC, term, weight * w["deescalator"]), english)
+                put(term, entry(_DEESC, None, weight * w["deescalator"]), english)
             for term in pack.constraints:
-                put(term, _Entry(_CONSTRAINT, term, w["constraint"]), False)
+                put(term, entry(_CONSTRAINT, None, w["constraint"]), False)
             for term in pack.multistep:
-                put(term, _Entry(_MULTISTEP, term, w["multistep"]), False)
+                put(term, entry(_MULTISTEP, None, w["multistep"]), False)
             for term in pack.negations:
-                put(term, _Entry(_NEGATION, term, 0.0), False)
+                put(term, entry(_NEGATION, None, 0.0), False)
             for term in pack.negations_after:
                 if _is_cjk(term):
                     after_cjk.append(term)
