@@ -1,6 +1,7 @@
 """Layer 1's packs for the languages bundled after the first six (Italian, Russian, Arabic, Turkish,
 Korean, Hindi, Polish, Vietnamese, Ukrainian, Persian, Dutch, Indonesian, Thai, Bengali, Hebrew,
-Czech, Greek, Swedish, Hungarian, Romanian, Finnish, Urdu, Swahili, Tamil), the stems (``word*``)
+Czech, Greek, Swedish, Hungarian, Romanian, Finnish, Urdu, Swahili, Tamil, Tagalog, Danish, Norwegian,
+Malay), the stems (``word*``)
 that the inflected ones rely on, and the script handling they need (Arabic and Indic punctuation,
 composed accents, Turkish "İ", Korean and Thai lengths).
 
