@@ -172,6 +172,15 @@ def test_a_whole_word_wins_over_a_stem_and_the_longest_stem_wins():
     assert set(sig.type_scores) == {TaskType.ANALYZING}
 
 
+def test_a_negation_phrase_is_a_cue_only_where_the_whole_phrase_stands():
+    layer = _layer(escalators={"arkitektura": 1.0, "distributed system": 1.0}, negations=["hindi na kailangan"])
+    _, sig = _signals(layer, "hindi na kailangan ng arkitektura")
+    assert sig.negated == ("arkitektura",)
+    # The phrase stands once; the later bare "hindi" ("not easy") cancels nothing.
+    _, sig = _signals(layer, "hindi na kailangan ng buod pero hindi madali ang arkitektura at distributed system")
+    assert sig.negated == () and set(sig.escalators) == {"arkitektura", "distributed system"}
+
+
 def test_a_negation_cancels_an_escalator_found_by_its_stem():
     layer = _layer(escalators={"распределённ*": 1.0}, negations=["не нужна"])
     _, sig = _signals(layer, "Не нужна распределённая система, просто скажи, что такое индекс")

@@ -507,8 +507,7 @@ class KeywordLayer:
 
         negated: list[str] = []
         if negations and escalators:
-            cues = frozenset(n.split(" ", 1)[0] for n in negations)
-            negated = self._negated(_clause_tokens(low), low, escalators, cues)
+            negated = self._negated(_clause_tokens(low), low, escalators, negations)
             for term in negated:
                 deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
         if escalators and (tokset & self._after_keys or (cjk_words and self._after_cjk)):
@@ -630,30 +629,46 @@ class KeywordLayer:
                 return
 
     def _negated(self, toks: list[str], low: str, escalators: Mapping[str, float],
-                 neg: frozenset[str]) -> list[str]:
-        """Escalators within six tokens after a negation cue, in the same clause."""
+                 negations: Iterable[str]) -> list[str]:
+        """Escalators within six tokens after a negation cue, in the same clause. A cue is a matched
+        negation word, or the first word of a matched negation phrase where the whole phrase stands
+        or earlier in its clause, as in "ne … ne de" and "ni … ni" (so "hindi na kailangan" in one
+        place does not make every later "hindi" a cue)."""
+        words: set[str] = set()
+        starts: dict[str, list[list[str]]] = {}
+        for term in negations:
+            parts = term.split(" ")
+            if len(parts) == 1:
+                words.add(term)
+            else:
+                starts.setdefault(parts[0], []).append(parts)
+        cues: set[int] = set()
+        for i, tok in enumerate(toks):
+            if tok in starts and any(toks[i:i + len(p)] == p for p in starts[tok]):
+                k = i
+                while k >= 0 and toks[k] not in _PUNCT:
+                    if toks[k] == tok:
+                        cues.add(k)
+                    k -= 1
+        spans = [(term, term.split(" ")) for term in escalators if " " in term]
         negated: list[str] = []
         window_end = -1
-        for tok in toks:
+        for i, tok in enumerate(toks):
             if tok in _PUNCT:
                 window_end = -1
                 continue
-            if tok in neg:
+            if tok in words or i in cues:
                 window_end = 6
                 continue
             if window_end > 0:
                 window_end -= 1
                 if tok in escalators and tok not in negated:
                     negated.append(tok)
+                for term, parts in spans:
+                    if parts[0] == tok and term not in negated and toks[i:i + len(parts)] == parts:
+                        negated.append(term)
         for term in escalators:
-            if term in negated:
-                continue
-            if " " in term and any(f"{n} " in low for n in neg):
-                idx = low.find(term)
-                before = low[max(0, idx - 40):idx]
-                if any(n in before.split() for n in neg) and not any(p in before[-30:] for p in ".;!?"):
-                    negated.append(term)
-            elif _is_cjk(term) and self._cjk_negations:
+            if term not in negated and _is_cjk(term) and self._cjk_negations:
                 idx = low.find(term)
                 if _THAI.match(term):
                     # Thai words run to four or five characters, and a space ends a Thai clause.
