@@ -383,3 +383,40 @@ def test_a_latin_word_with_a_suffix_of_another_script_after_a_hyphen_matches(tas
     assert len(sig.escalators) == 1
     _, sig = _signals(layer, "lock-free python-like")  # Latin on both sides: the token as written
     assert sig.escalators == ()
+
+
+# -- romanized Hindi and Urdu (Hinglish, Roman Urdu) --------------------------------------------
+
+@pytest.mark.parametrize("task,expected,hard", [
+    ("bhai ek python function likh do jo list se duplicates hata de", TaskType.CODE_CREATION, False),
+    ("mujhe samjhao ki blockchain kaise kaam karta hai", TaskType.REASONING, False),
+    ("is email ko professional bana do", TaskType.DOC_CREATION, False),
+    ("meri behen ki shaadi ke liye ek chhoti si shayari likh do", TaskType.DOC_CREATION, False),
+    ("is paragraph ko english me translate kar do", TaskType.TRANSLATION, False),
+    ("ye urdu jumla angrezi mein tarjuma kar dein", TaskType.TRANSLATION, False),
+    ("ye sawal hal kar do: ek train 60 km per ghanta chalti hai to 150 km kitne time mein", TaskType.MATH, False),
+    ("startup ke liye 10 naam suggest karo jo yaad rehne wale hon", TaskType.THINKING, False),
+    ("neeche diye gaye customer reviews ka analysis karo aur batao log kya shikayat kar rahe hain",
+     TaskType.ANALYZING, False),
+    ("is photo mein kaunsa phool hai?", TaskType.MULTIMODAL, False),
+    ("is khabar ka saar batao", TaskType.ANALYZING, False),
+    ("chalo thodi der baatein karte hain, bore ho raha hu", TaskType.CONVERSATION, False),
+    ("mere manager ko chhutti ke liye application likh do", TaskType.DOC_CREATION, False),
+    ("ghar se kaam karun ya office jaun, kya karna chahiye? fayde aur nuksan batao", TaskType.REASONING, False),
+    ("ek distributed payment system ka architecture design karo jo fault-tolerant ho, multiple regions mein "
+     "replication ke saath, aur consistency aur latency ke trade-offs samjhao", None, True),
+    ("rigorous proof do ki har bounded monotonic sequence converge karti hai, epsilon-delta definition use "
+     "karke, step by step", TaskType.MATH, True),
+])
+def test_romanized_hindi_and_urdu(layer1, cascade, task, expected, hard):
+    """Many users type Hindi and Urdu in Latin letters, mixed with English: hi.yaml holds the
+    romanized words both share (ur.yaml the Urdu-only ones), so such asks get their task type, and
+    an expert ask written this way (English technical words, Hindi glue) still goes high."""
+    decision = layer1.classify(task)
+    if expected is not None:
+        assert decision.task_type is expected, (task, decision.task_type)
+    if hard:
+        assert decision.complexity in HARD_LEVELS and decision.tier == ModelTier.HIGH, (task, decision)
+        assert cascade.classify(task).tier == ModelTier.HIGH, task
+    else:
+        assert decision.tier != ModelTier.HIGH, (task, decision)
