@@ -73,6 +73,25 @@ def test_cross_validated_never_scores_a_row_with_a_model_that_saw_it():
     assert out == [float(r.id[1:]) for r in rows] and sorted(seen) == [0, 1, 2, 3, 4]
 
 
+def test_cross_validated_splits_deal_the_rows_differently_and_still_hold_each_row_out():
+    rows = _rows(100)
+    groups = {}
+    for split in (0, 1, 2):
+        tested = []
+
+        def fit_predict(train, test):
+            assert not {r.id for r in train} & {r.id for r in test}
+            tested.append(frozenset(r.id for r in test))
+            return [float(r.id[1:]) for r in test]
+
+        out = cross_validated(rows, fit_predict, split=split)
+        assert out == [float(r.id[1:]) for r in rows]  # every row scored once, held out
+        groups[split] = set(tested)
+    # split 0 is the plain hash of id; the others put different rows together
+    assert groups[0] == {frozenset(r.id for r in rows if fold_of(r.id) == f) for f in range(5)}
+    assert groups[1] != groups[0] and groups[2] != groups[1]
+
+
 def _pool_rows(n=300, seed=1):
     # Three models; a prompt's hidden level says which models solve it: level 0 all, 1 mid and
     # high, 2 only high.
