@@ -5,8 +5,9 @@ Speed: ``Router.classify`` with Layer 1 + Layer 3 (p50/p99 over the team's tasks
 characters, every task forced through Layer 3 too), ``classify_batch`` throughput, resident memory,
 and the cold start of ``dmr classify "…"`` in a new process.
 Accuracy: the held-out split of datasets/ (sha256 % 5 == 0, never trained on) through the default
-Router, Layer 3 alone, per language, and MT-Bench category agreement (../shared/eval, evaluation
-only) through the documented mapping.
+Router, Layer 3 alone, per language; the cascade on datasets/held_back (never trained on), with the
+share of tasks routed above and below their labelled tier; and MT-Bench category agreement
+(../shared/eval, evaluation only) through the documented mapping.
 
 Usage: python benchmarks/l3.py [--quick] [--onnx DIR]   (DIR from scripts/build_encoder.py onnx)
 """
@@ -127,6 +128,8 @@ def main() -> int:
     rows.append(("cascade: type macro-F1", f"{report['type_macro_f1']:.3f}", "≥ 0.90"))
     rows.append(("cascade: complexity macro-F1", f"{report['complexity_macro_f1']:.3f}", ""))
     rows.append(("cascade: tier accuracy", f"{report['tier_accuracy']:.3f}", "≥ 0.85"))
+    rows.append(("cascade: routed above / below the labelled tier",
+                 f"{report['tier_above']:.1%} / {report['tier_below']:.1%}", ""))
     rows.append(("cascade: ECE of decision confidence vs tier", f"{report['ece']:.3f}", ""))
     for name, info in sorted(report["decided_by"].items()):
         rows.append((f"cascade: decided by {name} (share, tier acc.)",
@@ -142,6 +145,14 @@ def main() -> int:
         rows.append((f"  {lang} (n={info['n']}): type / complexity / tier acc.",
                      f"{info['type_accuracy']:.2f} / {info['complexity_accuracy']:.2f} / "
                      f"{info['tier_accuracy']:.2f}", ""))
+    # datasets/held_back: written by the team like the rest, never trained on (its README says why).
+    for kind in ("expert_asks", "lookalikes", "situated_asks"):
+        files = sorted((ROOT / "datasets" / "held_back").glob(f"{kind}_*.jsonl"))
+        if not files:
+            continue
+        back = evaluate_router(router, [e for e in load_examples(files) if e.complexity])
+        rows.append((f"held back, {kind} (n={back['n']}): tier acc. / above / below",
+                     f"{back['tier_accuracy']:.3f} / {back['tier_above']:.1%} / {back['tier_below']:.1%}", ""))
     if MT_BENCH.is_file():
         questions = [json.loads(line) for line in MT_BENCH.read_text(encoding="utf-8").splitlines() if line.strip()]
         agree = 0

@@ -113,6 +113,26 @@ def test_eval_reports_every_field_as_json(data):
     assert sum(map(sum, report["type_confusion"])) == report["n"]
 
 
+def test_eval_says_how_many_tasks_went_above_and_below_their_tier(tmp_path):
+    # Labels chosen so that the default Router's tiers are known: a greeting labelled as research
+    # math goes below its tier, a proof and a system design labelled as simple chat go above, a
+    # greeting labelled as one is right.
+    rows = [("Hi, how are you?", "math", "research"),
+            ("Prove that there are infinitely many primes, rigorously, with a full proof by contradiction.",
+             "conversation", "simple"),
+            ("Design a globally distributed database with strong consistency, automatic failover and "
+             "multi-region replication, and justify every trade-off.", "conversation", "simple"),
+            ("Hello!", "conversation", "simple")]
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps({"task": t, "task_type": y, "complexity": c}) + "\n" for t, y, c in rows))
+    result = CliRunner().invoke(cli, ["eval", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["tier_above"], report["tier_below"], report["tier_accuracy"]) == (0.5, 0.25, 0.25)
+    readable = CliRunner().invoke(cli, ["eval", "--data", str(data)])
+    assert "routed above its tier  50.0%, below 25.0%" in readable.stdout
+
+
 def test_eval_readable_output_and_plot(data, tmp_path):
     png = tmp_path / "eval.png"
     result = CliRunner().invoke(cli, ["eval", "--data", str(data), "--plot", str(png)])

@@ -18,6 +18,8 @@ def _table(report: dict[str, Any]) -> str:
     lines = ["               accuracy  macro-F1"]
     lines += [f"{name:<14} {acc:>8.3f}  {f1:>8.3f}" for name, acc, f1 in rows]
     lines.append(f"tier           {report['tier_accuracy']:>8.3f}")
+    if "tier_above" in report:
+        lines.append(f"  routed above its tier {report['tier_above']:>6.1%}, below {report['tier_below']:.1%}")
     lines.append(f"ECE            {report['ece']:>8.3f}")
     return "\n".join(lines)
 

@@ -122,8 +122,11 @@ def evaluate_router(router: Any, examples: Sequence[Any], *,
     truth_c = [e.complexity for e in examples]
     pred_t = [str(d.task_type) for d in decisions]
     pred_c = [str(d.complexity) for d in decisions]
-    tier_ok = [matrix.tier(d.task_type, d.complexity) == matrix.tier(e.task_type, e.complexity)
-               for d, e in zip(decisions, examples)]
+    # How many tiers each decision sits above (+) or below (-) the tier its labels map to: above
+    # is money spent for nothing, below is an answer at risk, and tier accuracy alone hides which.
+    steps = [matrix.tier(d.task_type, d.complexity).rank - matrix.tier(e.task_type, e.complexity).rank
+             for d, e in zip(decisions, examples)]
+    tier_ok = [step == 0 for step in steps]
     layers = Counter(d.layer for d in decisions)
     n = max(len(examples), 1)
     unsure_l1 = [d for d in decisions if d.trace and d.trace[0].layer == "layer1" and d.trace[0].outcome != "decided"]
@@ -139,6 +142,8 @@ def evaluate_router(router: Any, examples: Sequence[Any], *,
         "complexity_accuracy": round(float(np.mean([a == b for a, b in zip(pred_c, truth_c)])), 4) if examples else 0.0,
         "complexity_macro_f1": round(macro_f1(truth_c, pred_c, cl), 4),
         "tier_accuracy": round(float(np.mean(tier_ok)), 4) if examples else 0.0,
+        "tier_above": round(sum(1 for step in steps if step > 0) / n, 4),
+        "tier_below": round(sum(1 for step in steps if step < 0) / n, 4),
         "ece": round(ece([d.confidence for d in decisions], tier_ok), 4),
         "decided_by": by_layer,
         "layer3_share_of_layer1_unsure": round(
