@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from proxy_support import LiveServer, TestClient
+from services import redis_server  # noqa: F401  (the fixture)
 
 from dmr.server import create_app
 from dmr.store.outcomes import read_outcomes
@@ -46,13 +47,15 @@ def test_the_yaml_and_the_client_example_work_against_a_running_proxy(recorder, 
 
 
 @pytest.mark.service("llm")
-def test_the_tenants_file_works_as_written(recorder, tmp_path, monkeypatch):
+@pytest.mark.service("redis")
+def test_the_tenants_file_works_as_written(recorder, redis_server, tmp_path, monkeypatch):
     (config,) = [code for lang, code in BLOCKS if lang == "yaml" and code.startswith("# dmr.yaml")]
     (tenants,) = [code for lang, code in BLOCKS if lang == "yaml" and code.startswith("# tenants.yaml")]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEARCH_TEAM_DMR_KEY", "search-key")
     Path("dmr.yaml").write_text(config.replace(UPSTREAM, recorder.base_url), encoding="utf-8")
-    Path("tenants.yaml").write_text(tenants, encoding="utf-8")
+    assert "rate_store: redis://127.0.0.1:6379/0" in tenants
+    Path("tenants.yaml").write_text(tenants.replace("redis://127.0.0.1:6379/0", redis_server.url), encoding="utf-8")
     hard = "Design a multi-region active-active database replication scheme with conflict resolution, and prove " \
            "its consistency guarantees under network partitions."
     with TestClient(create_app(config="dmr.yaml", tenants="tenants.yaml")) as client:
@@ -62,6 +65,10 @@ def test_the_tenants_file_works_as_written(recorder, tmp_path, monkeypatch):
         spent = client.app.state.router.tenant_budget("search-team").spent_usd
     assert tiers == ["medium", "medium"]  # search-team capped at medium, research raised to it
     assert recorder.models == ["medium-model", "medium-model"] and spent > 0
+    import redis
+
+    counted = redis.Redis.from_url(redis_server.url).zcard("dmr:rpm:search-team")  # rpm counted in the rate_store
+    assert counted == 1
 
 
 def test_every_option_and_every_error_code_is_documented():

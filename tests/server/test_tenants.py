@@ -10,6 +10,7 @@ import openai
 import pytest
 from fault_server import Reply
 from proxy_support import EASY, HARD, MODELS, PRICES, LiveServer, TestClient, make_router, registry_for
+from services import redis_server  # noqa: F401  (the fixture)
 
 from dmr import Router
 from dmr.errors import ConfigError
@@ -223,3 +224,50 @@ def test_a_tenant_past_its_requests_a_minute_is_told_when_to_come_back():
     assert window.admit(tenant, 65.0) == pytest.approx(5.0)
     with pytest.raises(ConfigError, match="rpm"):
         load_tenants({"tenants": {"a": {"key_sha256": _sha("k"), "rpm": 0}}})
+    with pytest.raises(ConfigError, match="rate_store"):
+        load_tenants({"tenants": {"a": {"key_sha256": _sha("k"), "rpm": 1}}, "rate_store": "http://cache:6379"})
+    with pytest.raises(ConfigError, match="optionally 'rate_store'"):
+        load_tenants({"tenants": {"a": {"key_sha256": _sha("k")}}, "rate_limit": 5})
+
+
+def _shared_tenants(url, rpm=3):
+    return {"tenants": {"shared": {"key_sha256": _sha("shared-key"), "rpm": rpm}}, "rate_store": url}
+
+
+@pytest.mark.service("redis")
+def test_replicas_sharing_a_rate_store_count_the_same_requests(redis_server):
+    """Two proxies (two apps, as two replicas would be) with one tenants file naming a Redis
+    rate_store: the tenant's rpm holds across both, not per process."""
+    tenants = _shared_tenants(redis_server.url)
+    load_tenants(tenants)._shared.reset("shared")
+    one = create_app(make_router(None, layer3_enabled=False), tenants=tenants)
+    two = create_app(make_router(None, layer3_enabled=False), tenants=tenants)
+    headers = {"Authorization": "Bearer shared-key"}
+    with TestClient(one) as a, TestClient(two) as b:
+        codes = [client.post("/v1/dmr/classify", headers=headers, json={"task": "hi"})
+                 for client in (a, b, a, b)]
+    assert [r.status_code for r in codes] == [200, 200, 200, 429]
+    assert 1 <= int(codes[3].headers["retry-after"]) <= 60
+    # A third process sees the same window, in Redis's own clock.
+    wait = load_tenants(tenants).admit(load_tenants(tenants).find("shared-key"))
+    assert wait is not None and 55.0 < wait <= 60.0
+
+
+@pytest.mark.service("redis")
+def test_a_rate_store_outage_falls_back_to_counting_in_the_process(redis_server, caplog):
+    tenants = _shared_tenants(redis_server.url, rpm=2)
+    window = load_tenants(tenants)
+    window._shared.reset("shared")
+    tenant = window.find("shared-key")
+    assert window.admit(tenant) is None  # counted in Redis
+    redis_server.stop()
+    try:
+        # Redis is down: this process counts on its own (it has seen none of its requests), no error.
+        assert [window.admit(tenant) is None for _ in range(3)] == [True, True, False]
+        assert "counting requests in this process" in caplog.text
+    finally:
+        redis_server.start()
+    # Back: Redis counts again (this test Redis keeps nothing across a restart, so its window
+    # starts empty), not the process: two more go, the third waits.
+    assert [window.admit(tenant) is None for _ in range(3)] == [True, True, False]
+    assert "is back" in caplog.text

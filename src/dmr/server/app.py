@@ -254,7 +254,8 @@ class _Proxy:
                                    code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
             request.state.tenant = tenant
             if tenant is not None and request.method == "POST":
-                wait = tenants.admit(tenant)  # type: ignore[union-attr]
+                wait = (await run_in_threadpool(tenants.admit, tenant) if tenants.shared  # type: ignore[union-attr]
+                        else tenants.admit(tenant))  # type: ignore[union-attr]
                 if wait is not None:
                     raise APIError(429, f"tenant {tenant.name!r} sent more than its {tenant.rpm} requests a minute: "
                                         f"retry in {math.ceil(wait)} s", type="requests", code="rate_limit_exceeded",

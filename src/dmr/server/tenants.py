@@ -19,17 +19,19 @@ the decision log and ``dmr stats`` count it per tenant); a model the tenant name
 embeddings it sends, must be one it could have been routed to (its providers, its residency, at
 most its ``max_tier``), and are refused once its budget is spent with ``on_stop: raise``. Its
 spend is charged to its own budget and to the Router's. ``rpm`` limits how many requests it may
-send in any 60 seconds (counted by this proxy process); past it, 429 with ``retry-after``. The
-proxy's own key (``--api-key``), when set, still serves requests under no tenant.
+send in any 60 seconds; past it, 429 with ``retry-after``. Requests are counted by this proxy
+process, or, with ``rate_store: redis://host:6379/0`` beside ``tenants:`` in the file, in Redis, so
+that every replica sharing it counts the same requests (:mod:`dmr.server.rate`); while that Redis
+cannot answer, each process counts its own, and no request fails for it. The proxy's own key
+(``--api-key``), when set, still serves requests under no tenant.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
+import logging
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,13 +40,15 @@ from dmr.errors import BudgetExceededError, ConfigError
 from dmr.policies import TENANT_KEYS, check_tenant
 from dmr.registry import ModelRegistry
 from dmr.registry_schema import key_from_env
+from dmr.server.rate import LocalWindows, RedisWindows
 from dmr.types import ModelTier
 
 __all__ = ["Tenant", "Tenants", "load_tenants"]
 
 _KEY_FIELDS = ("key_env", "key_sha256")
 _PROXY_FIELDS = ("rpm",)
-_WINDOW_S = 60.0
+_STORE_SCHEMES = ("redis://", "rediss://", "unix://")
+log = logging.getLogger("dmr.server")
 _CONFIG_FIELDS = TENANT_KEYS - {"tenant_id"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -103,24 +107,40 @@ class Tenant:
 class Tenants:
     """The tenants of a proxy, found by the key a request sends."""
 
-    def __init__(self, by_digest: Mapping[bytes, Tenant]) -> None:
+    def __init__(self, by_digest: Mapping[bytes, Tenant], rate_store: str | None = None) -> None:
         self._by_digest = dict(by_digest)
-        self._sent: dict[str, collections.deque[float]] = {}
+        self._local = LocalWindows()
+        self._shared = RedisWindows(rate_store) if rate_store else None
+        self._store_down = False
+
+    @property
+    def shared(self) -> bool:
+        """Whether requests are counted in a store shared with other processes (a blocking call)."""
+        return self._shared is not None
 
     def admit(self, tenant: Tenant, now: float | None = None) -> float | None:
         """Count a request of ``tenant`` against its ``rpm``: None when it may go, else the seconds
         until the oldest request in the window leaves it (the request is then not counted).
-        Called on the event loop only, so it needs no lock."""
+        ``now`` (seconds, monotonic) is for this process's own count; a shared store uses its own
+        clock. Without a shared store it is called on the event loop only, so it needs no lock."""
         if tenant.rpm is None:
             return None
-        now = time.monotonic() if now is None else now
-        sent = self._sent.setdefault(tenant.name, collections.deque())
-        while sent and sent[0] <= now - _WINDOW_S:
-            sent.popleft()
-        if len(sent) >= tenant.rpm:
-            return sent[0] + _WINDOW_S - now
-        sent.append(now)
-        return None
+        if self._shared is not None and now is None:
+            import redis
+
+            try:
+                wait = self._shared.admit(tenant.name, tenant.rpm)
+            except redis.RedisError as exc:
+                if not self._store_down:
+                    log.warning("rate_store %s cannot answer (%s): counting requests in this process "
+                                "until it is back", self._shared.url, exc)
+                self._store_down = True
+            else:
+                if self._store_down:
+                    log.warning("rate_store %s is back: counting requests there again", self._shared.url)
+                self._store_down = False
+                return wait
+        return self._local.admit(tenant.name, tenant.rpm, now)
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -144,9 +164,14 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
     ``residency``: the Router's, which no tenant may leave; ``proxy_key``: the proxy's own key,
     which no tenant may share."""
     data = _read(source) if isinstance(source, (str, Path)) else source
-    if not isinstance(data, Mapping) or set(data) != {"tenants"} or not isinstance(data["tenants"], Mapping):
-        raise ConfigError("tenants: expected a mapping with one key, 'tenants', of tenant names to their settings",
-                          [("tenants", "wrong shape")])
+    if (not isinstance(data, Mapping) or "tenants" not in data or set(data) - {"tenants", "rate_store"}
+            or not isinstance(data["tenants"], Mapping)):
+        raise ConfigError("tenants: expected a mapping with the key 'tenants', of tenant names to their settings "
+                          "(and optionally 'rate_store', a redis:// URL)", [("tenants", "wrong shape")])
+    rate_store = data.get("rate_store")
+    if rate_store is not None and (not isinstance(rate_store, str) or not rate_store.startswith(_STORE_SCHEMES)):
+        raise ConfigError(f"tenants: rate_store must be a redis://, rediss:// or unix:// URL, got {rate_store!r}",
+                          [("rate_store", "not a Redis URL")])
     problems: list[tuple[str, str]] = []
     by_digest: dict[bytes, Tenant] = {}
     for name, entry in data["tenants"].items():
@@ -182,7 +207,7 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
         raise ConfigError("invalid tenants:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
     if not by_digest:
         raise ConfigError("tenants: the file names no tenant", [("tenants", "empty")])
-    return Tenants(by_digest)
+    return Tenants(by_digest, rate_store)
 
 
 def _key_digest(entry: Mapping[str, Any], where: str, problems: list[tuple[str, str]]) -> bytes | None:
