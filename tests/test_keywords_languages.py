@@ -217,6 +217,46 @@ def test_a_negation_after_cannot_be_a_stem_and_round_trips():
     assert KeywordPack.from_dict(pack.to_dict()) == pack
 
 
+def test_a_hazard_is_never_negated():
+    """A hazard names what the work must avoid: "with no race conditions" is a requirement, so
+    neither a negation before it nor one after it cancels it; other escalators are cancelled."""
+    pack = {"escalators": {"race condition": 1.2, "deadlock": 1.2, "architecture": 1.0, "競合状態": 1.2},
+            "negations": ["no", "without"], "negations_after": ["is not needed", "ないように"]}
+    guarded, plain = _layer(**pack, hazards=["race condition", "deadlock", "競合状態"]), _layer(**pack)
+    for task, hazard in (("a cache with no race condition and no deadlock", {"race condition", "deadlock"}),
+                         ("a queue without deadlock", {"deadlock"}),
+                         ("a race condition is not needed here", {"race condition"}),
+                         ("競合状態が起きないように実装", {"競合状態"})):
+        _, sig = _signals(guarded, task)
+        assert set(sig.escalators) == hazard and sig.negated == (), task
+        assert set(_signals(plain, task)[1].negated) == hazard, task  # without hazards, cancelled
+    _, sig = _signals(guarded, "a summary with no architecture and no race condition")
+    assert sig.negated == ("architecture",) and sig.escalators == ("race condition",)
+
+
+def test_a_hazard_must_be_an_escalator_of_its_pack_and_round_trips():
+    with pytest.raises(ConfigError, match="hazard must also be one of the pack's escalators"):
+        KeywordPack.from_dict({"name": "t", "escalators": {"deadlock": 1.0}, "hazards": ["race condition"]})
+    with pytest.raises(ConfigError, match="hazard is matched as written"):
+        KeywordPack.from_dict({"name": "t", "escalators": {"deadl*": 1.0}, "hazards": ["deadl*"]})
+    pack = KeywordPack.from_dict({"name": "t", "escalators": {"Race Condition": 1.0}, "hazards": ["race  condition"]})
+    assert pack.hazards == ("race condition",)
+    assert KeywordPack.from_dict(pack.to_dict()) == pack
+
+
+@pytest.mark.parametrize("task,hazard", [
+    ("Implement a thread-safe LRU cache in C++ with no race conditions and no deadlocks.", "deadlocks"),
+    ("Write a lock-free queue; ensure no race conditions under contention.", "race conditions"),
+    ("Implementa una caché LRU segura para hilos en C++ sin condiciones de carrera ni interbloqueos.",
+     "condiciones de carrera"),
+    ("Реализуй потокобезопасный LRU-кэш на C++ без состояния гонки и взаимных блокировок.", "состояния гонки"),
+])
+def test_concurrency_work_that_must_avoid_a_hazard_goes_high(cascade, task, hazard):
+    _, sig = _signals(KeywordLayer(bundled_packs()), task)
+    assert hazard in sig.escalators and hazard not in sig.negated, (task, sig)
+    assert cascade.classify(task).tier == ModelTier.HIGH, task
+
+
 def test_an_escalator_inside_a_phrase_escalator_counts_once():
     layer = _layer(escalators={"distributed": 1.5, "distributed system": 1.8, "proof": 1.0, "分布式": 1.0,
                                "分布式系统": 1.8})

@@ -5,7 +5,9 @@ A pack is plain data (``dmr/data/keywords/<lang>.yaml`` for the bundled language
 *escalators* and *de-escalators* with weights, *constraint* and *multi-step* cues, *negation* cues
 that cancel an escalator just after them ("no need for a full design, just …"), *negations_after*
 that cancel one just before them, for languages that put the negation last ("設計は必要ない",
-"tasarıma gerek yok") and *trivial* whole inputs ("hi", "thanks"). A single word ending in ``*`` is a *stem*: it matches every word that begins with
+"tasarıma gerek yok"), *hazards*: escalators no negation cancels, because they name what the
+work must avoid ("with no race conditions" asks for more care, not less), and *trivial* whole
+inputs ("hi", "thanks"). A single word ending in ``*`` is a *stem*: it matches every word that begins with
 it ("спроектир*" matches "спроектируй" and "спроектировать"), for languages whose words take many
 endings; a stem has at least four characters, and a word listed whole wins over a stem. Packs are
 immutable; a Router compiles the packs it was given and shares nothing mutable with other Routers.
@@ -102,6 +104,7 @@ class KeywordPack:
     multistep: tuple[str, ...] = ()
     negations: tuple[str, ...] = ()
     negations_after: tuple[str, ...] = ()
+    hazards: tuple[str, ...] = ()
     trivial: tuple[str, ...] = ()
 
     @staticmethod
@@ -113,7 +116,7 @@ class KeywordPack:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: a keyword pack must be a mapping")
         known = {"name", "language", "task_types", "escalators", "deescalators", "constraints",
-                 "multistep", "negations", "negations_after", "trivial", "note"}
+                 "multistep", "negations", "negations_after", "hazards", "trivial", "note"}
         problems = [(f"{source}.{k}", "unknown key") for k in data if k not in known]
         builder = cls.builder(str(data.get("name") or Path(source).stem))
         builder._language = str(data.get("language", ""))
@@ -155,8 +158,10 @@ class KeywordPack:
             collect(f"{source}.deescalators.{term}", builder.deescalator, term, weight=weight)
         for key, add in (("constraints", builder.constraint), ("multistep", builder.multistep),
                          ("negations", builder.negation), ("negations_after", builder.negation_after),
-                         ("trivial", builder.trivial)):
+                         ("hazards", builder.hazard), ("trivial", builder.trivial)):
             collect(f"{source}.{key}", add, data.get(key) or [])
+        if not problems:
+            collect(f"{source}.hazards", builder.build)
         if problems:
             raise ConfigError(
                 "invalid keyword pack:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems
@@ -175,7 +180,7 @@ class KeywordPack:
             "escalators": dict(self.escalators), "deescalators": dict(self.deescalators),
             "constraints": list(self.constraints), "multistep": list(self.multistep),
             "negations": list(self.negations), "negations_after": list(self.negations_after),
-            "trivial": list(self.trivial),
+            "hazards": list(self.hazards), "trivial": list(self.trivial),
         }
 
 
@@ -192,7 +197,7 @@ class KeywordPackBuilder:
         self._escalators: dict[str, float] = {}
         self._deescalators: dict[str, float] = {}
         self._lists: dict[str, list[str]] = {
-            k: [] for k in ("constraints", "multistep", "negations", "negations_after", "trivial")}
+            k: [] for k in ("constraints", "multistep", "negations", "negations_after", "hazards", "trivial")}
 
     def language(self, code: str) -> KeywordPackBuilder:
         self._language = code
@@ -240,6 +245,12 @@ class KeywordPackBuilder:
             _terms(terms, self._name, stems="a negation after is matched as written, not as a stem"))
         return self
 
+    def hazard(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
+        """Escalators of this pack that no negation cancels: what the work must avoid ("race
+        condition", "deadlock"), so that "with no race conditions" stays hard."""
+        self._lists["hazards"].extend(_terms(terms, self._name, stems="a hazard is matched as written, not as a stem"))
+        return self
+
     def trivial(self, terms: Iterable[str] | str) -> KeywordPackBuilder:
         self._lists["trivial"].extend(_terms(terms, self._name, stems="trivial inputs are whole texts, not stems"))
         return self
@@ -256,6 +267,10 @@ class KeywordPackBuilder:
         return value
 
     def build(self) -> KeywordPack:
+        strays = [term for term in self._lists["hazards"] if term not in self._escalators]
+        if strays:
+            raise ConfigError(f"{self._name}: a hazard must also be one of the pack's escalators: "
+                              f"{', '.join(map(repr, strays))}")
         freeze = lambda d: {k: tuple(dict.fromkeys(v)) for k, v in d.items()}  # noqa: E731
         return KeywordPack(
             name=self._name, language=self._language,
@@ -293,7 +308,8 @@ def _from_snapshot(data: Mapping[str, Any]) -> KeywordPack:
         primary={t: tuple(spec["primary"]) for t, spec in types.items() if spec["primary"]},
         secondary={t: tuple(spec["secondary"]) for t, spec in types.items() if spec["secondary"]},
         escalators=dict(data["escalators"]), deescalators=dict(data["deescalators"]),
-        **{key: tuple(data[key]) for key in ("constraints", "multistep", "negations", "negations_after", "trivial")},
+        **{key: tuple(data.get(key, ())) for key in ("constraints", "multistep", "negations", "negations_after",
+                                                     "hazards", "trivial")},
     )
 
 

@@ -350,6 +350,7 @@ class KeywordLayer:
         trivial: set[str] = set()
         after: dict[str, list[tuple[str, ...]]] = {}  # negations after, by their longest word
         after_cjk: list[str] = []
+        hazards: set[str] = set()  # every form in which a hazard escalator is matched
         w = self.weights
 
         def put(term: str, entry: _Entry, english: bool) -> None:
@@ -390,6 +391,9 @@ class KeywordLayer:
                     after.setdefault(max(toks, key=len), []).append(toks)
             for term in pack.trivial:
                 trivial.add(" ".join(_tokens(term)) if not _is_cjk(term) else term)
+            for term in pack.hazards:
+                shape = _shape(term, english)
+                hazards.update(shape[1] if shape[0] == "word" else shape[-1:] if shape[0] != "none" else ())
 
         memo: dict[tuple[Any, ...], _Agg] = {}
         self._words = {k: _aggregate(v, memo) for k, v in words.items()}
@@ -415,6 +419,7 @@ class KeywordLayer:
         self._after = {k: tuple((cue, f" {' '.join(cue)} ") for cue in dict.fromkeys(v)) for k, v in after.items()}
         self._after_keys = frozenset(self._after)
         self._after_cjk = tuple(dict.fromkeys(after_cjk))
+        self._hazards = frozenset(hazards)
 
     # -- classification ----------------------------------------------------------------------
     def prime(self, tasks: Iterable[str]) -> dict[str, tuple[Verdict, _Signals]]:
@@ -507,13 +512,17 @@ class KeywordLayer:
 
         negated: list[str] = []
         if negations and escalators:
-            negated = self._negated(_clause_tokens(low), low, escalators, negations)
+            # A hazard ("race condition") is what the work must avoid: "with no race conditions"
+            # is a requirement, so no negation cancels it.
+            negated = [t for t in self._negated(_clause_tokens(low), low, escalators, negations)
+                       if t not in self._hazards]
             for term in negated:
                 deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
         if escalators and (tokset & self._after_keys or (cjk_words and self._after_cjk)):
             for term in self._negated_after(low, toks, tokset, escalators):
-                negated.append(term)
-                deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
+                if term not in self._hazards:
+                    negated.append(term)
+                    deesc += 0.5 * escalators.pop(term) * self.weights["deescalator"]
 
         n_tokens = len(toks)
         eff_words = n_tokens + cjk_words
