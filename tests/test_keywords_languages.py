@@ -257,6 +257,22 @@ def test_concurrency_work_that_must_avoid_a_hazard_goes_high(cascade, task, haza
     assert cascade.classify(task).tier == ModelTier.HIGH, task
 
 
+def test_an_english_phrase_matches_with_its_last_word_in_the_plural():
+    english = KeywordLayer([KeywordPack.from_dict({"name": "t", "language": "en", "escalators": {
+        "race condition": 1.2, "load balancer": 1.0, "formal proof": 1.5}, "hazards": ["race condition"],
+        "negations": ["no"]})])
+    _, sig = _signals(english, "two load balancers, formal proofs and no race conditions")
+    assert set(sig.escalators) == {"load balancers", "formal proofs", "race conditions"} and sig.negated == ()
+    other = KeywordLayer([KeywordPack.from_dict({"name": "t", "language": "xx", "escalators": {"race condition": 1.2}})])
+    assert _signals(other, "race conditions")[1].escalators == ()  # only English is inflected
+    # A pack listing the plural too counts it once.
+    both = KeywordLayer([KeywordPack.from_dict({"name": "t", "language": "en", "task_types": {
+        "code_creation": ["race condition", "race conditions"]}})])
+    one = KeywordLayer([KeywordPack.from_dict({"name": "t", "language": "en", "task_types": {
+        "code_creation": ["race condition"]}})])
+    assert _signals(both, "fix the race conditions")[1].type_scores == _signals(one, "fix the race conditions")[1].type_scores
+
+
 def test_an_escalator_inside_a_phrase_escalator_counts_once():
     layer = _layer(escalators={"distributed": 1.5, "distributed system": 1.8, "proof": 1.0, "分布式": 1.0,
                                "分布式系统": 1.8})

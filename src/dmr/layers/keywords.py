@@ -88,6 +88,17 @@ _TYPE_ORDER = {name: i for i, name in enumerate(
 (_PRIMARY, _SECONDARY, _ESC, _DEESC, _CONSTRAINT, _MULTISTEP, _NEGATION) = range(7)
 
 
+def _plural(word: str) -> tuple[str, ...]:
+    """An English noun and its regular plural (both, when the word may already be one)."""
+    if len(word) < 3 or not word.isalpha() or (word.endswith("s") and not word.endswith("ss")):
+        return (word,)
+    if word.endswith(("ss", "x", "ch", "sh")):
+        return (word, word + "es")
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return (word, word[:-1] + "ies")
+    return (word, word + "s")
+
+
 def _inflect(term: str) -> set[str]:
     """Cheap English inflections so that packs can list lemmas ("design" → "designing")."""
     if " " in term or len(term) < 4 or not term.isalpha():
@@ -223,7 +234,10 @@ def _shape(term: str, english: bool) -> tuple[Any, ...]:
         return ("none",)
     if len(toks) == 1:
         return ("word", tuple(_inflect(toks[0])) if english else (toks[0],))
-    return ("phrase", toks[0], " ".join(toks))
+    # An English phrase also matches with its last word in the plural ("race condition" →
+    # "race conditions"), as a single word matches its inflections.
+    lasts = _plural(toks[-1]) if english else (toks[-1],)
+    return ("phrase", toks[0], tuple(" ".join([*toks[:-1], last]) for last in lasts))
 
 
 class _Signals(NamedTuple):
@@ -359,7 +373,10 @@ class KeywordLayer:
                 for form in shape[1]:
                     words.setdefault(form, []).append(entry)
             elif shape[0] == "phrase":
-                phrases.setdefault(shape[1], {}).setdefault(shape[2], []).append(entry)
+                for form in shape[2]:
+                    listed = phrases.setdefault(shape[1], {}).setdefault(form, [])
+                    if entry not in listed:  # "race conditions" listed beside "race condition"
+                        listed.append(entry)
             elif shape[0] == "stem":
                 stems.setdefault(shape[1], []).append(entry)
             elif shape[0] == "cjk":
@@ -393,7 +410,7 @@ class KeywordLayer:
                 trivial.add(" ".join(_tokens(term)) if not _is_cjk(term) else term)
             for term in pack.hazards:
                 shape = _shape(term, english)
-                hazards.update(shape[1] if shape[0] == "word" else shape[-1:] if shape[0] != "none" else ())
+                hazards.update({"word": shape[1], "phrase": shape[-1], "cjk": shape[-1:]}.get(shape[0], ()))
 
         memo: dict[tuple[Any, ...], _Agg] = {}
         self._words = {k: _aggregate(v, memo) for k, v in words.items()}
