@@ -162,7 +162,7 @@ def run(subsets, data: Path, alpaca: Path, prices_path: Path, progress, splits: 
             progress(f"{name}: {LABELS[key]} done in {timings[key]} s")
         sub = subset_report(rows, scores, strong=pair[0], weak=pair[1], prices=prices, name=name)
         if splits > 1:
-            sub["splits"] = other_splits(rows, scores, trained, splits, pair, prices, name, progress)
+            sub["splits"] = other_splits(rows, sub["routers"], trained, splits, pair, prices, name, progress)
         sub["strong"], sub["weak"] = pair
         if not single:
             sub["within_categories"] = within_categories(
@@ -174,18 +174,15 @@ def run(subsets, data: Path, alpaca: Path, prices_path: Path, progress, splits: 
     return report
 
 
-def other_splits(rows, scores: dict, trained: dict, splits: int, pair, prices, name: str, progress) -> dict:
-    """Each trained router's metrics over ``splits`` ways of dealing the rows into folds (the first
-    is the table's): ``{router: {metric: [value per split]}}``."""
-    out = {key: {m: [scores_m] for m, scores_m in subset_report(
-        rows, {key: scores[key]}, strong=pair[0], weak=pair[1], prices=prices, name=name)["routers"][key].items()}
-        for key in trained if key in scores}
+def other_splits(rows, first: dict, trained: dict, splits: int, pair, prices, name: str, progress) -> dict:
+    """Each trained router's metrics over ``splits`` ways of dealing the rows into folds, the first
+    being the table's (``first``: its metrics per router): ``{router: {metric: [value per split]}}``."""
+    out = {key: {m: [v] for m, v in first[key].items()} for key in trained if key in first}
     for split in range(1, splits):
+        scores = {key: cross_validated(rows, trained[key], split=split) for key in out}
+        report = subset_report(rows, scores, strong=pair[0], weak=pair[1], prices=prices, name=name)["routers"]
         for key in out:
-            values = cross_validated(rows, trained[key], split=split)
-            metrics = subset_report(rows, {key: values}, strong=pair[0], weak=pair[1], prices=prices,
-                                    name=name)["routers"][key]
-            for m, v in metrics.items():
+            for m, v in report[key].items():
                 out[key][m].append(v)
         progress(f"{name}: split {split + 1} of {splits} done")
     return out

@@ -81,17 +81,10 @@ class RedisSpendStore:
     """The total under ``dmr:budget:<name>``, updated atomically with INCRBYFLOAT."""
 
     def __init__(self, url: str, name: str = "default", *, timeout: float = 0.5) -> None:
-        try:
-            import redis
-        except ImportError:
-            from dmr.errors import NotAvailableError
+        from dmr.redis_client import connect
 
-            raise NotAvailableError("budget_store: a Redis store needs the redis package; "
-                                    "pip install 'dynamic-model-router[redis]'",
-                                    [("budget_store", "redis is not installed")]) from None
         self.key = f"dmr:budget:{name}"
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        weakref.finalize(self, self._client.close)
+        self._client = connect(url, "budget_store", self, timeout=timeout)
 
     def total(self) -> float:
         value = self._client.get(self.key)
@@ -111,7 +104,9 @@ def open_store(spec: str | None, name: str) -> SpendStore:
         from dmr.registry import user_registry_path
 
         return SQLiteSpendStore(user_registry_path().parent / "budget.sqlite3", name)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
+    from dmr.redis_client import REDIS_SCHEMES
+
+    if spec.startswith(REDIS_SCHEMES):
         return RedisSpendStore(spec, name)
     return SQLiteSpendStore(spec[len("sqlite:///") - 1:] if spec.startswith("sqlite:///") else spec, name)
 

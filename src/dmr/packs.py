@@ -160,13 +160,17 @@ class KeywordPack:
                          ("negations", builder.negation), ("negations_after", builder.negation_after),
                          ("hazards", builder.hazard), ("trivial", builder.trivial)):
             collect(f"{source}.{key}", add, data.get(key) or [])
+        pack = None
         if not problems:
-            collect(f"{source}.hazards", builder.build)
-        if problems:
+            try:
+                pack = builder.build()  # checks that each hazard is an escalator
+            except ConfigError as exc:
+                problems.append((f"{source}.hazards", str(exc)))
+        if pack is None:
             raise ConfigError(
                 "invalid keyword pack:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems
             )
-        return builder.build()
+        return pack
 
     def to_dict(self) -> dict[str, Any]:
         types = {}
@@ -308,8 +312,8 @@ def _from_snapshot(data: Mapping[str, Any]) -> KeywordPack:
         primary={t: tuple(spec["primary"]) for t, spec in types.items() if spec["primary"]},
         secondary={t: tuple(spec["secondary"]) for t, spec in types.items() if spec["secondary"]},
         escalators=dict(data["escalators"]), deescalators=dict(data["deescalators"]),
-        **{key: tuple(data.get(key, ())) for key in ("constraints", "multistep", "negations", "negations_after",
-                                                     "hazards", "trivial")},
+        **{key: tuple(data[key]) for key in ("constraints", "multistep", "negations", "negations_after", "hazards",
+                                             "trivial")},
     )
 
 

@@ -240,6 +240,19 @@ def _shape(term: str, english: bool) -> tuple[Any, ...]:
     return ("phrase", toks[0], tuple(" ".join([*toks[:-1], last]) for last in lasts))
 
 
+def _forms(shape: tuple[Any, ...]) -> tuple[str, ...]:
+    """The keys under which a term of this shape is found in a text (none for a stem, whose key is
+    the word it matched, or for punctuation)."""
+    kind = shape[0]
+    if kind == "word":
+        return shape[1]
+    if kind == "phrase":
+        return shape[2]
+    if kind == "cjk":
+        return (shape[1],)
+    return ()
+
+
 class _Signals(NamedTuple):
     """What Layer 1 saw, for the layers after it (and for debugging)."""
 
@@ -370,10 +383,10 @@ class KeywordLayer:
         def put(term: str, entry: _Entry, english: bool) -> None:
             shape = _shape(term, english)
             if shape[0] == "word":
-                for form in shape[1]:
+                for form in _forms(shape):
                     words.setdefault(form, []).append(entry)
             elif shape[0] == "phrase":
-                for form in shape[2]:
+                for form in _forms(shape):
                     listed = phrases.setdefault(shape[1], {}).setdefault(form, [])
                     if entry not in listed:  # "race conditions" listed beside "race condition"
                         listed.append(entry)
@@ -409,8 +422,7 @@ class KeywordLayer:
             for term in pack.trivial:
                 trivial.add(" ".join(_tokens(term)) if not _is_cjk(term) else term)
             for term in pack.hazards:
-                shape = _shape(term, english)
-                hazards.update({"word": shape[1], "phrase": shape[-1], "cjk": shape[-1:]}.get(shape[0], ()))
+                hazards.update(_forms(_shape(term, english)))
 
         memo: dict[tuple[Any, ...], _Agg] = {}
         self._words = {k: _aggregate(v, memo) for k, v in words.items()}

@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import time
 import uuid
-import weakref
+
+from dmr.redis_client import connect
 
 __all__ = ["LocalWindows", "RedisWindows", "WINDOW_S"]
 
@@ -57,18 +58,12 @@ class RedisWindows:
     for one round trip and raises ``redis.RedisError`` when Redis cannot answer."""
 
     def __init__(self, url: str, *, timeout: float = 0.5) -> None:
-        try:
-            import redis
-        except ImportError:
-            from dmr.errors import NotAvailableError
-
-            raise NotAvailableError("rate_store: a Redis store needs the redis package; "
-                                    "pip install 'dynamic-model-router[redis]'",
-                                    [("rate_store", "redis is not installed")]) from None
         self.url = url
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._client = connect(url, "rate_store", self, timeout=timeout)
         self._script = self._client.register_script(_ADMIT)
-        weakref.finalize(self, self._client.close)
+        import redis
+
+        self.errors = redis.RedisError  # what admit raises when Redis cannot answer
 
     def admit(self, name: str, limit: int) -> float | None:
         wait = self._script(keys=[f"dmr:rpm:{name}"], args=[limit, WINDOW_S, uuid.uuid4().hex])

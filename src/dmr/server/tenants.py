@@ -38,6 +38,7 @@ from typing import Any, Mapping
 
 from dmr.errors import BudgetExceededError, ConfigError
 from dmr.policies import TENANT_KEYS, check_tenant
+from dmr.redis_client import REDIS_SCHEMES
 from dmr.registry import ModelRegistry
 from dmr.registry_schema import key_from_env
 from dmr.server.rate import LocalWindows, RedisWindows
@@ -47,7 +48,6 @@ __all__ = ["Tenant", "Tenants", "load_tenants"]
 
 _KEY_FIELDS = ("key_env", "key_sha256")
 _PROXY_FIELDS = ("rpm",)
-_STORE_SCHEMES = ("redis://", "rediss://", "unix://")
 log = logging.getLogger("dmr.server")
 _CONFIG_FIELDS = TENANT_KEYS - {"tenant_id"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -126,11 +126,9 @@ class Tenants:
         if tenant.rpm is None:
             return None
         if self._shared is not None and now is None:
-            import redis
-
             try:
                 wait = self._shared.admit(tenant.name, tenant.rpm)
-            except redis.RedisError as exc:
+            except self._shared.errors as exc:
                 if not self._store_down:
                     log.warning("rate_store %s cannot answer (%s): counting requests in this process "
                                 "until it is back", self._shared.url, exc)
@@ -169,7 +167,7 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
         raise ConfigError("tenants: expected a mapping with the key 'tenants', of tenant names to their settings "
                           "(and optionally 'rate_store', a redis:// URL)", [("tenants", "wrong shape")])
     rate_store = data.get("rate_store")
-    if rate_store is not None and (not isinstance(rate_store, str) or not rate_store.startswith(_STORE_SCHEMES)):
+    if rate_store is not None and (not isinstance(rate_store, str) or not rate_store.startswith(REDIS_SCHEMES)):
         raise ConfigError(f"tenants: rate_store must be a redis://, rediss:// or unix:// URL, got {rate_store!r}",
                           [("rate_store", "not a Redis URL")])
     problems: list[tuple[str, str]] = []
