@@ -176,6 +176,8 @@ def test_train_then_eval_with_the_outcome_model(outcomes, prices, tmp_path):
     meta = json.loads(model.with_suffix(".json").read_text())
     said = ("prototype features" if meta["prototypes"] else "raw embedding") if meta["encoder"] else "encoder: none"
     assert said in result.output and "ridge penalty" in result.output
+    near = meta["neighbours"]
+    assert (f"from the {near['k']} most similar" if near["blend"] else "no neighbour blend") in result.output
     report = json.loads(_run("train", "--outcomes", outcomes, "--models", "small-model,big-model",
                              "--prices", prices, "--output", model, "--json").output)
     # the words of the hard prompts decide the outcome: held out, the model finds them

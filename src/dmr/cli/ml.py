@@ -156,7 +156,11 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
         encoder = f"{report['encoder']} as {report['prototypes']} prototype features"
     else:
         encoder = f"{report['encoder']}, raw embedding"
-    click.echo(f"sentence encoder: {encoder}; ridge penalty {report['l2']:g} (both chosen by inner cross-validation)")
+    near = report["neighbours"]
+    blend = (f"{near['blend']:g} of each estimate from the {near['k']} most similar training prompts"
+             if near["blend"] else "no neighbour blend")
+    click.echo(f"sentence encoder: {encoder}; ridge penalty {report['l2']:g}; {blend} "
+               "(all chosen by inner cross-validation)")
     if held is None:
         click.echo(f"no held-out metrics: no row scores both {report['models'][0]} and {report['models'][-1]}")
         return

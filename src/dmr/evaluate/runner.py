@@ -169,5 +169,6 @@ def train_outcome_model(data: OutcomeSet, *, models: Sequence[str] | None = None
         progress("fit", folds + 1)
     report = {"rows": len(rows), "contaminated_excluded": data.contaminated, "models": list(order),
               "folds": folds, "heldout": subset, "priced": priced, "l2": model.l2_, "encoder": model.encoder_,
-              "prototypes": 0 if model.prototypes_ is None else len(model.prototypes_)}
+              "prototypes": 0 if model.prototypes_ is None else len(model.prototypes_),
+              "neighbours": {"k": model.neighbour_k_, "blend": model.blend_}}
     return model, report

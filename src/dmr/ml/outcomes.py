@@ -20,6 +20,17 @@ one logistic regression per model over four kinds of features of the prompt:
   (there the prototypes won on GSM8K and MMLU, and raised GSM8K's CS@95 from 37 % to 40–44 %).
   ``"always"`` forces the raw embedding, ``"prototypes"`` the prototypes, ``None`` no encoder.
 
+On top of the logistic regressions, each model's probability may be blended with what the most
+similar training prompts say (:mod:`dmr.ml.neighbours`): ``(1 − α) · logistic + α · neighbours``,
+with the neighbour count and ``α`` chosen by inner cross-validation (``neighbours="auto"``, the
+default), ``α = 0`` unless the blend ranks the held-out rows better on most inner folds. Logged
+traffic repeats itself (templates, near-duplicate questions) in ways a linear model of the features
+sums away; on MT-Bench (72 prompts, in-domain 5-fold, mean over five fold splits) the blend raised
+CS@95 from 76 % to 79 %; on MMLU it is never chosen, and on GSM8K and AlpacaEval it moves CS@95 by
+less than the spread between fold splits. A model that blends keeps the training prompts'
+embeddings (half precision) and targets in its file, so treat the file as you treat the logs it came
+from.
+
 The target of model ``m`` on a prompt is 1 when its score reaches the best score of that prompt
 (within ``eps``) and falls linearly to 0 as it trails by the whole range of scores. For 0/1
 outcomes that is exactly "``m`` matched the best model", so :meth:`OutcomeModel.predict` is the
@@ -64,6 +75,7 @@ from dmr.datafiles import fold_of
 from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 from dmr.ml.head import lbfgs, sigmoid, sparse_products
+from dmr.ml.neighbours import NEIGHBOUR_GRID, choose_blend, neighbour_estimate
 
 __all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
 
@@ -182,7 +194,8 @@ class OutcomeModel:
 
     def __init__(self, *, l2: float | str = "auto", dense_l2: float = 0.01, eps: float = 0.0, bits: int = 18,
                  char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = "auto",
-                 prototypes: int | str = "auto", inner_folds: int = 3, max_iter: int = 150) -> None:
+                 prototypes: int | str = "auto", neighbours: int | str | None = "auto", inner_folds: int = 3,
+                 max_iter: int = 150) -> None:
         self.l2 = l2
         self.dense_l2 = dense_l2
         self.eps = eps
@@ -191,6 +204,7 @@ class OutcomeModel:
         self.use_head = use_head
         self.encoder = encoder
         self.prototypes = prototypes
+        self.neighbours = neighbours
         self.inner_folds = inner_folds
         self.max_iter = max_iter
 
@@ -312,23 +326,25 @@ class OutcomeModel:
             else:
                 candidates.append(("embedding", np.concatenate([raw, embedded], axis=1), found, None))
         grid = L2_GRID if self.l2 == "auto" else ((float(self.l2), float(self.dense_l2)),)
+        neighbour_grid = self._neighbour_grid() if found else ()
         best: tuple[float, Any] | None = None
         self.cv_losses_: dict[str, float] = {}
         for label, raw_c, enc, centres in candidates:
             mean, scale = raw_c.mean(axis=0), raw_c.std(axis=0)
             scale = np.where(scale > 1e-9, scale, 1.0)
             D_c = (raw_c - mean) / scale
-            if len(candidates) > 1 or len(grid) > 1:
-                lam, lam_dense, loss = self._choose_l2(prompts, X, D_c, Y, M, progress, grid)
+            if len(candidates) > 1 or len(grid) > 1 or neighbour_grid:
+                lam, lam_dense, loss, oof = self._choose_l2(prompts, X, D_c, Y, M, progress, grid)
             else:
-                (lam, lam_dense), loss = grid[0], 0.0
+                (lam, lam_dense), loss, oof = grid[0], 0.0, None
             self.cv_losses_[label] = loss
             if best is None or loss < best[0]:
-                best = (loss, (D_c, mean, scale, enc, centres, lam, lam_dense))
+                best = (loss, (D_c, mean, scale, enc, centres, lam, lam_dense), oof)
         assert best is not None
         D, self.dense_mean_, self.dense_scale_, enc, self.prototypes_, self.l2_, self.dense_l2_ = best[1]
         if enc is not None:
             self._encoder_obj, self.encoder_ = enc
+        self._fit_neighbours(prompts, embedded, Y, M, best[2], neighbour_grid, found)
         if progress is not None:
             progress("fit", 0, 1)
         self.sparse_weights_, self.dense_weights_, self.bias_ = _fit_logistic(
@@ -359,12 +375,13 @@ class OutcomeModel:
 
     def _choose_l2(self, prompts: Sequence[str], X: SparseRows, D: np.ndarray, Y: np.ndarray, M: np.ndarray,
                    progress: Callable[[str, int, int], None] | None,
-                   grid: Sequence[tuple[float, float]] = L2_GRID) -> tuple[float, float, float]:
+                   grid: Sequence[tuple[float, float]] = L2_GRID) -> tuple[float, float, float, np.ndarray]:
         """The penalties with the lowest inner cross-validated log loss (folds by a hash of the
-        text), and that loss."""
+        text), that loss, and the held-out predictions it was measured on."""
         k = self.inner_folds
-        fold = np.array([fold_of("inner:" + p, k) for p in prompts])
+        fold = self._inner_folds(prompts)
         losses = np.zeros(len(grid))
+        oof = np.full((len(grid), *Y.shape), 0.5)
         total = k * len(grid)
         step = 0
         for f in range(k):
@@ -376,6 +393,7 @@ class OutcomeModel:
                 ws, wd, b = _fit_logistic(Xtr, D[train], Y[train], M[train], lam, lam_dense, self.max_iter,
                                           free=self._prior_columns())
                 p = np.clip(sigmoid(Xte.dot(ws) + D[test] @ wd + b), 1e-6, 1 - 1e-6)
+                oof[g, test] = p
                 y = Y[test]
                 losses[g] -= float((M[test] * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum())
                 step += 1
@@ -383,7 +401,40 @@ class OutcomeModel:
                     progress("select", step, total)
         best = int(np.argmin(losses))
         lam, lam_dense = grid[best]
-        return float(lam), float(lam_dense), float(losses[best])
+        return float(lam), float(lam_dense), float(losses[best]), oof[best]
+
+    def _neighbour_grid(self) -> tuple[int, ...]:
+        """The neighbour counts inner cross-validation tries (none: neighbours are off)."""
+        k = self.neighbours
+        if k == "auto":
+            return NEIGHBOUR_GRID
+        if k is None or k == 0:
+            return ()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise InputError(f"neighbours must be 'auto', None or a count >= 0, not {k!r}")
+        return (k,)
+
+    def _fit_neighbours(self, prompts: Sequence[str], embedded: np.ndarray | None, Y: np.ndarray, M: np.ndarray,
+                        oof: np.ndarray | None, grid: Sequence[int], found: tuple[Any, str] | None) -> None:
+        """Choose the neighbour count and the blend weight by inner cross-validation, and keep the
+        training embeddings and targets when the blend uses them."""
+        self.neighbour_k_, self.blend_ = 0, 0.0
+        self.neighbour_embeddings_ = self.neighbour_targets_ = self.neighbour_base_ = None
+        self.neighbour_encoder_, self._neighbour_encoder = None, None
+        if not grid or embedded is None or oof is None or found is None:
+            return
+        base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)
+        k, alpha, _ = choose_blend(embedded, Y, M, self._inner_folds(prompts), oof, base, ks=grid)
+        if not alpha:
+            return
+        self.neighbour_k_, self.blend_, self.neighbour_base_ = k, alpha, base
+        self.neighbour_embeddings_ = embedded.astype(np.float32)
+        self.neighbour_targets_ = np.where(M > 0, Y, np.nan).astype(np.float32)
+        self._neighbour_encoder, self.neighbour_encoder_ = found
+
+    def _inner_folds(self, prompts: Sequence[str]) -> np.ndarray:
+        """The inner fold of each training prompt (by a hash of its text)."""
+        return np.array([fold_of("inner:" + p, self.inner_folds) for p in prompts])
 
     # -- inference -------------------------------------------------------------------------------
     @property
@@ -396,7 +447,15 @@ class OutcomeModel:
         if not prompts:
             return np.zeros((0, len(self.models_)))
         X, D = self._features(prompts)
-        return sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
+        p = sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
+        if self.blend_:
+            T = self.neighbour_targets_.astype(np.float64)
+            present = ~np.isnan(T)
+            near = neighbour_estimate(self._neighbour_encoder.encode(prompts), self.neighbour_embeddings_,
+                                      np.nan_to_num(T), present.astype(np.float64), self.neighbour_k_,
+                                      self.neighbour_base_)
+            p = (1 - self.blend_) * p + self.blend_ * near
+        return p
 
     def difficulty(self, prompts: Sequence[str]) -> np.ndarray:
         """In [0, 1]: ``(1 + P(top reaches best) − P(cheapest reaches best)) / 2``, the expected
@@ -415,13 +474,53 @@ class OutcomeModel:
         np.savez_compressed(path, sparse_weights=self.sparse_weights_, dense_weights=self.dense_weights_,
                             bias=self.bias_, idf=self.featurizer_.idf_, dense_mean=self.dense_mean_,
                             dense_scale=self.dense_scale_,
-                            prototypes=self.prototypes_ if self.prototypes_ is not None else np.zeros((0, 0)))
+                            prototypes=self.prototypes_ if self.prototypes_ is not None else np.zeros((0, 0)),
+                            **self._neighbour_arrays())
         meta = {"format": FORMAT, "models": list(self.models_), "featurizer": self.featurizer_.params(),
                 "dense": self._dense_names(), "head": self.head_, "head_digest": self.head_digest_,
                 "encoder": self.encoder_, "prototypes": 0 if self.prototypes_ is None else len(self.prototypes_),
-                "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_, **metadata}
+                "l2": self.l2_, "dense_l2": self.dense_l2_, "eps": self.eps, "span": self.span_,
+                "neighbours": {"k": self.neighbour_k_, "blend": self.blend_, "encoder": self.neighbour_encoder_,
+                               "rows": 0 if self.neighbour_embeddings_ is None else len(self.neighbour_embeddings_)},
+                **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
+
+    def _neighbour_arrays(self) -> dict[str, np.ndarray]:
+        if not self.blend_:
+            return {}
+        # Half precision on disk: cosine similarities need no more, and the file is half the size.
+        return {"neighbour_embeddings": self.neighbour_embeddings_.astype(np.float16),
+                "neighbour_targets": self.neighbour_targets_,
+                "neighbour_base": self.neighbour_base_}
+
+    def _load_neighbours(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], path: Path) -> None:
+        """The neighbour blend of a saved model (files written before it have none)."""
+        self.neighbour_k_, self.blend_ = 0, 0.0
+        self.neighbour_embeddings_ = self.neighbour_targets_ = self.neighbour_base_ = None
+        self.neighbour_encoder_, self._neighbour_encoder = None, None
+        info = meta.get("neighbours") or {}
+        if not info.get("blend"):
+            return
+        try:
+            k, blend, name = int(info["k"]), float(info["blend"]), str(info["encoder"])
+            E, T, base = arrays["neighbour_embeddings"], arrays["neighbour_targets"], arrays["neighbour_base"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OutcomeModelError(f"{path}: bad neighbour data: {type(exc).__name__}: {exc}") from None
+        n_models = len(self.models_)
+        if not (0 < blend <= 1 and k >= 1 and E.ndim == 2 and T.shape == (len(E), n_models)
+                and base.shape == (n_models,)):
+            raise OutcomeModelError(f"{path}: its neighbour arrays do not match the metadata")
+        found = _default_encoder()
+        if found is None or found[1] != name:
+            raise NotAvailableError(f"{path} blends in neighbours found by the sentence encoder {name!r}, which is "
+                                    f"not available here (available: {found[1] if found else 'none'})")
+        dim = getattr(found[0], "dim", None)
+        if dim is not None and E.shape[1] != dim:
+            raise OutcomeModelError(f"{path}: its neighbour embeddings do not match the encoder's dimension")
+        self.neighbour_k_, self.blend_, self.neighbour_encoder_, self._neighbour_encoder = k, blend, name, found[0]
+        self.neighbour_embeddings_, self.neighbour_targets_ = E.astype(np.float32), T.astype(np.float32)
+        self.neighbour_base_ = base.astype(np.float64)
 
     def _prior_columns(self) -> tuple[int, ...]:
         """The dense columns penalised by :data:`PRIOR_L2` only: the head's difficulty output, when it is
@@ -454,6 +553,7 @@ class OutcomeModel:
                 data = {name: arrays[name] for name in names}
                 # Files written before prototype features have none.
                 data["prototypes"] = arrays["prototypes"] if "prototypes" in arrays.files else np.zeros((0, 0))
+                extra = {name: arrays[name] for name in arrays.files if name.startswith("neighbour_")}
         except FileNotFoundError as exc:
             raise OutcomeModelError(f"outcome model file missing: {exc.filename}") from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -496,6 +596,7 @@ class OutcomeModel:
             dim = getattr(found[0], "dim", None)
             if self.prototypes_ is not None and dim is not None and self.prototypes_.shape[1] != dim:
                 raise OutcomeModelError(f"{path}: its prototypes do not match the encoder's dimension")
+        self._load_neighbours(meta, extra, path)
         self.head_digest_ = meta.get("head_digest")
         self.stale_head_ = False
         if self.head_:
