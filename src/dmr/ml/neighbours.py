@@ -66,11 +66,11 @@ def _log_loss(p: np.ndarray, Y: np.ndarray, M: np.ndarray) -> float:
 
 
 def _lost_gain(p: np.ndarray, Y: np.ndarray, M: np.ndarray) -> float:
-    """How much of the cheapest model's shortfall a ranking by ``p_best − p_cheapest`` fails to
-    recover, over the rows that score both: one minus the area under the curve of the gap recovered
-    against the share of rows sent to the best model (the routing metric), lower is better."""
+    """The routing metric, negated so that lower is better: over the rows that score both the
+    cheapest and the best model, the area under the curve of the gap recovered against the share of
+    rows sent to the best model, when they go in order of ``p_best − p_cheapest``."""
     both = (M[:, 0] > 0) & (M[:, -1] > 0)
-    gap = (Y[both, -1] - Y[both, 0])
+    gap = Y[both, -1] - Y[both, 0]
     order = np.argsort(-(p[both, -1] - p[both, 0]), kind="stable")
     recovered = np.cumsum(gap[order])
     return -float(recovered.mean())
@@ -82,7 +82,8 @@ def choose_blend(E: np.ndarray, Y: np.ndarray, M: np.ndarray, fold: np.ndarray, 
     neighbour estimates (each row's neighbours taken from the other inner folds, as ``oof`` was
     fitted) ranks the held-out rows best: by the routing metric (:func:`_lost_gain`) where at least
     :data:`MIN_RANKED_ROWS` rows score both the cheapest and the best model, else by log loss.
-    A blend must beat ``α = 0`` (no neighbours) on every inner fold."""
+    A blend is kept only when it beats ``α = 0`` (no neighbours) on most inner folds and has the
+    lowest total."""
     kmax = max(ks)
     nbr = {k: np.empty_like(oof) for k in ks}
     for f in np.unique(fold):
@@ -109,8 +110,8 @@ def choose_blend(E: np.ndarray, Y: np.ndarray, M: np.ndarray, fold: np.ndarray, 
         for alpha in alphas:
             if alpha:
                 losses = per_fold((1 - alpha) * oof + alpha * nbr[k])
-                # Kept only when better on every inner fold: with a dozen blends to choose from,
-                # the best total alone is often luck.
+                # Kept only when better on most inner folds too: with a dozen blends to choose
+                # from, the best total alone is often luck.
                 if (losses < plain - 1e-9).sum() * 2 > len(groups) and losses.sum() < best[2]:
                     best = (k, float(alpha), float(losses.sum()))
     return best
