@@ -140,3 +140,24 @@ def test_a_blended_model_round_trips_and_refuses_inconsistent_files(blended, tmp
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(Exception, match="no-such-encoder-v9"):
         OutcomeModel.load(path)
+
+
+def test_the_blend_stores_at_most_neighbour_rows_and_the_same_ones_in_any_order():
+    prompts, scores, hard = _near_duplicates()
+    cap = 48  # of 72: still enough near-duplicates of every topic for the blend to pay
+
+    def fit(order):
+        return OutcomeModel(l2=1.0, dense_l2=10.0, encoder="prototypes", prototypes=0, neighbour_rows=cap).fit(
+            [prompts[i] for i in order], [scores[i] for i in order], models=["weak", "strong"])
+
+    model = fit(range(len(prompts)))
+    assert model.blend_ > 0 and model.neighbour_embeddings_.shape[0] == cap
+    backwards = fit(range(len(prompts) - 1, -1, -1))
+    stored = {tuple(np.round(row, 5)) for row in model.neighbour_embeddings_}
+    assert stored == {tuple(np.round(row, 5)) for row in backwards.neighbour_embeddings_}
+    fresh = ["Could you tell me about {}?".format(t) for t in _TOPICS]
+    is_hard = np.array([t in hard for t in _TOPICS])
+    d = model.difficulty(fresh)
+    assert d[is_hard].min() > d[~is_hard].max()
+    with pytest.raises(InputError, match="neighbour_rows"):
+        OutcomeModel(neighbour_rows=0).fit(prompts, scores, models=["weak", "strong"])

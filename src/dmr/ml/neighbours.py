@@ -16,10 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BLEND_GRID", "NEIGHBOUR_GRID", "choose_blend", "neighbour_estimate"]
+__all__ = ["BLEND_GRID", "NEIGHBOUR_GRID", "NEIGHBOUR_ROWS", "choose_blend", "neighbour_estimate"]
 
 NEIGHBOUR_GRID = (5, 10, 20, 40)
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+# At most this many training prompts are searched and stored: a decision's search is linear in them.
+NEIGHBOUR_ROWS = 20_000
 # Weight of the base rate in a neighbour estimate, in rows of similarity 1.
 PSEUDO_ROWS = 1.0
 _CHUNK = 1024
@@ -29,7 +31,7 @@ def _top(query: np.ndarray, ref: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     """Indices into ``ref`` of each query row's ``k`` most similar rows, most similar first, and
     their weights (cosine similarity floored at 0, plus a little so that ties count)."""
     k = min(k, len(ref))
-    sims = query.astype(np.float32) @ ref.astype(np.float32).T
+    sims = np.asarray(query, dtype=np.float32) @ np.asarray(ref, dtype=np.float32).T
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(ref) else np.tile(np.arange(len(ref)), (len(query), 1))
     picked = np.take_along_axis(sims, top, axis=1)
     order = np.argsort(-picked, axis=1, kind="stable")

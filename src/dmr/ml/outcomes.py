@@ -66,6 +66,7 @@ import logging
 import math
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -75,7 +76,7 @@ from dmr.datafiles import fold_of
 from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 from dmr.ml.head import lbfgs, sigmoid, sparse_products
-from dmr.ml.neighbours import NEIGHBOUR_GRID, choose_blend, neighbour_estimate
+from dmr.ml.neighbours import NEIGHBOUR_GRID, NEIGHBOUR_ROWS, choose_blend, neighbour_estimate
 
 __all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
 
@@ -189,13 +190,20 @@ class OutcomeModel:
       whenever the encoder is available, ``None`` never uses the encoder;
     - ``prototypes``: how many prototypes to fit (``"auto"``: :func:`prototypes_for` the number
       of rows; 0: none, and ``"auto"`` then weighs the raw embedding against no encoder);
+    - ``neighbours``: the neighbour blend (:mod:`dmr.ml.neighbours`): ``"auto"`` tries the counts
+      of :data:`~dmr.ml.neighbours.NEIGHBOUR_GRID`, a number tries that one, ``None`` or 0 turns it
+      off; inner cross-validation keeps a blend only when it helps;
+    - ``neighbour_rows``: at most this many training prompts are searched and stored for the blend
+      (a fixed sample, by a hash of the text, when there are more): each decision compares the
+      prompt with every stored row, about 0.25 ms and 6 MB per 10,000 rows
+      (``benchmarks/outcome_model.py``);
     - ``inner_folds``, ``max_iter``: the penalty search and the optimiser's budget.
     """
 
     def __init__(self, *, l2: float | str = "auto", dense_l2: float = 0.01, eps: float = 0.0, bits: int = 18,
                  char_ngrams: tuple[int, int] | None = None, use_head: bool = True, encoder: str | None = "auto",
-                 prototypes: int | str = "auto", neighbours: int | str | None = "auto", inner_folds: int = 3,
-                 max_iter: int = 150) -> None:
+                 prototypes: int | str = "auto", neighbours: int | str | None = "auto",
+                 neighbour_rows: int = NEIGHBOUR_ROWS, inner_folds: int = 3, max_iter: int = 150) -> None:
         self.l2 = l2
         self.dense_l2 = dense_l2
         self.eps = eps
@@ -205,6 +213,7 @@ class OutcomeModel:
         self.encoder = encoder
         self.prototypes = prototypes
         self.neighbours = neighbours
+        self.neighbour_rows = neighbour_rows
         self.inner_folds = inner_folds
         self.max_iter = max_iter
 
@@ -418,19 +427,47 @@ class OutcomeModel:
                         oof: np.ndarray | None, grid: Sequence[int], found: tuple[Any, str] | None) -> None:
         """Choose the neighbour count and the blend weight by inner cross-validation, and keep the
         training embeddings and targets when the blend uses them."""
-        self.neighbour_k_, self.blend_ = 0, 0.0
-        self.neighbour_embeddings_ = self.neighbour_targets_ = self.neighbour_base_ = None
-        self.neighbour_encoder_, self._neighbour_encoder = None, None
+        self._clear_neighbours()
         if not grid or embedded is None or oof is None or found is None:
             return
         base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)
+        rows = self._neighbour_sample(prompts)
+        if rows is not None:
+            prompts, embedded, Y, M, oof = [prompts[i] for i in rows], embedded[rows], Y[rows], M[rows], oof[rows]
         k, alpha, _ = choose_blend(embedded, Y, M, self._inner_folds(prompts), oof, base, ks=grid)
         if not alpha:
             return
-        self.neighbour_k_, self.blend_, self.neighbour_base_ = k, alpha, base
-        self.neighbour_embeddings_ = embedded.astype(np.float32)
-        self.neighbour_targets_ = np.where(M > 0, Y, np.nan).astype(np.float32)
+        self._set_neighbours(k, alpha, embedded, np.where(M > 0, Y, np.nan), base, found)
+
+    def _neighbour_sample(self, prompts: Sequence[str]) -> np.ndarray | None:
+        """The rows the blend is chosen on and stores when there are more than ``neighbour_rows``
+        (those whose text hashes lowest: the same rows whatever their order), else None."""
+        cap = self.neighbour_rows
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise InputError(f"neighbour_rows must be a count >= 1, not {cap!r}")
+        if len(prompts) <= cap:
+            return None
+        keys = np.array([zlib.crc32(("rows:" + p).encode("utf-8", "surrogatepass")) for p in prompts], dtype=np.uint64)
+        return np.sort(np.argsort(keys, kind="stable")[:cap])
+
+    def _clear_neighbours(self) -> None:
+        self.neighbour_k_, self.blend_ = 0, 0.0
+        self.neighbour_embeddings_ = self.neighbour_targets_ = self.neighbour_base_ = None
+        self.neighbour_encoder_, self._neighbour_encoder = None, None
+        self._neighbour_scores = self._neighbour_present = None
+
+    def _set_neighbours(self, k: int, blend: float, E: np.ndarray, T: np.ndarray, base: np.ndarray,
+                        found: tuple[Any, str]) -> None:
+        """Keep a blend's state, with the arrays :meth:`predict` reads derived once here: with a
+        large log, converting them on every call would cost more than the search itself."""
+        self.neighbour_k_, self.blend_ = int(k), float(blend)
         self._neighbour_encoder, self.neighbour_encoder_ = found
+        self.neighbour_embeddings_ = np.ascontiguousarray(E, dtype=np.float32)
+        self.neighbour_targets_ = np.asarray(T, dtype=np.float32)
+        self.neighbour_base_ = np.asarray(base, dtype=np.float64)
+        present = ~np.isnan(self.neighbour_targets_)
+        self._neighbour_present = present.astype(np.float64)
+        self._neighbour_scores = np.where(present, self.neighbour_targets_, 0.0).astype(np.float64)
 
     def _inner_folds(self, prompts: Sequence[str]) -> np.ndarray:
         """The inner fold of each training prompt (by a hash of its text)."""
@@ -449,10 +486,8 @@ class OutcomeModel:
         X, D = self._features(prompts)
         p = sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
         if self.blend_:
-            T = self.neighbour_targets_.astype(np.float64)
-            present = ~np.isnan(T)
             near = neighbour_estimate(self._neighbour_encoder.encode(prompts), self.neighbour_embeddings_,
-                                      np.nan_to_num(T), present.astype(np.float64), self.neighbour_k_,
+                                      self._neighbour_scores, self._neighbour_present, self.neighbour_k_,
                                       self.neighbour_base_)
             p = (1 - self.blend_) * p + self.blend_ * near
         return p
@@ -496,9 +531,7 @@ class OutcomeModel:
 
     def _load_neighbours(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], path: Path) -> None:
         """The neighbour blend of a saved model (files written before it have none)."""
-        self.neighbour_k_, self.blend_ = 0, 0.0
-        self.neighbour_embeddings_ = self.neighbour_targets_ = self.neighbour_base_ = None
-        self.neighbour_encoder_, self._neighbour_encoder = None, None
+        self._clear_neighbours()
         info = meta.get("neighbours") or {}
         if not info.get("blend"):
             return
@@ -518,9 +551,7 @@ class OutcomeModel:
         dim = getattr(found[0], "dim", None)
         if dim is not None and E.shape[1] != dim:
             raise OutcomeModelError(f"{path}: its neighbour embeddings do not match the encoder's dimension")
-        self.neighbour_k_, self.blend_, self.neighbour_encoder_, self._neighbour_encoder = k, blend, name, found[0]
-        self.neighbour_embeddings_, self.neighbour_targets_ = E.astype(np.float32), T.astype(np.float32)
-        self.neighbour_base_ = base.astype(np.float64)
+        self._set_neighbours(k, blend, E, T, base, found)
 
     def _prior_columns(self) -> tuple[int, ...]:
         """The dense columns penalised by :data:`PRIOR_L2` only: the head's difficulty output, when it is
