@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -275,3 +276,22 @@ def test_with_a_quality_target_in_the_config_the_sweep_follows_the_router_s_diff
     hard = [d.difficulty for d, r in zip(decisions, rows) if r["outcomes"]["small-model"] == 0.0]
     easy = [d.difficulty for d, r in zip(decisions, rows) if r["outcomes"]["small-model"] == 1.0]
     assert min(hard) > max(easy)
+
+
+def test_train_no_neighbours_turns_the_blend_off(outcomes, prices, tmp_path):
+    for flags, tried in (((), True), (("--no-neighbours",), False)):
+        model = tmp_path / f"om{len(flags)}.npz"
+        result = _run("train", "--outcomes", outcomes, "--models", "small-model,big-model", "--prices", prices,
+                      "--output", model, "--json", *flags)
+        assert result.exit_code == 0, result.output
+        near = json.loads(result.output)["neighbours"]
+        assert bool(near["tried"]) is tried
+        if not tried:
+            assert near["blend"] == 0 and json.loads(model.with_suffix(".json").read_text())["neighbours"]["rows"] == 0
+            with np.load(model, allow_pickle=False) as arrays:
+                assert "neighbour_embeddings" not in arrays.files
+    result = _run("train", "--outcomes", outcomes, "--models", "small-model,big-model", "--prices", prices,
+                  "--output", tmp_path / "off.npz", "--no-neighbours")
+    assert "neighbour blend off" in result.output
+    result = _run("train", "--data", outcomes, "--no-neighbours")
+    assert result.exit_code == 2 and "outcome model" in result.output

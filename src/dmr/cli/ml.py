@@ -118,7 +118,8 @@ def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset:
 
 
 def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path, models: str | None,
-                    prices_path: Path | None, folds: int, as_json: bool, config_path: Path | None) -> None:
+                    prices_path: Path | None, folds: int, as_json: bool, config_path: Path | None,
+                    neighbours: bool = True) -> None:
     from tqdm import tqdm
 
     from dmr.evaluate.outcomes import OutcomeSet, load_outcomes, rows_from_dicts
@@ -140,7 +141,8 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
         raise click.UsageError("no usable outcome rows to train on")
     with tqdm(total=folds + 1, unit="fit", file=sys.stderr, disable=None, desc="training") as bar:
         model, report = train_outcome_model(data, models=_models_list(models), prices=_prices(prices_path),
-                                            folds=folds, progress=lambda stage, step: bar.update(1))
+                                            folds=folds, progress=lambda stage, step: bar.update(1),
+                                            **({} if neighbours else {"neighbours": None}))
     held = report["heldout"]
     path = model.save(output, trained_on=f"{report['rows']} rows of {', '.join(data.sources)}",
                       heldout=held["routers"]["outcome_model"] if held else None)
@@ -157,8 +159,10 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
     else:
         encoder = f"{report['encoder']}, raw embedding"
     near = report["neighbours"]
-    blend = (f"{near['blend']:g} of each estimate from the {near['k']} most similar training prompts"
-             if near["blend"] else "no neighbour blend")
+    if near["blend"]:
+        blend = f"{near['blend']:g} of each estimate from the {near['k']} most similar training prompts"
+    else:
+        blend = "no neighbour blend" if near["tried"] else "neighbour blend off"
     click.echo(f"sentence encoder: {encoder}; ridge penalty {report['l2']:g}; {blend} "
                "(all chosen by inner cross-validation)")
     if held is None:
@@ -201,10 +205,14 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
 @click.option("--type-data", "type_data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="More JSONL rows (task, task_type) that teach the head the task type only (their complexity, "
                    "if any, is not used); repeatable.")
+@click.option("--no-neighbours", "no_neighbours", is_flag=True,
+              help="Outcome model: never blend in the most similar training prompts, so the file stores none "
+                   "of their embeddings.")
 @config_option
 def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_json: bool, outcomes: tuple[Path, ...],
               from_log: str | None, models: str | None, prices_path: Path | None, folds: int, encoder: str,
-              capability: tuple[Path, ...], type_data: tuple[Path, ...], config_path: Path | None) -> None:
+              capability: tuple[Path, ...], type_data: tuple[Path, ...], no_neighbours: bool,
+              config_path: Path | None) -> None:
     """Train a Layer 3 head (--data; the rows whose sha256 % 5 == 0 are held out and scored), or an
     outcome model (--outcomes or --from-log; scored by k-fold cross-validation, then fitted on all)."""
     from tqdm import tqdm
@@ -213,10 +221,12 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
         if data:
             raise click.UsageError("give either --data (a Layer 3 head) or --outcomes/--from-log (an outcome model)")
         _train_outcomes(outcomes, from_log, output or Path("dmr-outcome-model.npz"), models, prices_path, folds, as_json,
-                        config_path)
+                        config_path, neighbours=not no_neighbours)
         return
     if not data:
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes/--from-log for an outcome model")
+    if no_neighbours:
+        raise click.UsageError("--no-neighbours applies to an outcome model (--outcomes or --from-log)")
     output = output or Path("dmr-l3-head.npz")
 
     from dmr.ml.train import train_and_save

@@ -170,5 +170,6 @@ def train_outcome_model(data: OutcomeSet, *, models: Sequence[str] | None = None
     report = {"rows": len(rows), "contaminated_excluded": data.contaminated, "models": list(order),
               "folds": folds, "heldout": subset, "priced": priced, "l2": model.l2_, "encoder": model.encoder_,
               "prototypes": 0 if model.prototypes_ is None else len(model.prototypes_),
-              "neighbours": {"k": model.neighbour_k_, "blend": model.blend_}}
+              "neighbours": {"k": model.neighbour_k_, "blend": model.blend_,
+                             "tried": list(model.neighbour_grid_)}}
     return model, report

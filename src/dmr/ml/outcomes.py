@@ -428,7 +428,8 @@ class OutcomeModel:
         """Choose the neighbour count and the blend weight by inner cross-validation, and keep the
         training embeddings and targets when the blend uses them."""
         self._clear_neighbours()
-        if not grid or embedded is None or oof is None or found is None:
+        self.neighbour_grid_ = tuple(grid) if embedded is not None and oof is not None and found else ()
+        if not self.neighbour_grid_:
             return
         base = np.clip((Y * M).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0), 1e-3, 1 - 1e-3)
         rows = self._neighbour_sample(prompts)
