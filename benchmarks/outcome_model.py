@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from dmr import Router
+from dmr.ml.needs import _auc as auc  # ties share their mean rank
 from dmr.ml.neighbours import neighbour_estimate
 from dmr.ml.outcomes import OutcomeModel
 
@@ -66,14 +67,6 @@ def traffic(tasks: list[str], variants: int, seed: int = 0) -> tuple[list[str], 
             outcomes.append({"low": 0.0 if loses else 1.0, "high": 1.0})
             which.append((i, v))
     return prompts, outcomes, np.array(which)
-
-
-def auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    pos = positive.sum()
-    return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * (len(scores) - pos)))
 
 
 def latency(router: Router, tasks: list[str], rounds: int) -> tuple[float, float]:

@@ -10,13 +10,19 @@ from typing import Iterable, Iterator
 
 from dmr.errors import InputError
 
-__all__ = ["fold_of", "numbered_lines"]
+__all__ = ["fold_of", "numbered_lines", "text_hash"]
+
+
+def text_hash(key: str) -> int:
+    """The SHA-256 of ``key`` (UTF-8; a lone surrogate is hashed, not refused) as an integer: a
+    value fixed by the text alone, whatever the order or the run."""
+    return int(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest(), 16)
 
 
 def fold_of(key: str, k: int = 5) -> int:
     """The fold (0..k-1) of a row, fixed by the SHA-256 of ``key``: a training row's task text, an
     outcome row's ``id``. Fold 0 of 5 is the training data's fixed test split."""
-    return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % k
+    return text_hash(key) % k
 
 
 def numbered_lines(paths: str | Path | Iterable[str | Path], *, folders: bool = False

@@ -66,13 +66,12 @@ import logging
 import math
 import re
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from dmr.datafiles import fold_of
+from dmr.datafiles import fold_of, text_hash
 from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 from dmr.ml.head import lbfgs, sigmoid, sparse_products
@@ -254,7 +253,8 @@ class OutcomeModel:
             return False
         return True
 
-    def _dense(self, texts: Sequence[str]) -> np.ndarray:
+    def _dense(self, texts: Sequence[str], embedded: np.ndarray | None = None) -> np.ndarray:
+        """The dense block; ``embedded`` is the texts' sentence embedding when the model reads it."""
         from dmr.ml.train import l1_signals
 
         signals = l1_signals(texts, self._l1_layer())
@@ -267,14 +267,17 @@ class OutcomeModel:
             if self.needs_:
                 blocks.append(head.needs_from_logits(z)[:, None])
         if self.encoder_ is not None:
-            embedded = np.asarray(self._encoder_obj.encode(list(texts)), dtype=np.float64)
             blocks.append(embedded if self.prototypes_ is None else prototype_features(embedded, self.prototypes_))
         return np.concatenate(blocks, axis=1)
 
-    def _features(self, texts: Sequence[str]) -> tuple[SparseRows, np.ndarray]:
+    def _features(self, texts: Sequence[str]) -> tuple[SparseRows, np.ndarray, np.ndarray | None]:
+        """The n-gram rows, the standardised dense block and the sentence embedding (None when
+        neither the features nor the neighbour blend read it), the texts encoded once for both."""
+        encoder = self._encoder_obj if self.encoder_ is not None else self._neighbour_encoder
+        embedded = None if encoder is None else np.asarray(encoder.encode(list(texts)), dtype=np.float64)
         X = self.featurizer_.transform(texts)
-        D = (self._dense(texts) - self.dense_mean_) / self.dense_scale_
-        return X, D
+        D = (self._dense(texts, embedded) - self.dense_mean_) / self.dense_scale_
+        return X, D, embedded
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, prompts: Sequence[str], scores: Sequence[Mapping[str, float]], *,
@@ -448,8 +451,8 @@ class OutcomeModel:
             raise InputError(f"neighbour_rows must be a count >= 1, not {cap!r}")
         if len(prompts) <= cap:
             return None
-        keys = np.array([zlib.crc32(("rows:" + p).encode("utf-8", "surrogatepass")) for p in prompts], dtype=np.uint64)
-        return np.sort(np.argsort(keys, kind="stable")[:cap])
+        lowest = sorted(range(len(prompts)), key=lambda i: text_hash("rows:" + prompts[i]))[:cap]
+        return np.sort(np.array(lowest, dtype=np.int64))
 
     def _clear_neighbours(self) -> None:
         self.neighbour_k_, self.blend_ = 0, 0.0
@@ -484,10 +487,10 @@ class OutcomeModel:
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts:
             return np.zeros((0, len(self.models_)))
-        X, D = self._features(prompts)
+        X, D, embedded = self._features(prompts)
         p = sigmoid(X.dot(self.sparse_weights_) + D @ self.dense_weights_ + self.bias_)
         if self.blend_:
-            near = neighbour_estimate(self._neighbour_encoder.encode(prompts), self.neighbour_embeddings_,
+            near = neighbour_estimate(embedded, self.neighbour_embeddings_,
                                       self._neighbour_scores, self._neighbour_present, self.neighbour_k_,
                                       self.neighbour_base_)
             p = (1 - self.blend_) * p + self.blend_ * near
