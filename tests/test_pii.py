@@ -146,3 +146,21 @@ def test_scrub_with_a_custom_replacement_and_nothing_to_replace(detector):
 def test_scrub_covers_separately_run_patterns():
     detector = PIIDetector({"pin": r"\bpin (\d)\1{3}\b"})
     assert detector.scrub("a@b.io pin 1111 ok") == "[EMAIL] [PIN] ok"
+
+
+def test_a_text_read_again_is_not_scanned_again_and_its_matches_stay_as_found():
+    """The proxy's PII block, the Router's policy and the decision log's scrubber read the same
+    texts: the last few are scanned once, a caller changing the list it got changes nothing, and a
+    text past the memo's size is scanned every time rather than kept."""
+    detector = PIIDetector()
+    text = "write to ana.lopez@example.org about the invoice"
+    first = detector.find(text)
+    assert [kind for kind, _, _ in first] == ["email"]
+    first.clear()
+    assert detector.find(text) != [] and detector.kinds(text) == ("email",)
+    assert detector.scrub(text) == "write to [EMAIL] about the invoice"
+    info = detector._memo.cache_info()
+    assert (info.misses, info.hits) == (1, 3)
+    huge = "lorem ipsum " * 10_000 + text
+    assert detector.kinds(huge) == ("email",) and detector.kinds(huge) == ("email",)
+    assert detector._memo.cache_info().misses == 1

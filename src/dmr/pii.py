@@ -9,6 +9,7 @@ order numbers and invoice ids from counting as PII.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -63,6 +64,7 @@ def _scoped(pattern: str) -> str:
 
 
 _CHECKS = {"credit_card": luhn_valid, "iban": iban_valid}
+_MEMO_CHARS = 100_000
 
 
 class PIIDetector:
@@ -89,9 +91,19 @@ class PIIDetector:
         self._separate = [(name, p) for name, p in patterns.items() if not isinstance(p, str)]
         self._groups = {f"p{i}": name for i, name in enumerate(joined)}
         self._regex = re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(joined.values())))
+        # One request's texts are read up to three times (the proxy's PII block, the Router's
+        # policy, the decision log's scrubber): the last few texts' matches are kept, not rescanned
+        # (texts up to _MEMO_CHARS, so that what is kept stays small).
+        self._memo = functools.lru_cache(maxsize=16)(self._scan)
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """Every match as ``(kind, start, end)`` in text order, checksummed kinds validated."""
+        return list(self._recent(text))
+
+    def _recent(self, text: str) -> tuple[tuple[str, int, int], ...]:
+        return self._memo(text) if len(text) <= _MEMO_CHARS else self._scan(text)
+
+    def _scan(self, text: str) -> tuple[tuple[str, int, int], ...]:
         found = []
         for match in self._regex.finditer(text):
             if match.end() == match.start():  # a pattern that can match nothing finds no PII
@@ -107,17 +119,17 @@ class PIIDetector:
                 found.extend((kind, m.start(), m.end()) for m in regex.finditer(text)
                              if m.end() > m.start() and (check is None or check(m.group())))
             found.sort(key=lambda item: (item[1], -item[2]))
-        return found
+        return tuple(found)
 
     def kinds(self, text: str) -> tuple[str, ...]:
         """The distinct kinds of PII in ``text``, in pattern order."""
-        seen = {kind for kind, _, _ in self.find(text)}
+        seen = {kind for kind, _, _ in self._recent(text)}
         return tuple(name for name in self.names if name in seen)
 
     def scrub(self, text: str, replacement: str = "[{kind}]") -> str:
         """``text`` with each PII match replaced (used before anything is logged)."""
         parts, last = [], 0
-        for kind, start, end in self.find(text):
+        for kind, start, end in self._recent(text):
             if start < last:
                 continue
             parts.append(text[last:start])

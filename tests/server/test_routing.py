@@ -187,6 +187,9 @@ def test_the_pii_block_leaves_the_models_own_turns_and_unblocked_policies_alone(
     flagging = make_router(fault_server.url + "/v1", layer3_enabled=False, pii_policy={"min_tier": "medium"})
     with TestClient(create_app(blocking)) as client:
         assert client.post("/v1/chat/completions", json={"model": "dmr", "messages": quoted}).status_code == 200
+    # The proxy's block and the Router's policy both read the two user turns; each is scanned once.
+    scans = blocking._pii._memo.cache_info()
+    assert scans.misses == 2 and scans.hits >= 2
     with TestClient(create_app(flagging)) as client:
         assert client.post("/v1/chat/completions", json={"model": "local-small", "messages": [
             {"role": "user", "content": PII}]}).status_code == 200
