@@ -15,12 +15,18 @@ config_option = click.option(
 )
 
 
-def build_router(config_path: Path | None = None, preset: str | None = None) -> Any:
-    from dmr.router import Router
-
+def config_file(config_path: Path | None = None) -> Path | None:
+    """The dmr.yaml in force: ``--config``, else ``$DMR_CONFIG``, else ./dmr.yaml if present."""
     path = config_path or (Path(os.environ["DMR_CONFIG"]) if os.environ.get("DMR_CONFIG") else None)
     if path is None and Path("dmr.yaml").is_file():
         path = Path("dmr.yaml")
+    return path
+
+
+def build_router(config_path: Path | None = None, preset: str | None = None) -> Any:
+    from dmr.router import Router
+
+    path = config_file(config_path)
     extra = {"preset": preset} if preset else {}
     return Router.from_yaml(path, **extra) if path else Router(**extra)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, config_option, echo_json
+from dmr.cli._common import build_router, config_file, config_option, echo_json
 from dmr.cli.main import cli
 
 
@@ -30,33 +30,23 @@ def _render(decision: Any) -> str:
     return "\n".join(lines)
 
 
-def _batch(router: Any, source: TextIO, out: TextIO, total: int | None) -> tuple[int, int]:
+def _batch(router: Any, batch: Path, out: Path | None, engine: str, config: Path | None, preset: str | None,
+           address: str | None, workers: int | None) -> None:
     from tqdm import tqdm
 
-    from dmr.errors import DmrError
+    from dmr.batch import classify_stream
 
-    done = failed = 0
-    for number, line in enumerate(tqdm(source, total=total, unit="task", file=sys.stderr,
-                                       disable=None, desc="classifying"), 1):
-        if not line.strip():
-            continue
-        record: dict[str, Any]
-        try:
-            parsed = json.loads(line)
-            record = parsed if isinstance(parsed, dict) else {"task": parsed}
-        except json.JSONDecodeError as exc:
-            record = {"line": number, "raw": line.rstrip("\n"), "error": f"invalid JSON: {exc.msg}"}
-            failed += 1
-        else:
-            try:
-                record["decision"] = router.classify(record.get("task"), history=record.get("history"))
-                record["decision"] = record["decision"].to_dict()
-                done += 1
-            except DmrError as exc:
-                record["error"] = str(exc)
-                failed += 1
-        out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    return done, failed
+    with batch.open(encoding="utf-8", errors="replace") as source:
+        total = sum(1 for _ in source)
+    with batch.open(encoding="utf-8", errors="replace") as source, \
+            (out.open("w", encoding="utf-8") if out is not None else nullcontext(sys.stdout)) as sink, \
+            tqdm(total=total, unit="line", file=sys.stderr, disable=None, desc="classifying") as bar:
+        done, failed = classify_stream(source, lambda line: sink.write(line + "\n"), router=router, config=config,
+                                       preset=preset, engine=engine, address=address, workers=workers,
+                                       progress=bar.update)
+    click.echo(f"classified {done} task(s), {failed} failed" + (f"; wrote {out}" if out else ""), err=True)
+    if failed and not done:
+        sys.exit(1)
 
 
 @cli.command()
@@ -67,28 +57,27 @@ def _batch(router: Any, source: TextIO, out: TextIO, total: int | None) -> tuple
               help="JSONL file of {\"task\": ...} objects to classify.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where --batch writes its results (default: stdout).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="Where --batch runs: this process (default) or Ray workers, each with a Router built "
+                   "from the same config.")
+@click.option("--ray-address", default=None,
+              help="The Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray for the run).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray workers for --engine ray (default: one per CPU of the cluster).")
 @config_option
-def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | None,
-             out: Path | None, config_path: Path | None) -> None:
+def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | None, out: Path | None,
+             engine: str | None, ray_address: str | None, workers: int | None, config_path: Path | None) -> None:
     """Classify TEXT (or stdin with no TEXT or with '-') and print the routing decision."""
-    router = build_router(config_path, preset)
+    if batch is None and (out, engine) != (None, None):
+        raise click.UsageError(f"--{'out' if out is not None else 'engine'} goes with --batch")
+    if engine != "ray" and (ray_address, workers) != (None, None):
+        raise click.UsageError(f"--{'ray-address' if ray_address else 'workers'} goes with --engine ray")
+    router = build_router(config_path, preset)  # also checks the configuration before any worker starts
     if batch is not None:
         if text:
             raise click.UsageError("give either TEXT or --batch, not both")
-        with batch.open(encoding="utf-8", errors="replace") as source:
-            total = sum(1 for _ in source)
-        with batch.open(encoding="utf-8", errors="replace") as source:
-            if out is None:
-                done, failed = _batch(router, source, sys.stdout, total)
-            else:
-                with out.open("w", encoding="utf-8") as sink:
-                    done, failed = _batch(router, source, sink, total)
-        click.echo(f"classified {done} task(s), {failed} failed" + (f"; wrote {out}" if out else ""), err=True)
-        if failed and not done:
-            sys.exit(1)
+        _batch(router, batch, out, engine or "local", config_file(config_path), preset, ray_address, workers)
         return
-    if out is not None:
-        raise click.UsageError("--out goes with --batch")
     if text is None or text == "-":
         if sys.stdin is None or (sys.stdin.isatty() and text is None):
             raise click.UsageError("give the task as an argument, or pipe it on stdin")

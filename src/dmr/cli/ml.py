@@ -316,7 +316,7 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
         raise click.UsageError("no labelled rows to evaluate")
     router = build_router(config_path, preset)
     with tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
-        report = evaluate_router(router, examples, progress=lambda i: bar.update(1))
+        report = evaluate_router(router, examples, progress=lambda done: bar.update(done - bar.n))
     if plot is not None:
         try:
             from dmr.ml.plots import plot_report

@@ -107,15 +107,16 @@ def evaluate_head(head: Any, examples: Sequence[Any], signals: Sequence[Any] | N
 
 def evaluate_router(router: Any, examples: Sequence[Any], *,
                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Run every example through ``router.classify`` and score the decisions."""
+    """Run every example through the router (``classify_batch``, a block at a time) and score the
+    decisions; ``progress`` is told how many are done after each block."""
     from dmr.types import TaskComplexity, TaskType
 
     matrix = router._matrix
-    decisions = []
-    for i, e in enumerate(examples):
-        decisions.append(router.classify(e.task))
+    decisions: list[Any] = []
+    for start in range(0, len(examples), 512):
+        decisions += router.classify_batch([e.task for e in examples[start:start + 512]])
         if progress is not None:
-            progress(i + 1)
+            progress(len(decisions))
     tl = [str(t) for t in TaskType]
     cl = [str(c) for c in TaskComplexity]
     truth_t = [e.task_type for e in examples]

@@ -1,0 +1,96 @@
+"""`dmr classify --batch --engine ray`: the same lines as in this process, from Ray workers that each
+build their Router from the run's configuration; a local Ray is started for the run and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+import dmr.cli.classify  # noqa: F401  # attaches `classify` to `cli`
+from dmr.cli.main import cli
+
+ray = pytest.importorskip("ray")  # in the test extras: installed wherever the suite runs
+
+HARD = "Implement a lock-free MPMC queue in Rust, prove its memory orderings and test it with loom."
+LINES = [
+    {"id": 1, "task": "What is 2+2?"},
+    "{not json",
+    '"Design a distributed CQRS system with event sourcing and exactly-once projections"',  # a bare task
+    "",
+    {"id": 4, "task": ""},
+    {"id": 5, "task": "continue", "history": [{"role": "user", "content": HARD}, "Part one."]},
+    {"id": 6, "task": "Patient MRN 12345 has chest pain and a fever since Tuesday; what should we rule out?"},
+    {"id": 7, "task": "Translate 'good morning' into German."},
+    {"id": 8, "task": "Écris un poème de quatre vers sur la pluie d'automne."},
+    [1, 2],
+] + [{"id": 100 + i, "task": f"Summarise ticket #{i}: the printer on floor {i % 7} jams on duplex jobs."}
+     for i in range(40)]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    (tmp_path / "in.jsonl").write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n"
+                                               for line in LINES), encoding="utf-8")
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["classify", "--batch", "in.jsonl", *args])
+
+
+def outcome(path) -> list[dict]:
+    """Each output line without what differs from run to run (ids, timestamps, latencies)."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        decision = record.pop("decision", None)
+        if decision is not None:
+            record["decision"] = {k: decision[k] for k in ("tier", "task_type", "complexity", "model_name", "layer",
+                                                          "difficulty", "policies_applied", "provider")}
+        out.append(record)
+    return out
+
+
+def test_ray_workers_write_the_lines_this_process_writes_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr("dmr.batch.BLOCK", 4)  # many blocks, dealt to the workers in turn
+    local = run("--out", "local.jsonl")
+    assert local.exit_code == 0, local.output
+    spread = run("--out", "ray.jsonl", "--engine", "ray", "--workers", "2")
+    assert spread.exit_code == 0, spread.output
+    assert "classified 46 task(s), 3 failed; wrote ray.jsonl" in spread.stderr
+    expected, got = outcome(tmp_path / "local.jsonl"), outcome(tmp_path / "ray.jsonl")
+    assert got == expected and len(got) == len(LINES) - 1  # the blank line is skipped
+    assert [r.get("id") for r in got[:3]] == [1, None, None] and got[1]["line"] == 2
+    assert got[4]["id"] == 5 and got[4]["decision"]["policies_applied"] == ["follow_up_floor:high"]
+    assert not ray.is_initialized()  # the Ray the run started is stopped
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+
+
+def test_ray_workers_build_their_router_from_the_config_and_preset(tmp_path):
+    (tmp_path / "dmr.yaml").write_text("version: 1\ntier_matrix:\n  math: {simple: high, standard: high, complex: high}\n", encoding="utf-8")
+    # More workers than the CPUs Ray sees: they share them instead of waiting for one.
+    spread = run("--out", "ray.jsonl", "--engine", "ray", "--workers", "5", "--preset", "healthcare",
+                 "--config", "dmr.yaml")
+    assert spread.exit_code == 0, spread.output
+    got = {r.get("id"): r["decision"] for r in outcome(tmp_path / "ray.jsonl") if "decision" in r}
+    assert got[1]["tier"] == "high"  # the config's matrix, not the default's low
+    assert any(p.startswith("pii_detected:") for p in got[6]["policies_applied"])  # the preset's patterns
+    local = run("--out", "local.jsonl", "--preset", "healthcare", "--config", "dmr.yaml")
+    assert local.exit_code == 0 and outcome(tmp_path / "ray.jsonl") == outcome(tmp_path / "local.jsonl")
+
+
+@pytest.mark.parametrize("args, wrong", [
+    (("--engine", "ray"), "--engine goes with --batch"),
+    (("--batch", "in.jsonl", "--workers", "2"), "--workers goes with --engine ray"),
+    (("--batch", "in.jsonl", "--engine", "local", "--ray-address", "auto"), "--ray-address goes with --engine ray"),
+    (("--batch", "in.jsonl", "--engine", "spark"), "Invalid value for '--engine'"),
+])
+def test_engine_options_out_of_place_are_usage_errors(args, wrong):
+    result = CliRunner().invoke(cli, ["classify", *args] if args[0] == "--batch" else ["classify", "hi", *args])
+    assert result.exit_code == 2 and wrong in result.stderr
