@@ -18,15 +18,16 @@ import json
 import os
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from dmr.errors import ConfigError, DmrError
 
-__all__ = ["BLOCK", "classify_lines", "classify_stream"]
+__all__ = ["BLOCK", "RayPool", "classify_lines", "classify_stream"]
 
 BLOCK = 512  # lines a worker classifies at a time
 
 Numbered = Sequence[tuple[int, str]]
+T = TypeVar("T")
 
 
 def classify_lines(router: Any, lines: Numbered) -> list[tuple[str, bool]]:
@@ -90,7 +91,8 @@ def classify_stream(lines: Iterable[str], write: Callable[[str], None], *, route
                     address: str | None = None, workers: int | None = None, block: int | None = None,
                     progress: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Classify JSONL ``lines`` and ``write`` each output line (without its newline), in order;
-    returns ``(classified, failed)``. ``engine="local"`` uses ``router``; ``engine="ray"`` builds a
+    returns ``(classified, failed)``. ``engine="local"`` uses ``router`` (default: one built from
+    ``config`` and ``preset``); ``engine="ray"`` builds a
     Router from ``config``/``preset`` on each of ``workers`` Ray workers (default: one per CPU of
     the cluster) at ``address`` (default: ``RAY_ADDRESS``, else a local Ray started for the run).
     ``progress`` is told how many input lines each finished block held; ``block`` is the lines
@@ -107,62 +109,99 @@ def classify_stream(lines: Iterable[str], write: Callable[[str], None], *, route
             progress(len(numbered))
 
     if engine == "local":
+        router = router if router is not None else _router(str(config) if config else None, preset)
         for numbered in _blocks(lines, block):
             emit(numbered, classify_lines(router, numbered))
     elif engine == "ray":
-        _on_ray(lines, emit, config, preset, address, workers, block)
+        with RayPool(config, preset, address=address, workers=workers) as pool:
+            for numbered, results in pool.ordered("classify", _blocks(lines, block)):
+                emit(numbered, results)
     else:
         raise ConfigError(f"unknown engine {engine!r} (local or ray)")
     return done, failed
+
+
+def _router(config: str | None, preset: str | None) -> Any:
+    from dmr.router import Router
+
+    extra = {"preset": preset} if preset else {}
+    return Router.from_yaml(config, **extra) if config else Router(**extra)
 
 
 class _Worker:
     """A Ray actor holding one Router, built from the run's configuration."""
 
     def __init__(self, config: str | None, preset: str | None) -> None:
-        from dmr.router import Router
-
-        extra = {"preset": preset} if preset else {}
-        self.router = Router.from_yaml(config, **extra) if config else Router(**extra)
+        self.router = _router(config, preset)
 
     def classify(self, numbered: Numbered) -> list[tuple[str, bool]]:
         return classify_lines(self.router, numbered)
+
+    def decide(self, tasks: list[Any]) -> list[Any]:
+        return self.router.classify_batch(tasks)
+
+    def difficulty(self, prompts: list[str]) -> list[float]:
+        return [d.difficulty for d in self.router.classify_batch(prompts)]
 
     def close(self) -> None:
         self.router.close()  # flush the decision log, if the configuration keeps one
 
 
-def _on_ray(lines: Iterable[str], emit: Callable[[Numbered, list[tuple[str, bool]]], None], config: Path | None,
-            preset: str | None, address: str | None, workers: int | None, block: int) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("the Ray engine needs Ray: pip install 'dynamic-model-router[ray]'") from None
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports unless the user asks
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, configure_logging=False)  # None: RAY_ADDRESS, else local
-    try:
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        count = workers or max(1, int(cpus))
-        # A worker per CPU; more workers than CPUs share them rather than wait for one.
-        actor = ray.remote(num_cpus=min(1.0, cpus / count))(_Worker)
-        pool = [actor.remote(str(Path(config).resolve()) if config else None, preset) for _ in range(count)]
-        pending: deque[tuple[Numbered, Any]] = deque()
+class RayPool:
+    """Ray workers, each with a Router built from ``config`` (a dmr.yaml path) and ``preset``.
+
+    ``with RayPool(...) as pool``: Ray is joined at ``address`` (default: ``RAY_ADDRESS``, else a
+    local Ray is started, and stopped on leaving), with ``workers`` actors (default: one per CPU of
+    the cluster). :meth:`ordered` deals blocks of work to them in turn and yields the results in
+    the blocks' order, with a bounded number in flight."""
+
+    def __init__(self, config: Path | None = None, preset: str | None = None, *, address: str | None = None,
+                 workers: int | None = None) -> None:
+        self.config = str(Path(config).resolve()) if config else None
+        self.preset, self.address, self.workers = preset, address, workers
+        self._ray: Any = None
+        self._started = False
+        self._pool: list[Any] = []
+
+    def __enter__(self) -> RayPool:
         try:
-            for i, numbered in enumerate(_blocks(lines, block)):
-                pending.append((numbered, pool[i % count].classify.remote(numbered)))
-                if len(pending) >= 2 * count:  # bounded: the file is read as the workers keep up
-                    first, ref = pending.popleft()
-                    emit(first, ray.get(ref))
-            while pending:
+            import ray
+        except ImportError:
+            raise ConfigError("the Ray engine needs Ray: pip install 'dynamic-model-router[ray]'") from None
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports unless the user asks
+        self._ray, self._started = ray, not ray.is_initialized()
+        if self._started:
+            ray.init(address=self.address, include_dashboard=False, configure_logging=False)  # None: RAY_ADDRESS, else local
+        try:
+            cpus = float(ray.cluster_resources().get("CPU", 1))
+            count = self.workers or max(1, int(cpus))
+            # A worker per CPU; more workers than CPUs share them rather than wait for one.
+            actor = ray.remote(num_cpus=min(1.0, cpus / count))(_Worker)
+            self._pool = [actor.remote(self.config, self.preset) for _ in range(count)]
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def ordered(self, method: str, blocks: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        """``(block, the worker's method(block))`` for each block, in order."""
+        pending: deque[tuple[T, Any]] = deque()
+        for i, block in enumerate(blocks):
+            pending.append((block, getattr(self._pool[i % len(self._pool)], method).remote(block)))
+            if len(pending) >= 2 * len(self._pool):  # bounded: the input is read as the workers keep up
                 first, ref = pending.popleft()
-                emit(first, ray.get(ref))
-            ray.get([worker.close.remote() for worker in pool])
+                yield first, self._ray.get(ref)
+        while pending:
+            first, ref = pending.popleft()
+            yield first, self._ray.get(ref)
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        ray, pool, self._pool = self._ray, self._pool, []
+        try:
+            if pool and kind is None:
+                ray.get([worker.close.remote() for worker in pool])
         finally:
             for worker in pool:
                 ray.kill(worker)
-    finally:
-        if started:
-            ray.shutdown()
-
+            if self._started:
+                ray.shutdown()

@@ -33,3 +33,36 @@ def build_router(config_path: Path | None = None, preset: str | None = None) -> 
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def engine_options(command: Any) -> Any:
+    """``--engine local|ray``, ``--ray-address`` and ``--workers``, for commands that classify many tasks."""
+    for option in reversed([
+        click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+                     help="Where the tasks are classified: this process (default) or Ray workers, each with a "
+                          "Router built from the same config."),
+        click.option("--ray-address", default=None,
+                     help="The Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray for the run)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Ray workers for --engine ray (default: one per CPU of the cluster)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def check_engine(engine: str | None, ray_address: str | None, workers: int | None) -> None:
+    if engine != "ray" and (ray_address, workers) != (None, None):
+        raise click.UsageError(f"--{'ray-address' if ray_address else 'workers'} goes with --engine ray")
+
+
+def ray_workers(engine: str | None, config_path: Path | None, preset: str | None, address: str | None,
+                workers: int | None) -> Any:
+    """A :class:`dmr.batch.RayPool` to enter for ``--engine ray``, else a context that gives None."""
+    from contextlib import nullcontext
+
+    if engine != "ray":
+        return nullcontext(None)
+    from dmr.batch import RayPool
+
+    return RayPool(config_file(config_path), preset, address=address, workers=workers)
+

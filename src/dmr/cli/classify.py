@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, config_file, config_option, echo_json
+from dmr.cli._common import build_router, check_engine, config_file, config_option, echo_json, engine_options
 from dmr.cli.main import cli
 
 
@@ -57,21 +57,14 @@ def _batch(router: Any, batch: Path, out: Path | None, engine: str, config: Path
               help="JSONL file of {\"task\": ...} objects to classify.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where --batch writes its results (default: stdout).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
-              help="Where --batch runs: this process (default) or Ray workers, each with a Router built "
-                   "from the same config.")
-@click.option("--ray-address", default=None,
-              help="The Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray for the run).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Ray workers for --engine ray (default: one per CPU of the cluster).")
+@engine_options
 @config_option
 def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | None, out: Path | None,
              engine: str | None, ray_address: str | None, workers: int | None, config_path: Path | None) -> None:
     """Classify TEXT (or stdin with no TEXT or with '-') and print the routing decision."""
     if batch is None and (out, engine) != (None, None):
         raise click.UsageError(f"--{'out' if out is not None else 'engine'} goes with --batch")
-    if engine != "ray" and (ray_address, workers) != (None, None):
-        raise click.UsageError(f"--{'ray-address' if ray_address else 'workers'} goes with --engine ray")
+    check_engine(engine, ray_address, workers)
     router = build_router(config_path, preset)  # also checks the configuration before any worker starts
     if batch is not None:
         if text:

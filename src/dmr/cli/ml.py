@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, config_option, echo_json
+from dmr.cli._common import build_router, check_engine, config_option, echo_json, engine_options, ray_workers
 from dmr.cli.main import cli
 
 
@@ -72,13 +72,17 @@ def _models_list(value: str | None) -> list[str] | None:
 
 def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset: str | None, strong: str | None,
                    weak: str | None, pool: str | None, prices_path: Path | None, benchmark: str | None,
-                   outcome_model: Path | None, difficulty_from: str | None, as_json: bool, plot: Path | None) -> None:
+                   outcome_model: Path | None, difficulty_from: str | None, as_json: bool, plot: Path | None,
+                   engine: str | None = None, address: str | None = None, workers: int | None = None) -> None:
     from tqdm import tqdm
 
     from dmr.errors import NotAvailableError
     from dmr.evaluate.outcomes import load_outcomes
     from dmr.evaluate.runner import evaluate_outcomes
 
+    scorer = difficulty_from or ("outcome-model" if outcome_model else "router")
+    if engine == "ray" and scorer != "router":
+        raise click.UsageError(f"--engine ray classifies with the router; --difficulty-from {scorer} does not")
     data = load_outcomes(paths)
     if benchmark is not None:
         if benchmark not in data.benchmarks:
@@ -86,7 +90,6 @@ def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset:
         data = data.subset(benchmark)
     if not data.rows:
         raise click.UsageError("no usable outcome rows")
-    scorer = difficulty_from or ("outcome-model" if outcome_model else "router")
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -101,10 +104,11 @@ def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset:
         model = OutcomeModel.load(outcome_model)
     elif scorer == "router":
         router = build_router(config_path, preset)
-    with tqdm(total=len(data.rows), unit="prompt", file=sys.stderr, disable=None, desc="scoring") as bar:
+    with ray_workers(engine, config_path, preset, address, workers) as spread, \
+            tqdm(total=len(data.rows), unit="prompt", file=sys.stderr, disable=None, desc="scoring") as bar:
         report = evaluate_outcomes(data, strong=strong, weak=weak, pool=_models_list(pool),
                                    prices=_prices(prices_path), scorer=scorer, router=router, model=model,
-                                   progress=bar.update)
+                                   progress=bar.update, workers=spread)
     if plot is not None:
         from dmr.evaluate.plot import plot_outcomes
 
@@ -285,22 +289,26 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
 @click.option("--difficulty-from", "difficulty_from", default=None,
               type=click.Choice(["router", "outcome-model", "length", "random"]),
               help="Where the swept score comes from (default: router, or outcome-model with --outcome-model).")
+@engine_options
 def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Path | None,
              config_path: Path | None, preset: str | None, outcomes: tuple[Path, ...], strong: str | None,
              weak: str | None, pool: str | None, prices_path: Path | None, benchmark: str | None,
-             outcome_model: Path | None, difficulty_from: str | None) -> None:
+             outcome_model: Path | None, difficulty_from: str | None, engine: str | None, ray_address: str | None,
+             workers: int | None) -> None:
     """Score the configured router on labelled tasks: accuracy, macro-F1, tier accuracy, the share
     each layer decided, calibration (ECE) and confusion matrices. With --outcomes: the cost-quality
     curve against the per-prompt outcomes of two models (APGR, CPT(50%), CPT(80%), CS@95), beside
     random, length and oracle routers, per benchmark; or a pool of models with --pool."""
     from tqdm import tqdm
 
+    check_engine(engine, ray_address, workers)
+    engine_at = {"engine": engine, "address": ray_address, "workers": workers}
     if outcomes:
         if data:
             raise click.UsageError("give either --data (labelled tasks) or --outcomes (outcome data)")
         _eval_outcomes(outcomes, config_path=config_path, preset=preset, strong=strong, weak=weak, pool=pool,
                       prices_path=prices_path, benchmark=benchmark, outcome_model=outcome_model,
-                      difficulty_from=difficulty_from, as_json=as_json, plot=plot)
+                      difficulty_from=difficulty_from, as_json=as_json, plot=plot, **engine_at)
         return
     if not data:
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes for outcome data")
@@ -315,8 +323,9 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
     if not examples:
         raise click.UsageError("no labelled rows to evaluate")
     router = build_router(config_path, preset)
-    with tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
-        report = evaluate_router(router, examples, progress=lambda done: bar.update(done - bar.n))
+    with ray_workers(engine, config_path, preset, ray_address, workers) as spread, \
+            tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
+        report = evaluate_router(router, examples, progress=lambda done: bar.update(done - bar.n), workers=spread)
     if plot is not None:
         try:
             from dmr.ml.plots import plot_report

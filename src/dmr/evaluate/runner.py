@@ -19,7 +19,7 @@ from dmr.evaluate.outcomes import (
     resolve_prices,
 )
 
-__all__ = ["SCORERS", "evaluate_outcomes", "pick_pair", "router_scorer", "train_outcome_model"]
+__all__ = ["SCORERS", "evaluate_outcomes", "pick_pair", "ray_scorer", "router_scorer", "train_outcome_model"]
 
 SCORERS = ("router", "outcome-model", "length", "random")
 Progress = Callable[[int], None]
@@ -61,13 +61,28 @@ def router_scorer(router: Any, progress: Progress | None = None, chunk: int = 51
     return _chunked(lambda prompts: [d.difficulty for d in router.classify_batch(prompts)], progress, chunk)
 
 
+def ray_scorer(workers: Any, progress: Progress | None = None, chunk: int = 512) -> Callable[[list[OutcomeRow]], list[float]]:
+    """Decision.difficulty of every prompt from the Routers of a :class:`dmr.batch.RayPool`, a
+    chunk per worker at a time."""
+    def score(rows: list[OutcomeRow]) -> list[float]:
+        out: list[float] = []
+        blocks = [[r.prompt for r in rows[start:start + chunk]] for start in range(0, len(rows), chunk)]
+        for block, values in workers.ordered("difficulty", blocks):
+            out.extend(float(x) for x in values)
+            if progress is not None:
+                progress(len(block))
+        return out
+    return score
+
+
 def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str | None = None,
                       pool: Sequence[str] | None = None, prices: dict[str, float] | None = None,
                       scorer: str = "router", router: Any = None, model: Any = None,
-                      progress: Progress | None = None) -> dict[str, Any]:
+                      progress: Progress | None = None, workers: Any = None) -> dict[str, Any]:
     """The outcome report (see ``dmr eval --outcomes --json``). ``prices`` maps model → cost of a
     call (None: the model registry's). ``scorer`` is one of :data:`SCORERS`; ``router`` or
-    ``model`` supply the first two."""
+    ``model`` supply the first two, or for ``router`` a :class:`dmr.batch.RayPool` (``workers``)
+    whose Routers classify the prompts."""
     if scorer not in SCORERS:
         raise InputError(f"unknown difficulty source {scorer!r} (known: {', '.join(SCORERS)})")
     strong, weak = pick_pair(data, strong, weak, pool, prices)
@@ -79,9 +94,9 @@ def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str 
     if not rows:
         raise InputError(f"no row scores both {strong!r} and {weak!r}")
     if scorer == "router":
-        if router is None:
+        if router is None and workers is None:
             raise InputError("scoring with the router needs a router")
-        fn = router_scorer(router, progress)
+        fn = ray_scorer(workers, progress) if workers is not None else router_scorer(router, progress)
     elif scorer == "outcome-model":
         if model is None:
             raise InputError("--difficulty-from outcome-model needs --outcome-model PATH")

@@ -106,15 +106,19 @@ def evaluate_head(head: Any, examples: Sequence[Any], signals: Sequence[Any] | N
 
 
 def evaluate_router(router: Any, examples: Sequence[Any], *,
-                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Run every example through the router (``classify_batch``, a block at a time) and score the
-    decisions; ``progress`` is told how many are done after each block."""
+                    progress: Callable[[int], None] | None = None, workers: Any = None) -> dict[str, Any]:
+    """Run every example through the router (``classify_batch``, a block at a time; or through
+    the Routers of a :class:`dmr.batch.RayPool`, ``workers``, built from the same configuration)
+    and score the decisions; ``progress`` is told how many are done after each block."""
     from dmr.types import TaskComplexity, TaskType
 
     matrix = router._matrix
+    blocks = [[e.task for e in examples[start:start + 512]] for start in range(0, len(examples), 512)]
+    decided = workers.ordered("decide", blocks) if workers is not None else \
+        ((block, router.classify_batch(block)) for block in blocks)
     decisions: list[Any] = []
-    for start in range(0, len(examples), 512):
-        decisions += router.classify_batch([e.task for e in examples[start:start + 512]])
+    for _, found in decided:
+        decisions += found
         if progress is not None:
             progress(len(decisions))
     tl = [str(t) for t in TaskType]

@@ -1,5 +1,6 @@
-"""`dmr classify --batch --engine ray`: the same lines as in this process, from Ray workers that each
-build their Router from the run's configuration; a local Ray is started for the run and stopped."""
+"""`--engine ray`: `dmr classify --batch` writes the same lines, and `dmr eval` (labelled tasks or
+outcomes) the same report, as in this process, from Ray workers that each build their Router from
+the run's configuration; a local Ray is started for the run and stopped."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import dmr.cli.classify  # noqa: F401  # attaches `classify` to `cli`
+import dmr.cli.ml  # noqa: F401  # attaches `eval`
 from dmr.cli.main import cli
 
 ray = pytest.importorskip("ray")  # in the test extras: installed wherever the suite runs
@@ -85,12 +87,42 @@ def test_ray_workers_build_their_router_from_the_config_and_preset(tmp_path):
     assert local.exit_code == 0 and outcome(tmp_path / "ray.jsonl") == outcome(tmp_path / "local.jsonl")
 
 
+def test_eval_on_ray_workers_reports_what_eval_in_this_process_reports(tmp_path, monkeypatch):
+    from dmr.batch import RayPool
+
+    asked, ordered = [], RayPool.ordered  # the same method, noting what the workers were asked
+    monkeypatch.setattr(RayPool, "ordered", lambda pool, method, blocks: (asked.append(method),
+                                                                          ordered(pool, method, blocks))[1])
+    tasks = [line for line in LINES if isinstance(line, dict) and line.get("task") and "history" not in line]
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps({"task": t["task"], "task_type": "analyzing" if t["id"] >= 100 else "math",
+                                            "complexity": "simple"}) + "\n" for t in tasks), encoding="utf-8")
+    scored = tmp_path / "scored.jsonl"
+    scored.write_text("".join(json.dumps({"id": str(i), "prompt": t["task"],
+                                          "outcomes": {"big": 1.0, "small": float(i % 3 != 0)}}) + "\n"
+                              for i, t in enumerate(tasks)), encoding="utf-8")
+    (tmp_path / "prices.json").write_text(json.dumps({"big": [10, 30, "test"], "small": [0.1, 0.3, "test"]}),
+                                          encoding="utf-8")
+    for args in (("--data", str(labelled)), ("--outcomes", str(scored), "--prices", "prices.json")):
+        here = CliRunner().invoke(cli, ["eval", *args, "--json"])
+        there = CliRunner().invoke(cli, ["eval", *args, "--json", "--engine", "ray", "--workers", "2"])
+        assert here.exit_code == 0 and there.exit_code == 0, (here.output, there.output)
+        assert json.loads(there.stdout) == json.loads(here.stdout)
+    assert asked == ["decide", "difficulty"]
+    assert json.loads(here.stdout)["n"] == len(tasks) and not ray.is_initialized()
+
+
 @pytest.mark.parametrize("args, wrong", [
     (("--engine", "ray"), "--engine goes with --batch"),
     (("--batch", "in.jsonl", "--workers", "2"), "--workers goes with --engine ray"),
     (("--batch", "in.jsonl", "--engine", "local", "--ray-address", "auto"), "--ray-address goes with --engine ray"),
     (("--batch", "in.jsonl", "--engine", "spark"), "Invalid value for '--engine'"),
+    (("eval", "--outcomes", "in.jsonl", "--workers", "3"), "--workers goes with --engine ray"),
+    (("eval", "--outcomes", "in.jsonl", "--engine", "ray", "--difficulty-from", "length"),
+     "--difficulty-from length does not"),
 ])
 def test_engine_options_out_of_place_are_usage_errors(args, wrong):
-    result = CliRunner().invoke(cli, ["classify", *args] if args[0] == "--batch" else ["classify", "hi", *args])
+    command = list(args) if args[0] == "eval" else ["classify", *args] if args[0] == "--batch" else \
+        ["classify", "hi", *args]
+    result = CliRunner().invoke(cli, command)
     assert result.exit_code == 2 and wrong in result.stderr
