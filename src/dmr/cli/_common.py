@@ -65,4 +65,3 @@ def ray_workers(engine: str | None, config_path: Path | None, preset: str | None
     from dmr.batch import RayPool
 
     return RayPool(config_file(config_path), preset, address=address, workers=workers)
-
