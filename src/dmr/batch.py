@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
@@ -151,7 +152,8 @@ class RayPool:
     """Ray workers, each with a Router built from ``config`` (a dmr.yaml path) and ``preset``.
 
     ``with RayPool(...) as pool``: Ray is joined at ``address`` (default: ``RAY_ADDRESS``, else a
-    local Ray is started, and stopped on leaving), with ``workers`` actors (default: one per CPU of
+    local Ray of its own is started, and stopped on leaving; ``"auto"`` joins a cluster started on
+    this machine with ``ray start``), with ``workers`` actors (default: one per CPU of
     the cluster). :meth:`ordered` deals blocks of work to them in turn and yields the results in
     the blocks' order, with a bounded number in flight."""
 
@@ -171,7 +173,11 @@ class RayPool:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports unless the user asks
         self._ray, self._started = ray, not ray.is_initialized()
         if self._started:
-            ray.init(address=self.address, include_dashboard=False, configure_logging=False)  # None: RAY_ADDRESS, else local
+            # Without an address, a Ray of the run's own, even where `ray start` left a cluster
+            # running that Ray would otherwise join ("auto" joins it).
+            address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            _check_reachable(address)
+            ray.init(address=address, include_dashboard=False, configure_logging=False)
         try:
             cpus = float(ray.cluster_resources().get("CPU", 1))
             count = self.workers or max(1, int(cpus))
@@ -205,3 +211,16 @@ class RayPool:
                 ray.kill(worker)
             if self._started:
                 ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, not after Ray's minutes of retries, when nothing listens at a cluster's
+    ``host:port`` (or ``ray://host:port``); ``auto`` and ``local`` are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at {address}: {exc.strerror or exc}") from None
+

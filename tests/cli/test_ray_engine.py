@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -110,6 +115,49 @@ def test_eval_on_ray_workers_reports_what_eval_in_this_process_reports(tmp_path,
         assert json.loads(there.stdout) == json.loads(here.stdout)
     assert asked == ["decide", "difficulty"]
     assert json.loads(here.stdout)["n"] == len(tasks) and not ray.is_initialized()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster():
+    """A Ray head node started with `ray start`, as a cluster is, with token authentication on: the
+    environment a driver of it needs (RAY_AUTH_MODE=token, as for any Ray driver of such a cluster)
+    and its address."""
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    env.pop("RAY_ADDRESS", None)
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield env, f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_batch_runs_on_a_cluster_at_the_address_given(tmp_path, ray_cluster):
+    env, address = ray_cluster
+    dmr_cli = str(Path(sys.executable).with_name("dmr"))
+    assert run("--out", "local.jsonl").exit_code == 0
+    for workers, out in (("2", "ray.jsonl"), ("1", "again.jsonl")):  # the cluster stays for the next job
+        done = subprocess.run([dmr_cli, "classify", "--batch", "in.jsonl", "--out", out, "--engine", "ray",
+                               "--ray-address", address, "--workers", workers],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert outcome(tmp_path / out) == outcome(tmp_path / "local.jsonl")
+
+
+def test_an_address_where_no_cluster_listens_fails_at_once():
+    address = f"127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    result = run("--engine", "ray", "--ray-address", address)
+    assert result.exit_code == 1 and f"no Ray cluster answers at {address}" in result.stderr
+    assert time.monotonic() - started < 30  # Ray alone retries for minutes
 
 
 @pytest.mark.parametrize("args, wrong", [

@@ -42,7 +42,8 @@ def engine_options(command: Any) -> Any:
                      help="Where the tasks are classified: this process (default) or Ray workers, each with a "
                           "Router built from the same config."),
         click.option("--ray-address", default=None,
-                     help="The Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray for the run)."),
+                     help="The Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray for the run; "
+                          "'auto': the one `ray start` runs on this machine)."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Ray workers for --engine ray (default: one per CPU of the cluster)."),
     ]):
