@@ -67,7 +67,7 @@ def schema(output: Path | None) -> None:
 _CORE = ("dynamic-model-router", "pydantic", "PyYAML", "click", "httpx", "platformdirs", "tqdm", "tiktoken",
          "numpy")
 _OPTIONAL = ("tokenizers", "scipy", "onnxruntime", "starlette", "uvicorn", "openai", "anthropic", "google-genai",
-             "redis", "psycopg", "confluent-kafka", "boto3", "prometheus-client", "opentelemetry-sdk",
+             "redis", "psycopg", "confluent-kafka", "boto3", "prometheus-client", "opentelemetry-sdk", "ray",
              "langchain-core", "llama-index-core", "crewai", "ag2", "openai-agents", "google-adk", "litellm",
              "pydantic-ai-slim", "dspy", "haystack-ai", "semantic-kernel", "smolagents")
 
