@@ -109,6 +109,21 @@ def test_deescalators_lower_complexity(layer):
     assert quick.complexity.rank < plain.complexity.rank
 
 
+def test_an_explanation_asked_for_a_child_is_not_the_heavy_topic_it_names(layer):
+    """"To a child", "like I'm five", "in simple terms": the topic may be relativity, the answer
+    is a simple one; through the whole default Router too (Layer 3 reads the signal)."""
+    from dmr import Router
+
+    router = Router()
+    for task in ("Explain the theory of relativity to a child.", "Explain inflation in economics to a 10 year old.",
+                 "Can you explain inflation in economics in simple terms?", "Explain black holes like I'm five."):
+        _, signals = run(layer, task)
+        assert signals.deescalation > 0, task
+        assert str(router.classify(task).tier) == "low", task
+    _, heavy = run(layer, "Explain the theory of relativity, with the derivation of time dilation.")
+    assert heavy.deescalation == 0
+
+
 # -- structure ---------------------------------------------------------------------------------
 
 def test_a_code_block_raises_complexity_and_points_to_code(layer):
