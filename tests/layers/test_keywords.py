@@ -122,6 +122,9 @@ def test_an_explanation_asked_for_a_child_is_not_the_heavy_topic_it_names(layer)
         assert str(router.classify(task).tier) == "low", task
     _, heavy = run(layer, "Explain the theory of relativity, with the derivation of time dilation.")
     assert heavy.deescalation == 0
+    for task in ("Explica la selección natural a un niño de 10 años.", "Explique les trous noirs en termes simples.",
+                 "Erkläre Inflation, als wäre ich fünf.", "Explique a teoria da relatividade para uma criança."):
+        assert run(layer, task)[1].deescalation > 0, task
 
 
 # -- structure ---------------------------------------------------------------------------------
