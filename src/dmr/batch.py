@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from dmr.errors import ConfigError, DmrError
 
-__all__ = ["BLOCK", "RayPool", "classify_lines", "classify_stream"]
+__all__ = ["BLOCK", "LocalPool", "RayPool", "classify_lines", "classify_stream"]
 
 BLOCK = 512  # lines a worker classifies at a time
 
@@ -110,15 +110,15 @@ def classify_stream(lines: Iterable[str], write: Callable[[str], None], *, route
             progress(len(numbered))
 
     if engine == "local":
-        router = router if router is not None else _router(str(config) if config else None, preset)
-        for numbered in _blocks(lines, block):
-            emit(numbered, classify_lines(router, numbered))
+        pool: LocalPool | RayPool = LocalPool(router if router is not None else
+                                              _router(str(config) if config else None, preset))
     elif engine == "ray":
-        with RayPool(config, preset, address=address, workers=workers) as pool:
-            for numbered, results in pool.ordered("classify", _blocks(lines, block)):
-                emit(numbered, results)
+        pool = RayPool(config, preset, address=address, workers=workers)
     else:
         raise ConfigError(f"unknown engine {engine!r} (local or ray)")
+    with pool:
+        for numbered, results in pool.ordered("classify", _blocks(lines, block)):
+            emit(numbered, results)
     return done, failed
 
 
@@ -130,10 +130,11 @@ def _router(config: str | None, preset: str | None) -> Any:
 
 
 class _Worker:
-    """A Ray actor holding one Router, built from the run's configuration."""
+    """One Router's share of the work: a Ray actor built from the run's configuration, or, in
+    :class:`LocalPool`, the caller's Router."""
 
-    def __init__(self, config: str | None, preset: str | None) -> None:
-        self.router = _router(config, preset)
+    def __init__(self, config: str | None, preset: str | None, router: Any = None) -> None:
+        self.router = router if router is not None else _router(config, preset)
 
     def classify(self, numbered: Numbered) -> list[tuple[str, bool]]:
         return classify_lines(self.router, numbered)
@@ -146,6 +147,24 @@ class _Worker:
 
     def close(self) -> None:
         self.router.close()  # flush the decision log, if the configuration keeps one
+
+
+class LocalPool:
+    """:class:`RayPool`'s interface in this process, on ``router`` (which it does not close)."""
+
+    def __init__(self, router: Any) -> None:
+        self._worker = _Worker(None, None, router)
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def ordered(self, method: str, blocks: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        """``(block, method(block))`` for each block, in order."""
+        work = getattr(self._worker, method)
+        return ((block, work(block)) for block in blocks)
 
 
 class RayPool:

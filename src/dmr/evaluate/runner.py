@@ -19,7 +19,7 @@ from dmr.evaluate.outcomes import (
     resolve_prices,
 )
 
-__all__ = ["SCORERS", "evaluate_outcomes", "pick_pair", "ray_scorer", "router_scorer", "train_outcome_model"]
+__all__ = ["SCORERS", "evaluate_outcomes", "pick_pair", "router_scorer", "train_outcome_model"]
 
 SCORERS = ("router", "outcome-model", "length", "random")
 Progress = Callable[[int], None]
@@ -56,18 +56,18 @@ def _chunked(score_prompts: Callable[[list[str]], Any], progress: Progress | Non
     return score
 
 
-def router_scorer(router: Any, progress: Progress | None = None, chunk: int = 512) -> Callable[[list[OutcomeRow]], list[float]]:
-    """Decision.difficulty of every prompt, classified in batches."""
-    return _chunked(lambda prompts: [d.difficulty for d in router.classify_batch(prompts)], progress, chunk)
+def router_scorer(router: Any, progress: Progress | None = None, chunk: int = 512,
+                  workers: Any = None) -> Callable[[list[OutcomeRow]], list[float]]:
+    """Decision.difficulty of every prompt, classified ``chunk`` at a time by ``router``, or by the
+    Routers of a :class:`dmr.batch.RayPool` (``workers``), several chunks at once."""
+    from dmr.batch import LocalPool
 
+    pool = workers or LocalPool(router)
 
-def ray_scorer(workers: Any, progress: Progress | None = None, chunk: int = 512) -> Callable[[list[OutcomeRow]], list[float]]:
-    """Decision.difficulty of every prompt from the Routers of a :class:`dmr.batch.RayPool`, a
-    chunk per worker at a time."""
     def score(rows: list[OutcomeRow]) -> list[float]:
         out: list[float] = []
         blocks = [[r.prompt for r in rows[start:start + chunk]] for start in range(0, len(rows), chunk)]
-        for block, values in workers.ordered("difficulty", blocks):
+        for block, values in pool.ordered("difficulty", blocks):
             out.extend(float(x) for x in values)
             if progress is not None:
                 progress(len(block))
@@ -96,7 +96,7 @@ def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str 
     if scorer == "router":
         if router is None and workers is None:
             raise InputError("scoring with the router needs a router")
-        fn = ray_scorer(workers, progress) if workers is not None else router_scorer(router, progress)
+        fn = router_scorer(router, progress, workers=workers)
     elif scorer == "outcome-model":
         if model is None:
             raise InputError("--difficulty-from outcome-model needs --outcome-model PATH")

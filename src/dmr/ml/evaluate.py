@@ -113,11 +113,11 @@ def evaluate_router(router: Any, examples: Sequence[Any], *,
     from dmr.types import TaskComplexity, TaskType
 
     matrix = router._matrix
+    from dmr.batch import LocalPool
+
     blocks = [[e.task for e in examples[start:start + 512]] for start in range(0, len(examples), 512)]
-    decided = workers.ordered("decide", blocks) if workers is not None else \
-        ((block, router.classify_batch(block)) for block in blocks)
     decisions: list[Any] = []
-    for _, found in decided:
+    for _, found in (workers or LocalPool(router)).ordered("decide", blocks):
         decisions += found
         if progress is not None:
             progress(len(decisions))
