@@ -123,8 +123,16 @@ def test_an_explanation_asked_for_a_child_is_not_the_heavy_topic_it_names(layer)
     _, heavy = run(layer, "Explain the theory of relativity, with the derivation of time dilation.")
     assert heavy.deescalation == 0
     for task in ("Explica la selección natural a un niño de 10 años.", "Explique les trous noirs en termes simples.",
-                 "Erkläre Inflation, als wäre ich fünf.", "Explique a teoria da relatividade para uma criança."):
+                 "Erkläre Inflation, als wäre ich fünf.", "Explique a teoria da relatividade para uma criança.",
+                 "Объясни теорию относительности ребёнку.", "给小孩解释一下相对论。", "相対性理論を子どもに説明して。",
+                 "상대성 이론을 아이에게 설명해 줘.", "اشرح الثقوب السوداء كأنني طفل.", "Kara delikleri bir çocuğa açıkla.",
+                 "सापेक्षता के सिद्धांत को एक बच्चे को समझाओ।", "Eleza nadharia ya uhusiano kwa mtoto.",
+                 "อธิบายหลุมดำให้เด็กฟัง", "Leg zwarte gaten uit alsof ik vijf ben."):
         assert run(layer, task)[1].deescalation > 0, task
+    # an age or children named as the topic is not a request for a simple answer
+    for task in ("อยากจัดวันเกิดลูกสาวครบ 10 ขวบ มีไอเดียอะไรบ้าง",
+                 "کیا میٹرک کے بعد ہی بچوں کو ہنر سکھانا شروع کر دینا چاہیے؟"):
+        assert run(layer, task)[1].deescalation == 0, task
 
 
 # -- structure ---------------------------------------------------------------------------------
