@@ -401,3 +401,14 @@ def test_ties_between_task_types_do_not_depend_on_the_hash_seed():
                               env={**__import__('os').environ, "PYTHONHASHSEED": str(seed)}).stdout
                for seed in (0, 1, 2, 3, 4, 5)}
     assert len(outputs) == 1, outputs
+
+
+def test_an_answer_asked_for_in_a_few_sentences_is_a_short_one(layer):
+    from dmr import Router
+
+    for task in ("Summarize the plot of Romeo and Juliet in three sentences.", "Explique l'inflation en deux phrases.",
+                 "Erkläre die Photosynthese in zwei Sätzen.", "Объясни, что такое инфляция, в двух предложениях.",
+                 "用两句话解释什么是区块链。", "量子コンピュータとは何か、3文で説明して。"):
+        assert run(layer, task)[1].deescalation > 0, task
+    assert str(Router().classify("Explain how vaccines work in two sentences.").tier) == "low"
+    assert run(layer, "Write an essay on how vaccines work.")[1].deescalation == 0
