@@ -277,3 +277,21 @@ def test_layer3_keeps_layer1_complexity_when_layer1_found_several_escalators():
         free = router.classify(task)
         assert free.layer == "layer3" and free.complexity is TaskComplexity.SIMPLE, task
     assert Router().classify("No need for a full design, just give me the command to list files").tier.value == "low"
+
+
+def test_a_pasted_table_does_not_turn_a_hard_ask_into_a_simple_one():
+    """Sixty rows of numbers under a regression request used to outweigh the request in every
+    feature and route it low; the head reads the table's first rows only, so the ask decides."""
+    from dmr import Router
+
+    ask = ("Fit a multiple regression of yield on temperature and fertiliser for the plots below, give the "
+           "coefficient estimates, standard errors, t and p values, and check multicollinearity with VIF.\n")
+    rows = ["\n".join(f"{i},{20 + i % 7}.4,{1 + i % 3}.2,{70 + i}.5" for i in range(n)) for n in (60, 200)]
+    router = Router()
+    decisions = router.classify_batch([ask + r for r in rows]) + [router.classify(ask + rows[0])]
+    assert {str(d.tier) for d in decisions} == {str(decisions[0].tier)}
+    # the ask decides: the regression goes above a sum over the same table
+    order = ["low", "medium", "high"]
+    simple = router.classify("Add up the last column:\n" + rows[0])
+    assert order.index(str(decisions[0].tier)) > order.index(str(simple.tier))
+    assert str(router.classify("Add up the last column:\n" + rows[0][:200]).tier) == "low"

@@ -106,3 +106,41 @@ def test_a_lone_surrogate_is_featurized_as_a_replacement_character():
     ids, vals = fz.transform_one("caf\udce9 au lait")
     assert np.array_equal(bad.indices, clean.indices) and np.allclose(bad.values, clean.values)
     assert np.array_equal(np.sort(ids), np.sort(clean.indices))
+
+
+# -- pasted numbers ----------------------------------------------------------------------------
+
+def _rows(n: int) -> str:
+    return "\n".join(f"{i},{20 + i % 7}.4,{1 + i % 3}.2,{70 + i}.5" for i in range(n))
+
+
+def test_a_long_run_of_numbers_is_cut_to_its_first_few():
+    from dmr.ml.features import DATA_RUN_KEEP, condense_data
+
+    text = "Fit a regression of the last column on the others:\n" + _rows(60) + "\nThen explain the coefficients."
+    short = condense_data(text)
+    assert short.startswith("Fit a regression of the last column on the others:\n" + _rows(DATA_RUN_KEEP))
+    assert short.endswith("…\nThen explain the coefficients.")
+    assert len(short) < len(text) // 3
+    assert condense_data(short) == short  # reading it twice changes nothing
+    # a list of values on one line, separators and numbers of other scripts count too
+    one_line = "Sum: " + " ".join(str(i) for i in range(40)) + " please"
+    assert condense_data(one_line) == "Sum: " + " ".join(str(i) for i in range(DATA_RUN_KEEP)) + " … please"
+    bengali = "যোগ করো: " + " ".join("১২৩" for _ in range(30))
+    assert condense_data(bengali).endswith(" ".join("১২৩" for _ in range(DATA_RUN_KEEP)) + " …")
+    table = "| " + " | ".join(str(i) for i in range(30)) + " |"
+    assert condense_data(table).count("|") < table.count("|")
+
+
+@pytest.mark.parametrize("text", [
+    "What is 15% of 240?",
+    "Sum: " + " ".join(str(i) for i in range(16)),  # a short list stays whole
+    "Jan 4210, Feb 4480, Mar 4730, Apr 4890, May 5010, Jun 5100, Jul 5230, Aug 5400, Sep 5520, Oct 5700",
+    "def f(x):\n    return [x * i for i in range(10)]  # code has words between its numbers\n" * 5,
+    "日本語の文章 123 456 789 を英語に翻訳してください",
+    "",
+])
+def test_text_without_a_long_run_of_numbers_is_left_as_it_is(text):
+    from dmr.ml.features import condense_data
+
+    assert condense_data(text) == text

@@ -14,13 +14,14 @@ an inverse document frequency learned by :meth:`NgramFeaturizer.fit`, L2-normali
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from dmr.layers.base import valid_unicode
 
-__all__ = ["DENSE_NAMES", "NgramFeaturizer", "SparseRows", "dense_features"]
+__all__ = ["DENSE_NAMES", "NgramFeaturizer", "SparseRows", "condense_data", "dense_features"]
 
 _P = np.uint64(1_000_003)            # polynomial base (odd, so invertible modulo 2**64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
@@ -46,6 +47,34 @@ def _word_mask(codes: np.ndarray) -> np.ndarray:
         for lo, hi in _NON_WORD_RANGES:
             mask &= ~((codes >= lo) & (codes <= hi))
     return mask
+
+
+# A token with no letter: a number, a date, a price, a separator ("|", "-", "3.1%", "2024-05-01,412").
+_DATA_TOKEN = r"(?:[^\s\w]|[\d_])+"
+DATA_RUN_KEEP = 12
+DATA_RUN_LONGEST = 16
+_DATA_RUN = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_KEEP}}}(?:{_DATA_TOKEN}\s+){{{DATA_RUN_LONGEST - DATA_RUN_KEEP},}}"
+                       rf"{_DATA_TOKEN}(?!\S)")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a digit of another script: ১, ٣, ७, ３
+_DATA_HEAD = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_KEEP}}}")
+
+
+def condense_data(text: str) -> str:
+    """``text`` with every run of more than :data:`DATA_RUN_LONGEST` letterless tokens (a pasted
+    table of numbers, a long list of values) cut to its first :data:`DATA_RUN_KEEP` and "…".
+
+    What a task asks is in its words; a pasted table only says that there is data. Left whole, 60
+    rows of numbers outweigh a one-line request in every feature (n-grams, digit share, length,
+    the embedding's mean), and a regression or a forecast on them read as a simple sum. The head
+    reads the condensed text when it is trained and when it predicts; the cost estimate and Layer
+    1 still see the whole text."""
+    if len(text) < 2 * DATA_RUN_LONGEST:
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) - len(raw.translate(None, b"0123456789")) < DATA_RUN_KEEP and (
+            len(raw) == len(text) or _OTHER_DIGIT.search(text) is None):
+        return text  # too few digits for a table of numbers (the common case, in a microsecond)
+    return _DATA_RUN.sub(lambda m: _DATA_HEAD.match(m.group()).group() + "…", text)
 
 
 class SparseRows:

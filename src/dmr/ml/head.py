@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
+from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, condense_data, dense_features
 
 __all__ = ["FORMAT", "HeadFormatError", "NgramHead", "lbfgs", "sigmoid", "sparse_products"]
 
@@ -166,6 +166,8 @@ class NgramHead:
     ``l2`` is the ridge penalty on the averaged log loss; ``max_iter`` bounds L-BFGS. With an
     ``encoder`` (:mod:`dmr.ml.encoder`), the text's sentence embedding times ``embedding_scale``
     joins the dense signals; the head then records the encoder's fingerprint and only runs on it.
+    Every text is read through :func:`~dmr.ml.features.condense_data` (a long run of numbers cut
+    to its first few), in training and in prediction alike.
     """
 
     def __init__(self, featurizer: NgramFeaturizer | None = None, l2: float = 1e-5, max_iter: int = 300,
@@ -209,6 +211,7 @@ class NgramHead:
             progress: Callable[[int, float], None] | None = None) -> NgramHead:
         """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None). A text whose
         complexity is None trains the type output only."""
+        texts = [condense_data(t) for t in texts]
         self.folded_ = None
         self.needs_ = False
         self.type_labels_ = tuple(type_labels)
@@ -277,6 +280,7 @@ class NgramHead:
             raise ValueError("fit_needs needs one label per text, and at least one text")
         if not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
             raise ValueError("needs labels must be numbers in [0, 1]")
+        texts = [condense_data(t) for t in texts]
         k = len(self.type_labels_) + len(self.complexity_labels_)
         self.sparse_weights_, self.dense_weights_, self.bias_ = (
             self.sparse_weights_[:, :k], self.dense_weights_[:, :k], self.bias_[:k])
@@ -310,6 +314,7 @@ class NgramHead:
     def logits_one(self, text: str, signals: Any = None, sparse: np.ndarray | None = None) -> np.ndarray:
         """Logits of one text; ``sparse`` is its text part (n-grams and embedding) when already
         computed (:meth:`sparse_logits`)."""
+        text = condense_data(text)
         n_dense = len(DENSE_NAMES)
         if sparse is None:
             ids, vals = self.featurizer.transform_one(text)
@@ -324,6 +329,7 @@ class NgramHead:
     def sparse_logits(self, texts: Sequence[str], chunk: int = 64, chunk_chars: int = 16_000) -> np.ndarray:
         """The text part of the logits of many texts (n-grams and embedding; not Layer 1's
         signals), in one vectorised pass."""
+        texts = [condense_data(t) for t in texts]
         out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
         if self.encoder is not None and len(texts):
             out += self.embedding_logits(texts)
