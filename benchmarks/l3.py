@@ -146,7 +146,7 @@ def main() -> int:
                      f"{info['type_accuracy']:.2f} / {info['complexity_accuracy']:.2f} / "
                      f"{info['tier_accuracy']:.2f}", ""))
     # datasets/held_back: written by the team like the rest, never trained on (its README says why).
-    for kind in ("expert_asks", "lookalikes", "situated_asks"):
+    for kind in ("expert_asks", "lookalikes", "situated_asks", "pasted_numbers"):
         files = sorted((ROOT / "datasets" / "held_back").glob(f"{kind}_*.jsonl"))
         if not files:
             continue
