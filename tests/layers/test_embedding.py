@@ -295,3 +295,5 @@ def test_a_pasted_table_does_not_turn_a_hard_ask_into_a_simple_one():
     simple = router.classify("Add up the last column:\n" + rows[0])
     assert order.index(str(decisions[0].tier)) > order.index(str(simple.tier))
     assert str(router.classify("Add up the last column:\n" + rows[0][:200]).tier) == "low"
+    # Layer 1's word count is scaled to the cut text too: 60 rows are not 60 words of ask
+    assert str(simple.tier) == "low"

@@ -160,6 +160,21 @@ def sparse_products(X: SparseRows, min_df: int = 1) -> tuple[np.ndarray, Any, An
     return cols, (lambda w: A @ w), (lambda g: At @ g)
 
 
+def _condensed(texts: Sequence[str], signals: Sequence[Any] | None) -> tuple[list[str], Sequence[Any] | None]:
+    """``texts`` through :func:`condense_data`, and Layer 1's word count in ``signals`` scaled to
+    what is left of each cut text: the head reads the cut text, so the count must describe it too
+    (left whole, 60 rows of numbers counted as 60 words made a sum over them read as standard)."""
+    short = [condense_data(t) for t in texts]
+    if signals is None or all(len(a) == len(b) for a, b in zip(short, texts)):
+        return short, signals
+    out = list(signals)
+    for i, (cut, whole) in enumerate(zip(short, texts)):
+        sig = out[i]
+        if len(cut) != len(whole) and hasattr(sig, "_replace"):
+            out[i] = sig._replace(words=sig.words * len(cut.split()) / max(1, len(whole.split())))
+    return short, out
+
+
 class NgramHead:
     """Predicts task type and complexity from a task's text (and Layer 1's signals).
 
@@ -167,7 +182,7 @@ class NgramHead:
     ``encoder`` (:mod:`dmr.ml.encoder`), the text's sentence embedding times ``embedding_scale``
     joins the dense signals; the head then records the encoder's fingerprint and only runs on it.
     Every text is read through :func:`~dmr.ml.features.condense_data` (a long run of numbers cut
-    to its first few), in training and in prediction alike.
+    to its first few, and Layer 1's word count scaled to match), in training and in prediction alike.
     """
 
     def __init__(self, featurizer: NgramFeaturizer | None = None, l2: float = 1e-5, max_iter: int = 300,
@@ -211,7 +226,7 @@ class NgramHead:
             progress: Callable[[int, float], None] | None = None) -> NgramHead:
         """Fit on labelled texts. ``signals`` are Layer 1's per-text signals (or None). A text whose
         complexity is None trains the type output only."""
-        texts = [condense_data(t) for t in texts]
+        texts, signals = _condensed(texts, signals)
         self.folded_ = None
         self.needs_ = False
         self.type_labels_ = tuple(type_labels)
@@ -280,7 +295,7 @@ class NgramHead:
             raise ValueError("fit_needs needs one label per text, and at least one text")
         if not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
             raise ValueError("needs labels must be numbers in [0, 1]")
-        texts = [condense_data(t) for t in texts]
+        texts, signals = _condensed(texts, signals)
         k = len(self.type_labels_) + len(self.complexity_labels_)
         self.sparse_weights_, self.dense_weights_, self.bias_ = (
             self.sparse_weights_[:, :k], self.dense_weights_[:, :k], self.bias_[:k])
@@ -314,7 +329,7 @@ class NgramHead:
     def logits_one(self, text: str, signals: Any = None, sparse: np.ndarray | None = None) -> np.ndarray:
         """Logits of one text; ``sparse`` is its text part (n-grams and embedding) when already
         computed (:meth:`sparse_logits`)."""
-        text = condense_data(text)
+        (text,), (signals,) = _condensed([text], [signals])
         n_dense = len(DENSE_NAMES)
         if sparse is None:
             ids, vals = self.featurizer.transform_one(text)
