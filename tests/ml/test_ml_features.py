@@ -123,6 +123,7 @@ def test_a_long_run_of_numbers_is_cut_to_its_first_few():
     assert short.endswith("…\nThen explain the coefficients.")
     assert len(short) < len(text) // 3
     assert condense_data(short) == short  # reading it twice changes nothing
+    assert condense_data("Sum: " + " ".join(str(i) for i in range(17))).endswith(" 11 …")  # 17 values are cut
     # a list of values on one line, separators and numbers of other scripts count too
     one_line = "Sum: " + " ".join(str(i) for i in range(40)) + " please"
     assert condense_data(one_line) == "Sum: " + " ".join(str(i) for i in range(DATA_RUN_KEEP)) + " … please"

@@ -53,8 +53,8 @@ def _word_mask(codes: np.ndarray) -> np.ndarray:
 _DATA_TOKEN = r"(?:[^\s\w]|[\d_])+"
 DATA_RUN_KEEP = 12
 DATA_RUN_LONGEST = 16
-_DATA_RUN = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_KEEP}}}(?:{_DATA_TOKEN}\s+){{{DATA_RUN_LONGEST - DATA_RUN_KEEP},}}"
-                       rf"{_DATA_TOKEN}(?!\S)")
+# More than DATA_RUN_LONGEST such tokens in a row, whole tokens only.
+_DATA_RUN = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_LONGEST},}}{_DATA_TOKEN}(?!\S)")
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a digit of another script: ১, ٣, ७, ３
 _DATA_HEAD = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_KEEP}}}")
 
