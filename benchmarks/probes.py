@@ -13,7 +13,8 @@ prints every task with its tier.
   explanation"); expected low;
 - the same in 30 other languages, four asks each, and 30 more worded otherwise (one a language);
   expected low;
-- an answer asked for in a few sentences or one paragraph, in nine languages; expected low;
+- an answer asked for in a few sentences or one paragraph, in nine languages, and in 25 more (one
+  ask each); expected low;
 - pasted tables of numbers (generated with a fixed seed): ten simple asks over 24-60 values
   (expected low) and ten statistical or optimisation asks over 30-80 values (expected high).
 """
@@ -212,6 +213,34 @@ SENTENCE_COUNT = [
     "Summarize the causes of World War I in a few sentences.",
 ]
 
+SENTENCE_COUNT_MORE = [
+    "Vat de Franse Revolutie samen in twee zinnen.",
+    "Wyjaśnij, czym jest inflacja, w dwóch zdaniach.",
+    "Поясни, що таке інфляція, у двох реченнях.",
+    "Shrň příčiny první světové války ve třech větách.",
+    "Förklara fotosyntesen med två meningar.",
+    "Forklar fotosyntese i to sætninger.",
+    "Forklar fotosyntese med to setninger.",
+    "Selitä inflaatio kahdella lauseella.",
+    "Foglald össze a hidegháborút két mondatban.",
+    "Explică fotosinteza în două propoziții.",
+    "Εξήγησε τον πληθωρισμό σε δύο προτάσεις.",
+    "Soğuk Savaş'ı iki cümlede özetle.",
+    "لخّص أسباب الحرب العالمية الأولى في جملتين.",
+    "הסבר מהי אינפלציה בשני משפטים.",
+    "تورم را در دو جمله توضیح بده.",
+    "प्रकाश संश्लेषण को दो वाक्यों में समझाओ।",
+    "مہنگائی کو دو جملوں میں سمجھاؤ۔",
+    "মুদ্রাস্ফীতি দুই বাক্যে ব্যাখ্যা করো।",
+    "ஒளிச்சேர்க்கையை இரண்டு வாக்கியங்களில் விளக்கு.",
+    "Jelaskan fotosintesis dalam dua kalimat.",
+    "Terangkan inflasi dalam dua ayat.",
+    "Ipaliwanag ang implasyon sa dalawang pangungusap.",
+    "Eleza mfumuko wa bei kwa sentensi mbili.",
+    "Tóm tắt Chiến tranh Lạnh trong hai câu.",
+    "อธิบายการสังเคราะห์แสงในสองประโยค",
+]
+
 
 def _table(rnd: random.Random, rows: int, cols: int = 3) -> str:
     return "\n".join(",".join(f"{rnd.uniform(1, 500):.1f}" for _ in range(cols)) for _ in range(rows))
@@ -266,6 +295,7 @@ def probe_sets() -> dict[str, list[tuple[str, str]]]:
         "heavy topic asked simply, 30 languages": [("low", t) for t in SIMPLE_EXPLANATION_30_LANGUAGES],
         "the same, worded otherwise": [("low", t) for t in SIMPLE_EXPLANATION_OTHER_WORDING],
         "answer in a few sentences, 9 languages": [("low", t) for t in SENTENCE_COUNT],
+        "the same, 25 more languages": [("low", t) for t in SENTENCE_COUNT_MORE],
         "simple ask over a pasted table": [x for x in pasted_tables() if x[0] == "low"],
         "hard ask over a pasted table": [x for x in pasted_tables() if x[0] == "high"],
     }

@@ -408,7 +408,11 @@ def test_an_answer_asked_for_in_a_few_sentences_is_a_short_one(layer):
 
     for task in ("Summarize the plot of Romeo and Juliet in three sentences.", "Explique l'inflation en deux phrases.",
                  "Erkläre die Photosynthese in zwei Sätzen.", "Объясни, что такое инфляция, в двух предложениях.",
-                 "用两句话解释什么是区块链。", "量子コンピュータとは何か、3文で説明して。"):
+                 "用两句话解释什么是区块链。", "量子コンピュータとは何か、3文で説明して。",
+                 "Soğuk Savaş'ı iki cümlede özetle.", "لخّص أسباب الحرب العالمية الأولى في جملتين.",
+                 "प्रकाश संश्लेषण को दो वाक्यों में समझाओ।", "Wyjaśnij, czym jest inflacja, w dwóch zdaniach.",
+                 "Tóm tắt Chiến tranh Lạnh trong hai câu.", "อธิบายการสังเคราะห์แสงในสองประโยค"):
         assert run(layer, task)[1].deescalation > 0, task
+    assert run(layer, "Trả lời hai câu hỏi sau về hợp đồng này.")[1].deescalation == 0  # two questions, not sentences
     assert str(Router().classify("Explain how vaccines work in two sentences.").tier) == "low"
     assert run(layer, "Write an essay on how vaccines work.")[1].deescalation == 0
