@@ -124,14 +124,16 @@ def test_an_explanation_asked_for_a_child_is_not_the_heavy_topic_it_names(layer)
     assert heavy.deescalation == 0
     for task in ("Explica la selección natural a un niño de 10 años.", "Explique les trous noirs en termes simples.",
                  "Erkläre Inflation, als wäre ich fünf.", "Explique a teoria da relatividade para uma criança.",
-                 "Объясни теорию относительности ребёнку.", "给小孩解释一下相对论。", "相対性理論を子どもに説明して。",
+                 "Объясни ребёнку, что такое теория относительности.", "给小孩解释一下相对论。", "相対性理論を子どもに説明して。",
                  "상대성 이론을 아이에게 설명해 줘.", "اشرح الثقوب السوداء كأنني طفل.", "Kara delikleri bir çocuğa açıkla.",
                  "सापेक्षता के सिद्धांत को एक बच्चे को समझाओ।", "Eleza nadharia ya uhusiano kwa mtoto.",
                  "อธิบายหลุมดำให้เด็กฟัง", "Leg zwarte gaten uit alsof ik vijf ben."):
         assert run(layer, task)[1].deescalation > 0, task
     # an age or children named as the topic is not a request for a simple answer
     for task in ("อยากจัดวันเกิดลูกสาวครบ 10 ขวบ มีไอเดียอะไรบ้าง",
-                 "کیا میٹرک کے بعد ہی بچوں کو ہنر سکھانا شروع کر دینا چاہیے؟"):
+                 "کیا میٹرک کے بعد ہی بچوں کو ہنر سکھانا شروع کر دینا چاہیے؟",
+                 "Ребёнку 4 года, температура 38,7. Какая доза ибупрофена допустима?",
+                 "אנחנו מחפשים קייטנה לילד בן 7 לחודש יולי באזור תל אביב."):
         assert run(layer, task)[1].deescalation == 0, task
 
 
