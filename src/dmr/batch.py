@@ -242,4 +242,3 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
         raise ConfigError(f"no Ray cluster answers at {address}: {exc.strerror or exc}") from None
-

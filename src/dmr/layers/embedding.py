@@ -341,12 +341,9 @@ class EmbeddingLayer:
         texts = list(dict.fromkeys(t for t in tasks if isinstance(t, str) and t.strip()))
         if not texts:
             return
-        import numpy as np
-
         given = [(signals or {}).get(t) for t in texts]
-        sparse = head.sparse_logits(texts)
-        z = np.stack([head.logits_one(t, s if s is not None else _keyword_signals(t), part)
-                      for t, s, part in zip(texts, given, sparse)])
+        sparse, z = head.parts_and_logits(texts, [s if s is not None else _keyword_signals(t)
+                                                  for t, s in zip(texts, given)])
         p_type, p_cx = head.proba_from_logits(z)
         needs = head.needs_from_logits(z)
         needs = [None] * len(texts) if needs is None else needs.tolist()

@@ -110,12 +110,11 @@ def evaluate_router(router: Any, examples: Sequence[Any], *,
     """Run every example through the router (``classify_batch``, a block at a time; or through
     the Routers of a :class:`dmr.batch.RayPool`, ``workers``, built from the same configuration)
     and score the decisions; ``progress`` is told how many are done after each block."""
+    from dmr.batch import BLOCK, LocalPool
     from dmr.types import TaskComplexity, TaskType
 
     matrix = router._matrix
-    from dmr.batch import LocalPool
-
-    blocks = [[e.task for e in examples[start:start + 512]] for start in range(0, len(examples), 512)]
+    blocks = [[e.task for e in examples[start:start + BLOCK]] for start in range(0, len(examples), BLOCK)]
     decisions: list[Any] = []
     for _, found in (workers or LocalPool(router)).ordered("decide", blocks):
         decisions += found

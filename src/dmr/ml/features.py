@@ -55,7 +55,7 @@ DATA_RUN_KEEP = 12
 DATA_RUN_LONGEST = 16
 # More than DATA_RUN_LONGEST such tokens in a row, whole tokens only.
 _DATA_RUN = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_LONGEST},}}{_DATA_TOKEN}(?!\S)")
-_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a digit of another script: ১, ٣, ७, ３
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")  # a digit of another script: ১, ٣, ७, ３
 _DATA_HEAD = re.compile(rf"(?<!\S)(?:{_DATA_TOKEN}\s+){{{DATA_RUN_KEEP}}}")
 
 

@@ -330,6 +330,10 @@ class NgramHead:
         """Logits of one text; ``sparse`` is its text part (n-grams and embedding) when already
         computed (:meth:`sparse_logits`)."""
         (text,), (signals,) = _condensed([text], [signals])
+        return self._logits(text, signals, sparse)
+
+    def _logits(self, text: str, signals: Any, sparse: np.ndarray | None) -> np.ndarray:
+        # ``text`` and ``signals`` as _condensed gives them
         n_dense = len(DENSE_NAMES)
         if sparse is None:
             ids, vals = self.featurizer.transform_one(text)
@@ -344,7 +348,10 @@ class NgramHead:
     def sparse_logits(self, texts: Sequence[str], chunk: int = 64, chunk_chars: int = 16_000) -> np.ndarray:
         """The text part of the logits of many texts (n-grams and embedding; not Layer 1's
         signals), in one vectorised pass."""
-        texts = [condense_data(t) for t in texts]
+        return self._sparse_logits([condense_data(t) for t in texts], chunk, chunk_chars)
+
+    def _sparse_logits(self, texts: list[str], chunk: int = 64, chunk_chars: int = 16_000) -> np.ndarray:
+        # ``texts`` as condense_data gives them
         out = np.zeros((len(texts), self.sparse_weights_.shape[1]), dtype=np.float64)
         if self.encoder is not None and len(texts):
             out += self.embedding_logits(texts)
@@ -361,12 +368,23 @@ class NgramHead:
             start = end
         return out
 
+    def parts_and_logits(self, texts: Sequence[str], signals: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The text parts of many texts (as :meth:`sparse_logits` gives them) and their logits (as
+        :meth:`logits_one` with those parts gives them), each text read through
+        :func:`~dmr.ml.features.condense_data` once."""
+        short, sigs = _condensed(list(texts), list(signals))
+        parts = self._sparse_logits(short)
+        z = np.stack([self._logits(t, s, part) for t, s, part in zip(short, sigs, parts)]) if short else \
+            np.zeros((0, len(self.bias_)))
+        return parts, z
+
     def batch_logits(self, texts: Sequence[str], signals: Sequence[Any]) -> np.ndarray:
         """Logits of many texts: their text parts in one vectorised pass (:meth:`sparse_logits`),
         then each text's Layer 1 signals."""
         texts = list(texts)
-        parts = self.sparse_logits(texts) if len(texts) > 1 else [None] * len(texts)
-        return np.stack([self.logits_one(t, s, part) for t, s, part in zip(texts, signals, parts)]) if texts else \
+        if len(texts) > 1:
+            return self.parts_and_logits(texts, signals)[1]
+        return np.stack([self.logits_one(t, s) for t, s in zip(texts, signals)]) if texts else \
             np.zeros((0, len(self.bias_)))
 
     def logits(self, texts: Sequence[str], signals: Sequence[Any] | None = None) -> np.ndarray:
