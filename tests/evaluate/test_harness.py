@@ -36,7 +36,7 @@ def test_oracle_near_one_and_reversed_oracle_near_zero():
     report = subset_report(rows, {"perfect": gap, "reversed": [-g for g in gap]}, strong="s", weak="w", prices=PRICES)
     assert report["routers"]["perfect"]["apgr"] > 0.85
     assert report["routers"]["reversed"]["apgr"] < 0.15
-    assert abs(report["routers"]["random"]["apgr"] - 0.5) < 0.1
+    assert report["routers"]["random"]["apgr"] == pytest.approx(0.5)
     assert report["routers"]["perfect"] == report["routers"]["oracle"]
     assert report["routers"]["perfect"]["cs95"] > report["routers"]["random"]["cs95"]
     assert set(report["curves"]) == {"perfect", "reversed", "random"}

@@ -1,7 +1,7 @@
 """Scoring a router on outcome data: the report behind ``dmr eval --outcomes`` and the quality benchmark.
 
 Two models (weak, strong): each router's score is swept with :func:`dmr.evaluate.curves.curve`,
-beside three reference routers — ``random`` (a seeded draw), ``length`` (longer prompt = harder)
+beside three reference routers — ``random`` (its expected curve, every prompt tied), ``length`` (longer prompt = harder)
 and ``oracle`` (the per-prompt gap between the two models' scores, which only hindsight knows).
 
 A pool of models: the prompts, ordered by difficulty, are cut into consecutive bands that go to
@@ -42,7 +42,7 @@ def _thin(c: Curve, points: int = _CURVE_POINTS) -> dict[str, list[float]]:
 
 
 def subset_report(rows: Sequence[OutcomeRow], routers: Mapping[str, Sequence[float]], *, strong: str, weak: str,
-                  prices: Mapping[str, float], name: str = "all", seed: int = 0) -> dict[str, Any]:
+                  prices: Mapping[str, float], name: str = "all", seed: int | None = None) -> dict[str, Any]:
     """Metrics of every router in ``routers`` (name → one score per row) and of the reference
     routers on ``rows``, with the curves of the given routers and of ``random``."""
     s = [r.outcomes[strong] for r in rows]

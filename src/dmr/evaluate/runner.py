@@ -134,7 +134,7 @@ def _length(rows: list[OutcomeRow]) -> list[float]:
 
 
 def _random(rows: list[OutcomeRow]) -> list[float]:
-    return random_scores(len(rows), seed=1)
+    return random_scores(len(rows))
 
 
 def _model_scorer(model: Any, progress: Progress | None, chunk: int = 1024) -> Callable[[list[OutcomeRow]], list[float]]:
