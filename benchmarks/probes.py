@@ -16,7 +16,16 @@ prints every task with its tier.
 - an answer asked for in a few sentences or one paragraph, in nine languages, and in 25 more (one
   ask each); expected low;
 - pasted tables of numbers (generated with a fixed seed): ten simple asks over 24-60 values
-  (expected low) and ten statistical or optimisation asks over 30-80 values (expected high).
+  (expected low) and ten statistical or optimisation asks over 30-80 values (expected high);
+- hard tasks with a simple-sounding sub-instruction: the held-out rows of ``datasets/`` labelled for
+  the high tier in ten languages, as written and with one of :data:`SUB_INSTRUCTIONS` added ("Keep
+  the explanation brief.", "Then explain it to a child."), which asks for less about one part of
+  the answer, not for an easier task; expected high. These sub-instructions are in no training file
+  (``scripts/sub_instructions.py`` has its own);
+- substantial work asked for in plain words (a plain-language rewrite of a long clause that keeps
+  every obligation, a beginners' course with exercises, a loan comparison to compute for a
+  layperson): 36 tasks in 35 languages by a third writer who had not seen the packs or the training
+  data, with the tier that writer expected (medium or high), from ``probe_data/``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,9 @@ import json
 import random
 import sys
 from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TIERS = ("low", "medium", "high")
 TOPICS = ["the theory of relativity", "quantum entanglement", "string theory", "general relativity", "black holes",
@@ -398,7 +410,54 @@ def pasted_tables() -> list[tuple[str, str]]:
     ]
 
 
+# Added to hard tasks here only: none of these sentences is in datasets/ or scripts/sub_instructions.py.
+SUB_INSTRUCTIONS = {
+    "en": ["Explain the key result in simple terms at the end.", "Keep the explanation brief.",
+           "Also add a short, plain-language summary for the board.", "Then explain it to a child."],
+    "de": ["Und erkläre am Schluss alles ganz einfach."], "fr": ["Et résume simplement à la fin."],
+    "es": ["Y al final, resume todo de forma sencilla."], "zh": ["最后请简要说明一下。"], "ja": ["最後に簡単にまとめて。"],
+    "ru": ["И в конце объясни всё просто."], "pt": ["E no final, explique de forma bem simples."],
+    "ko": ["마지막엔 간단하게 정리해줘."], "it": ["E alla fine spiegalo in modo semplice."],
+}
+
+
+def hard_heldout_tasks() -> list[str]:
+    """The held-out rows of datasets/ in the languages of SUB_INSTRUCTIONS whose label maps to the high tier."""
+    from dmr.ml.train import is_heldout
+    from dmr.tiers import TierMatrix
+    from dmr.types import ModelTier
+
+    matrix = TierMatrix()
+    out = []
+    for file in sorted((ROOT / "datasets").glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if (row and row.get("language") in SUB_INSTRUCTIONS and is_heldout(row["task"])
+                    and matrix.tier(row["task_type"], row["complexity"]) == ModelTier.HIGH):
+                out.append((row["language"], row["task"]))
+    return out
+
+
+def with_sub_instructions(tasks: list[tuple[str, str]]) -> list[str]:
+    """Each task with one of its language's sub-instructions added, in turn."""
+    seen: Counter = Counter()
+    out = []
+    for language, task in tasks:
+        choices = SUB_INSTRUCTIONS[language]
+        sep = "" if language in ("zh", "ja") else " "
+        out.append(task.rstrip() + sep + choices[seen[language] % len(choices)])
+        seen[language] += 1
+    return out
+
+
+def plain_but_not_simple() -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in
+            (ROOT / "benchmarks" / "probe_data" / "plain_but_not_simple.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [(row["expected"], row["task"]) for row in rows]
+
+
 def probe_sets() -> dict[str, list[tuple[str, str]]]:
+    hard = hard_heldout_tasks()
     return {
         "heavy topic asked simply, English": [("low", f.format(t)) for t in TOPICS for f in FORMS],
         "heavy topic asked simply, 30 languages": [("low", t) for t in SIMPLE_EXPLANATION_30_LANGUAGES],
@@ -408,6 +467,9 @@ def probe_sets() -> dict[str, list[tuple[str, str]]]:
         "the same, 25 more languages": [("low", t) for t in SENTENCE_COUNT_MORE],
         "simple ask over a pasted table": [x for x in pasted_tables() if x[0] == "low"],
         "hard ask over a pasted table": [x for x in pasted_tables() if x[0] == "high"],
+        "hard held-out tasks, as written": [("high", t) for _, t in hard],
+        "the same, a simple-sounding sub-instruction added": [("high", t) for t in with_sub_instructions(hard)],
+        "substantial work asked in plain words, third writer": plain_but_not_simple(),
     }
 
 
@@ -437,10 +499,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
     width = max(map(len, report))
-    print(f"{'probe set':<{width}} | {'n':>4} | expected | {'low':>4} {'medium':>6} {'high':>4} | at expected")
-    print("-" * (width + 50))
+    wants = max(len("/".join(r["expected"])) for r in report.values())
+    print(f"{'probe set':<{width}} | {'n':>4} | {'expected':<{wants}} | {'low':>4} {'medium':>6} {'high':>4} | at expected")
+    print("-" * (width + wants + 42))
     for name, r in report.items():
-        print(f"{name:<{width}} | {r['n']:>4} | {'/'.join(r['expected']):<8} | {r['low']:>4} {r['medium']:>6} "
+        print(f"{name:<{width}} | {r['n']:>4} | {'/'.join(r['expected']):<{wants}} | {r['low']:>4} {r['medium']:>6} "
               f"{r['high']:>4} | {r['at_expected']:.0%}")
     if args.show:
         for name, r in report.items():
