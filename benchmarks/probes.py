@@ -20,8 +20,7 @@ prints every task with its tier.
 - hard tasks with a simple-sounding sub-instruction: the held-out rows of ``datasets/`` labelled for
   the high tier in ten languages, as written and with one of :data:`SUB_INSTRUCTIONS` added ("Keep
   the explanation brief.", "Then explain it to a child."), which asks for less about one part of
-  the answer, not for an easier task; expected high. These sub-instructions are in no training file
-  (``scripts/sub_instructions.py`` has its own);
+  the answer, not for an easier task; expected high. These sub-instructions are in no training file;
 - substantial work asked for in plain words (a plain-language rewrite of a long clause that keeps
   every obligation, a beginners' course with exercises, a loan comparison to compute for a
   layperson): 36 tasks in 35 languages by a third writer who had not seen the packs or the training
@@ -410,7 +409,7 @@ def pasted_tables() -> list[tuple[str, str]]:
     ]
 
 
-# Added to hard tasks here only: none of these sentences is in datasets/ or scripts/sub_instructions.py.
+# Added to hard tasks here only: none of these sentences is in datasets/.
 SUB_INSTRUCTIONS = {
     "en": ["Explain the key result in simple terms at the end.", "Keep the explanation brief.",
            "Also add a short, plain-language summary for the board.", "Then explain it to a child."],
@@ -421,21 +420,17 @@ SUB_INSTRUCTIONS = {
 }
 
 
-def hard_heldout_tasks() -> list[str]:
-    """The held-out rows of datasets/ in the languages of SUB_INSTRUCTIONS whose label maps to the high tier."""
-    from dmr.ml.train import is_heldout
+def hard_heldout_tasks() -> list[tuple[str, str]]:
+    """(language, task) of the held-out rows of datasets/ in the languages of SUB_INSTRUCTIONS whose
+    label maps to the high tier."""
+    from dmr.ml.train import is_heldout, load_examples
     from dmr.tiers import TierMatrix
     from dmr.types import ModelTier
 
     matrix = TierMatrix()
-    out = []
-    for file in sorted((ROOT / "datasets").glob("*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else None
-            if (row and row.get("language") in SUB_INSTRUCTIONS and is_heldout(row["task"])
-                    and matrix.tier(row["task_type"], row["complexity"]) == ModelTier.HIGH):
-                out.append((row["language"], row["task"]))
-    return out
+    return [(e.language, e.task) for e in load_examples(ROOT / "datasets")
+            if e.language in SUB_INSTRUCTIONS and is_heldout(e.task)
+            and matrix.tier(e.task_type, e.complexity) == ModelTier.HIGH]
 
 
 def with_sub_instructions(tasks: list[tuple[str, str]]) -> list[str]:
@@ -451,9 +446,10 @@ def with_sub_instructions(tasks: list[tuple[str, str]]) -> list[str]:
 
 
 def plain_but_not_simple() -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in
-            (ROOT / "benchmarks" / "probe_data" / "plain_but_not_simple.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [(row["expected"], row["task"]) for row in rows]
+    from dmr.ml.train import read_rows
+
+    return read_rows(ROOT / "benchmarks" / "probe_data" / "plain_but_not_simple.jsonl",
+                     lambda row: (row["expected"], row["task"]))
 
 
 def probe_sets() -> dict[str, list[tuple[str, str]]]:

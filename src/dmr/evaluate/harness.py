@@ -1,8 +1,9 @@
 """Scoring a router on outcome data: the report behind ``dmr eval --outcomes`` and the quality benchmark.
 
 Two models (weak, strong): each router's score is swept with :func:`dmr.evaluate.curves.curve`,
-beside three reference routers — ``random`` (its expected curve, every prompt tied), ``length`` (longer prompt = harder)
-and ``oracle`` (the per-prompt gap between the two models' scores, which only hindsight knows).
+beside three reference routers — ``random`` (its expected curve, every prompt tied), ``length``
+(longer prompt = harder) and ``oracle`` (the per-prompt gap between the two models' scores, which
+only hindsight knows).
 
 A pool of models: the prompts, ordered by difficulty, are cut into consecutive bands that go to
 the models from cheapest to most expensive; every placement of the cuts on a grid of shares gives
