@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from dmr.errors import InputError
+from dmr.layers.embedding import DEFAULT_HEAD
 from dmr.ml.evaluate import confusion, ece, evaluate_head, macro_f1
-from dmr.ml.train import Example, is_heldout, load_examples, train_head
+from dmr.ml.train import Example, is_heldout, load_examples, train_head, trained_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,16 +33,15 @@ def test_the_shipped_datasets_are_valid_and_free_of_duplicates(folder, capsys):
     assert module.main(["check_datasets", str(ROOT / folder)]) == 0, capsys.readouterr().out[-2000:]
 
 
-
 def test_the_shipped_head_was_trained_on_the_datasets_as_they_are():
     # A file added to datasets/ (or a row edited across the split) without rebuilding the head
     # would leave the shipped arrays, and every figure measured with them, behind the data.
     examples = load_examples(ROOT / "datasets")
     typed = load_examples(ROOT / "datasets" / "capability", types_only=True)
     train = sum(not is_heldout(e.task) for e in examples)
-    meta = json.loads((ROOT / "src" / "dmr" / "data" / "l3" / "head.json").read_text(encoding="utf-8"))
-    assert meta["trained_on"] == (f"{train} rows ({len(examples) - train} held out by hash), "
-                                  f"and {sum(not is_heldout(e.task) for e in typed)} rows for the task type only")
+    meta = json.loads(DEFAULT_HEAD.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["trained_on"] == trained_on(train, len(examples) - train, sum(not is_heldout(e.task) for e in typed))
+
 
 def test_load_examples_reads_files_and_folders(tmp_path, small_rows):
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in small_rows[:5]) + "\n\n")

@@ -170,6 +170,12 @@ def train_head(examples: Sequence[Example], *, featurizer_params: dict[str, Any]
     return head, oof
 
 
+def trained_on(train: int, heldout: int, type_only: int = 0) -> str:
+    """What a head's metadata says it was trained on (``trained_on`` in its JSON)."""
+    out = f"{train} rows ({heldout} held out by hash)"
+    return out + f", and {type_only} rows for the task type only" if type_only else out
+
+
 def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, *, max_iter: int = 150,
                    l2: float = 1e-5, progress: Callable[[str, int, float], None] | None = None,
                    encoder: Any = "default", capability: str | Path | Iterable[str | Path] | None = None,
@@ -213,9 +219,7 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
         from dmr.ml.needs import fit_and_score
 
         needs = fit_and_score(head, capability, l1_layer=l1_layer)
-    trained_on = f"{len(train)} rows ({len(test)} held out by hash)"
-    if extra:
-        trained_on += f", and {len(extra)} rows for the task type only"
-    path = head.save(output, trained_on=trained_on, heldout=heldout, needs_report=needs)
+    path = head.save(output, trained_on=trained_on(len(train), len(test), len(extra)), heldout=heldout,
+                     needs_report=needs)
     return {"path": str(path), "train_rows": len(train), "type_rows": len(extra), "heldout_rows": len(test),
             "heldout": heldout, "needs": needs}
