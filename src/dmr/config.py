@@ -204,6 +204,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
 
     import yaml
 
+    from dmr.datafiles import not_utf8
     from dmr.packs import KeywordPack, load_pack_file
     from dmr.packs import _Loader as WordLoader
 
@@ -216,6 +217,8 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
             data["extra_keyword_packs"] = yaml.load(text, Loader=WordLoader)["extra_keyword_packs"]
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(file, exc)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from dmr.errors import InputError
 
-__all__ = ["fold_of", "numbered_lines", "text_hash"]
+__all__ = ["fold_of", "not_utf8", "numbered_lines", "text_hash"]
 
 
 def text_hash(key: str) -> int:
@@ -25,12 +25,20 @@ def fold_of(key: str, k: int = 5) -> int:
     return text_hash(key) % k
 
 
+def not_utf8(file: str | Path, exc: UnicodeDecodeError) -> str:
+    """The message for a file that is not UTF-8 text: which file, and where its first bad byte is
+    (a binary file, or text saved in another encoding such as Latin-1 or UTF-16)."""
+    return (f"{file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8")
+
+
 def numbered_lines(paths: str | Path | Iterable[str | Path], *, folders: bool = False
                    ) -> Iterator[tuple[Path, int, str]]:
     """``(file, line number, line)`` for every non-blank line of ``paths`` (one or several files;
     with ``folders``, a folder stands for its ``*.jsonl`` files in name order). Lines are split on
     ``\\n`` only: U+2028 and other Unicode line breaks may sit inside a JSON string. An unreadable
-    file raises :class:`~dmr.errors.InputError`."""
+    file, or one that is not UTF-8 text, raises
+    :class:`~dmr.errors.InputError`."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for p in map(Path, paths):
@@ -39,6 +47,8 @@ def numbered_lines(paths: str | Path | Iterable[str | Path], *, folders: bool = 
                 lines = file.read_text(encoding="utf-8").split("\n")
             except OSError as exc:
                 raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
+            except UnicodeDecodeError as exc:
+                raise InputError(not_utf8(file, exc)) from None
             for n, line in enumerate(lines, 1):
                 if line.strip():
                     yield file, n, line

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from dmr.datafiles import not_utf8
 from dmr.errors import ConfigError
 from dmr.types import TaskType
 
@@ -289,6 +290,8 @@ def load_pack_file(path: str | Path) -> KeywordPack:
     path = Path(path)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read keyword pack: {not_utf8(path, exc)}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read keyword pack {path}: {exc}") from None
     return KeywordPack.from_dict(data or {}, source=path.name)

@@ -188,6 +188,9 @@ def test_a_tenants_file_is_checked_whole_when_the_proxy_starts(tmp_path, monkeyp
         with pytest.raises(ConfigError):
             load_tenants(shape)
     (tmp_path / "tenants.yaml").write_bytes(b"tenants: [\xff")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xff at offset 10\)"):
+        load_tenants(tmp_path / "tenants.yaml")
+    (tmp_path / "tenants.yaml").write_bytes(b"tenants: [")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_tenants(tmp_path / "tenants.yaml")
     with pytest.raises(ConfigError, match="cannot read"):

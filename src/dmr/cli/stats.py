@@ -239,7 +239,9 @@ def benchmark(config_path: Path | None, data_path: Path | None, count: int, as_j
     tasks = _SAMPLE
     if data_path:
         tasks = []
-        for line in data_path.read_text(encoding="utf-8").splitlines():
+        from dmr.datafiles import numbered_lines
+
+        for _, _, line in numbered_lines(data_path):
             try:
                 item = json.loads(line)
             except ValueError:

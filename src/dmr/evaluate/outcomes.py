@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from dmr.datafiles import numbered_lines
+from dmr.datafiles import not_utf8, numbered_lines
 from dmr.errors import InputError, UnknownModelError
 
 __all__ = ["OutcomeRow", "OutcomeSet", "load_outcomes", "load_prices", "registry_prices", "resolve_prices",
@@ -123,6 +123,8 @@ def load_prices(path: str | Path) -> dict[str, float]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(not_utf8(path, exc)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):

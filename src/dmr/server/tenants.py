@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from dmr.datafiles import not_utf8
 from dmr.errors import BudgetExceededError, ConfigError
 from dmr.policies import TENANT_KEYS, check_tenant
 from dmr.redis_client import REDIS_SCHEMES
@@ -238,5 +239,7 @@ def _read(path: str | Path) -> Any:
         return yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the tenants file {file}: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the tenants file: {not_utf8(file, exc)}") from None
+    except yaml.YAMLError as exc:
         raise ConfigError(f"the tenants file {file} is not valid YAML: {exc}") from None

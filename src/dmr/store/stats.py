@@ -39,7 +39,8 @@ def parse_since(text: str | None, *, now: float | None = None) -> float | None:
 
 def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[dict[str, Any]], int]:
     """The decision records of a log (SQLite, or JSONL by suffix) since a Unix time, and how many
-    records the logger reported dropped in that time."""
+    records the logger reported dropped in that time. A file that is not a SQLite database (and not
+    named ``.jsonl``) is an :class:`~dmr.errors.InputError`."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no decision log at {path}")
@@ -55,9 +56,16 @@ def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[
             elif record.get("kind") != "outcome":  # feedback is not a decision
                 records.append(record)
         return records, dropped
+    import sqlite3
+
+    from dmr.errors import InputError
     from dmr.store.sqlite import read_gaps, read_records
 
-    return list(read_records(path, since=since)), read_gaps(path, since=since)
+    try:
+        return list(read_records(path, since=since)), read_gaps(path, since=since)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"cannot read the decision log {path}: {exc} (a log is read as SQLite unless its name "
+                         "ends in .jsonl or .ndjson)") from None
 
 
 def _share(counter: Counter[str], total: int) -> list[dict[str, Any]]:
