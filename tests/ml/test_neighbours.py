@@ -135,6 +135,14 @@ def test_a_blended_model_round_trips_and_refuses_inconsistent_files(blended, tmp
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(OutcomeModelError, match="neighbour"):
         OutcomeModel.load(path)
+    # Metadata edited away from the arrays it describes: refused, never a blend silently dropped
+    # or a raw AttributeError.
+    for edit, match in (([1], "expected an object"), (None, "names no blend"), ({"blend": 0}, "names no blend"),
+                        ({**meta["neighbours"], "blend": model.blend_, "k": 2.7}, "do not match"),
+                        ({**meta["neighbours"], "blend": model.blend_, "rows": 3}, "do not match")):
+        path.with_suffix(".json").write_text(json.dumps({**meta, "neighbours": edit}))
+        with pytest.raises(OutcomeModelError, match=match):
+            OutcomeModel.load(path)
     meta["neighbours"]["blend"] = model.blend_
     meta["neighbours"]["encoder"] = "no-such-encoder-v9"
     path.with_suffix(".json").write_text(json.dumps(meta))

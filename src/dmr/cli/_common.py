@@ -31,6 +31,31 @@ def build_router(config_path: Path | None = None, preset: str | None = None) -> 
     return Router.from_yaml(path, **extra) if path else Router(**extra)
 
 
+def writable_file(path: Path, option: str, *, plot: bool = False) -> Path:
+    """``path`` checked before any work is done, so that training or scoring is not thrown away at
+    the end: it names a file, its folder exists or is created, and the folder is writable; for a
+    plot, its suffix is a format matplotlib writes. Raises :class:`click.BadParameter`."""
+    if not path.name or path.is_dir():
+        raise click.BadParameter(f"{str(path)!r} is a folder, not a file name", param_hint=option)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise click.BadParameter(f"{path.parent} is a file, not a folder", param_hint=option)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create the folder {path.parent}: {exc.strerror or exc}",
+                                 param_hint=option) from None
+    if not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write to the folder {path.parent}", param_hint=option)
+    if plot and path.suffix:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if path.suffix[1:].lower() not in formats:
+            raise click.BadParameter(f"matplotlib cannot write {path.suffix} files; use one of "
+                                     f"{', '.join('.' + f for f in sorted(formats))}", param_hint=option)
+    return path
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, check_engine, config_option, echo_json, engine_options, ray_workers
+from dmr.cli._common import (
+    build_router,
+    check_engine,
+    config_option,
+    echo_json,
+    engine_options,
+    ray_workers,
+    writable_file,
+)
 from dmr.cli.main import cli
 
 
@@ -70,13 +78,23 @@ def _models_list(value: str | None) -> list[str] | None:
     return names
 
 
+def _plot_target(plot: Path) -> None:
+    """Before any work: --plot needs matplotlib and a path it can write."""
+    from dmr.errors import NotAvailableError
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise NotAvailableError("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
+    writable_file(plot, "--plot", plot=True)
+
+
 def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset: str | None, strong: str | None,
                    weak: str | None, pool: str | None, prices_path: Path | None, benchmark: str | None,
                    outcome_model: Path | None, difficulty_from: str | None, as_json: bool, plot: Path | None,
                    engine: str | None = None, address: str | None = None, workers: int | None = None) -> None:
     from tqdm import tqdm
 
-    from dmr.errors import NotAvailableError
     from dmr.evaluate.outcomes import load_outcomes
     from dmr.evaluate.runner import evaluate_outcomes
 
@@ -91,10 +109,7 @@ def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset:
     if not data.rows:
         raise click.UsageError("no usable outcome rows")
     if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise NotAvailableError("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
+        _plot_target(plot)
     model = router = None
     if scorer == "outcome-model":
         if outcome_model is None:
@@ -148,8 +163,11 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
                                             folds=folds, progress=lambda stage, step: bar.update(1),
                                             **({} if neighbours else {"neighbours": None}))
     held = report["heldout"]
-    path = model.save(output, trained_on=f"{report['rows']} rows of {', '.join(data.sources)}",
-                      heldout=held["routers"]["outcome_model"] if held else None)
+    try:
+        path = model.save(output, trained_on=f"{report['rows']} rows of {', '.join(data.sources)}",
+                          heldout=held["routers"]["outcome_model"] if held else None)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     report["path"] = str(path)
     if as_json:
         echo_json(report)
@@ -224,14 +242,15 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
     if outcomes or from_log is not None:
         if data:
             raise click.UsageError("give either --data (a Layer 3 head) or --outcomes/--from-log (an outcome model)")
-        _train_outcomes(outcomes, from_log, output or Path("dmr-outcome-model.npz"), models, prices_path, folds, as_json,
-                        config_path, neighbours=not no_neighbours)
+        output = writable_file(output or Path("dmr-outcome-model.npz"), "--output")
+        _train_outcomes(outcomes, from_log, output, models, prices_path, folds, as_json, config_path,
+                        neighbours=not no_neighbours)
         return
     if not data:
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes/--from-log for an outcome model")
     if no_neighbours:
         raise click.UsageError("--no-neighbours applies to an outcome model (--outcomes or --from-log)")
-    output = output or Path("dmr-l3-head.npz")
+    output = writable_file(output or Path("dmr-l3-head.npz"), "--output")
 
     from dmr.ml.train import train_and_save
 
@@ -313,10 +332,11 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
     if not data:
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes for outcome data")
 
-    from dmr.errors import NotAvailableError
     from dmr.ml.evaluate import evaluate_router
     from dmr.ml.train import is_heldout, load_examples
 
+    if plot is not None:
+        _plot_target(plot)
     examples = load_examples(list(data))
     if heldout_only:
         examples = [e for e in examples if is_heldout(e.task)]
@@ -327,10 +347,8 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
             tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
         report = evaluate_router(router, examples, progress=lambda done: bar.update(done - bar.n), workers=spread)
     if plot is not None:
-        try:
-            from dmr.ml.plots import plot_report
-        except ImportError:
-            raise NotAvailableError("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
+        from dmr.ml.plots import plot_report
+
         plot_report(report, plot)
     if as_json:
         echo_json(report)

@@ -67,7 +67,10 @@ def _row(data: Any, where: str) -> OutcomeRow | None:
     """One row, or None when it is contaminated; InputError naming ``where`` when it is bad."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a JSON object")
-    if data.get("contaminated"):
+    contaminated = data.get("contaminated", False)
+    if not isinstance(contaminated, bool) and contaminated is not None:
+        raise InputError(f"{where}: 'contaminated' must be true or false, got {contaminated!r}")
+    if contaminated:
         return None
     prompt, outcomes = data.get("prompt"), data.get("outcomes")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -76,6 +79,8 @@ def _row(data: Any, where: str) -> OutcomeRow | None:
         raise InputError(f"{where}: 'outcomes' must be a non-empty object of model -> score")
     scores: dict[str, float] = {}
     for model, value in outcomes.items():
+        if not str(model).strip():
+            raise InputError(f"{where}: a model name in 'outcomes' is empty")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError(f"{where}: the score of {model!r} must be a number, got {value!r}")
         scores[str(model)] = float(value)
@@ -102,12 +107,19 @@ def load_outcomes(paths: str | Path | Iterable[str | Path]) -> OutcomeSet:
     rows: list[OutcomeRow] = []
     dropped = 0
     by: dict[str, int] = {}
+    where_id: dict[str, str] = {}
     for p, n, line in numbered_lines(paths):
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{p}:{n}: not valid JSON: {exc.msg}") from None
         row = _row(data, f"{p}:{n}")
+        if isinstance(data.get("id"), (str, int)):
+            # Folds are dealt by id: two rows under one id would be one prompt counted twice, or two
+            # prompts that always share a fold.
+            first = where_id.setdefault(str(data["id"]), f"{p}:{n}")
+            if first != f"{p}:{n}":
+                raise InputError(f"{p}:{n}: id {data['id']!r} is already used at {first}; ids must be unique")
         if row is None:
             dropped += 1
             bench = str(data.get("benchmark") or "")
@@ -134,8 +146,10 @@ def load_prices(path: str | Path) -> dict[str, float]:
         if model.startswith("_"):
             continue  # notes such as "_note"
         if (not isinstance(entry, list) or len(entry) < 2
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in entry[:2])):
-            raise InputError(f"{path}: {model!r} must be [input, output, source] in USD per 1M tokens")
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+                           for x in entry[:2])):
+            raise InputError(f"{path}: {model!r} must be [input, output, source]: two prices in USD per 1M tokens, "
+                             f"finite and not negative (got {entry!r})")
         out[model] = (float(entry[0]) + float(entry[1])) / 2
     return out
 

@@ -90,6 +90,9 @@ def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str 
         raise InputError("--strong and --weak name the same model")
     needed = list(dict.fromkeys([strong, weak, *(pool or ())]))
     cost = resolve_prices(needed, prices)
+    if cost[strong] < cost[weak]:
+        raise InputError(f"the strong model {strong!r} costs less than the weak one {weak!r} ({cost[strong]:g} "
+                         f"against {cost[weak]:g} USD per 1M tokens): the strong model is the dearer one, swap them")
     rows = list(data.scored_by((strong, weak)).rows)
     if not rows:
         raise InputError(f"no row scores both {strong!r} and {weak!r}")
@@ -146,13 +149,15 @@ def train_outcome_model(data: OutcomeSet, *, models: Sequence[str] | None = None
                         progress: Callable[[str, int], None] | None = None, **params: Any) -> tuple[Any, dict[str, Any]]:
     """Cross-validate (``folds`` by a hash of ``id``) and fit an outcome model on every row.
     Returns the model and a report with the held-out metrics of the cheapest model against the best."""
-    from dmr.ml.outcomes import OutcomeModel, order_by_price
+    from dmr.ml.outcomes import OutcomeModel, check_order, order_by_price
 
-    if models:
-        order = tuple(models)
-    else:
-        seen = list(data.models)
-        order = order_by_price(seen, prices if prices is not None else registry_prices(seen))
+    seen = list(data.models)
+    order = tuple(models) if models else order_by_price(seen, prices)
+    check_order(order, seen)
+    priced = [(prices[m], m) for m in order if prices and m in prices]
+    if priced != sorted(priced, key=lambda pm: pm[0]):
+        raise InputError("the models go cheapest first, but the prices order them "
+                         + ", ".join(m for _, m in sorted(priced, key=lambda pm: pm[0])))
     rows = [r for r in data.rows if any(m in r.outcomes for m in order)]
     if len(rows) < max(4, folds):
         raise InputError(f"training needs at least {max(4, folds)} rows that score one of "

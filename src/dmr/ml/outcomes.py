@@ -76,8 +76,9 @@ from dmr.errors import InputError, NotAvailableError
 from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, dense_features
 from dmr.ml.head import lbfgs, sigmoid, sparse_products
 from dmr.ml.neighbours import NEIGHBOUR_GRID, NEIGHBOUR_ROWS, choose_blend, neighbour_estimate
+from dmr.types import ModelTier
 
-__all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "order_by_price"]
+__all__ = ["FORMAT", "OutcomeModel", "OutcomeModelError", "check_order", "order_by_price"]
 
 FORMAT = "dmr-outcome-model/1"
 log = logging.getLogger("dmr.ml")
@@ -146,12 +147,33 @@ def prototype_features(embedded: np.ndarray, centres: np.ndarray,
     return z / z.sum(axis=1, keepdims=True)
 
 
-def order_by_price(models: Sequence[str], prices: Mapping[str, float]) -> tuple[str, ...]:
-    """``models`` from cheapest to most expensive; a model without a price is an error."""
+def order_by_price(models: Sequence[str], prices: Mapping[str, float] | None = None) -> tuple[str, ...]:
+    """``models`` from cheapest to most expensive. Names that are all tiers in force (``low``,
+    ``medium``, ``high``, or :func:`~dmr.types.set_tier_levels`'s), as a decision log's outcomes
+    are, go in tier order; other names by ``prices`` (None: the model registry's), where a model
+    without a price is an error."""
+    ranks = {str(t): i for i, t in enumerate(ModelTier.levels())}
+    if models and all(m in ranks for m in models):
+        return tuple(sorted(models, key=ranks.__getitem__))
+    if prices is None:
+        from dmr.evaluate.outcomes import registry_prices
+
+        prices = registry_prices(models)
     missing = [m for m in models if m not in prices]
     if missing:
-        raise InputError(f"no price for {', '.join(missing)}: pass the order explicitly or give prices")
+        raise InputError(f"no price for {', '.join(missing)}: name the models cheapest first (--models A,B) "
+                         "or give prices (--prices FILE)")
     return tuple(sorted(models, key=lambda m: (prices[m], m)))
+
+
+def check_order(models: tuple[str, ...], seen: Sequence[str]) -> None:
+    """An explicit order names each model once, and only models the rows score."""
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    if repeated:
+        raise InputError(f"the models, cheapest first, name {', '.join(repeated)} more than once")
+    absent = [m for m in models if m not in seen]
+    if absent:
+        raise InputError(f"no row scores {', '.join(absent)} (the rows score {', '.join(seen) or 'no model'})")
 
 
 def _default_encoder() -> tuple[Any, str] | None:
@@ -284,22 +306,17 @@ class OutcomeModel:
             models: Sequence[str] | None = None, prices: Mapping[str, float] | None = None,
             progress: Callable[[str, int, int], None] | None = None) -> OutcomeModel:
         """Fit on ``prompts`` and, for each, a mapping model → quality score. ``models`` orders the
-        models from cheapest to best; None orders them by ``prices`` (model → cost of a call) or,
-        without prices, by the model registry's prices. ``progress(stage, step, total)`` is called
-        as the fit goes."""
+        models from cheapest to best; None orders them as :func:`order_by_price` does (tiers by
+        level, models by ``prices``, model → cost of a call, or else the model registry's).
+        ``progress(stage, step, total)`` is called as the fit goes."""
         prompts = list(prompts)
         if len(prompts) != len(scores):
             raise InputError(f"{len(prompts)} prompts but {len(scores)} score rows")
         if len(prompts) < 4:
             raise InputError("an outcome model needs at least four scored prompts")
-        if models is None:
-            seen = list(dict.fromkeys(m for row in scores for m in row))
-            if prices is None:
-                from dmr.evaluate.outcomes import registry_prices
-
-                prices = registry_prices(seen)
-            models = order_by_price(seen, prices)
-        models = tuple(models)
+        seen = list(dict.fromkeys(m for row in scores for m in row))
+        models = order_by_price(seen, prices) if models is None else tuple(models)
+        check_order(models, seen)
         if len(models) < 2:
             raise InputError("an outcome model needs scores of at least two models")
         Y, M = self._targets(scores, models)
@@ -537,16 +554,21 @@ class OutcomeModel:
         """The neighbour blend of a saved model (files written before it have none)."""
         self._clear_neighbours()
         info = meta.get("neighbours") or {}
+        if not isinstance(info, dict):
+            raise OutcomeModelError(f"{path}: bad neighbour metadata: expected an object, got {info!r}")
         if not info.get("blend"):
+            if arrays:  # arrays written for a blend that the metadata no longer names
+                raise OutcomeModelError(f"{path}: it holds neighbour arrays but its metadata names no blend")
             return
         try:
-            k, blend, name = int(info["k"]), float(info["blend"]), str(info["encoder"])
+            k, blend, name = info["k"], float(info["blend"]), str(info["encoder"])
             E, T, base = arrays["neighbour_embeddings"], arrays["neighbour_targets"], arrays["neighbour_base"]
         except (KeyError, TypeError, ValueError) as exc:
             raise OutcomeModelError(f"{path}: bad neighbour data: {type(exc).__name__}: {exc}") from None
         n_models = len(self.models_)
-        if not (0 < blend <= 1 and k >= 1 and E.ndim == 2 and T.shape == (len(E), n_models)
-                and base.shape == (n_models,)):
+        if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1 and 0 < blend <= 1
+                and E.ndim == 2 and T.shape == (len(E), n_models) and base.shape == (n_models,)
+                and info.get("rows", len(E)) == len(E)):
             raise OutcomeModelError(f"{path}: its neighbour arrays do not match the metadata")
         found = _default_encoder()
         if found is None or found[1] != name:
