@@ -166,6 +166,23 @@ def test_plot_writes_a_png(outcomes, prices, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_pool_is_drawn_in_a_row_of_its_own(outcomes, prices, tmp_path):
+    """The pool is measured on every prompt, so it is not drawn over one benchmark's panel (whose
+    single-model points are that benchmark's): two benchmarks and the pool make three rows."""
+    pytest.importorskip("matplotlib")
+
+    def rows_drawn(*extra):
+        png = tmp_path / "curve.png"
+        result = _run("eval", "--outcomes", outcomes, "--prices", prices, "--difficulty-from", "random",
+                      "--plot", png, *extra)
+        assert result.exit_code == 0, result.output
+        height = int.from_bytes(png.read_bytes()[20:24], "big")  # the PNG header's height
+        return height / (4.8 * 110)  # each row is 4.8 inches at 110 dpi
+
+    assert rows_drawn("--strong", "big-model", "--weak", "small-model") == pytest.approx(2, abs=0.01)
+    assert rows_drawn("--pool", "big-model,small-model,mid-model") == pytest.approx(3, abs=0.01)
+
+
 def test_train_then_eval_with_the_outcome_model(outcomes, prices, tmp_path):
     model = tmp_path / "om.npz"
     result = _run("train", "--outcomes", outcomes, "--models", "small-model,big-model", "--prices", prices,

@@ -16,7 +16,10 @@ __all__ = ["plot_outcomes"]
 def plot_outcomes(report: dict[str, Any], path: str | Path) -> Path:
     """One row of two panels per benchmark subset of an outcome report (see ``dmr.evaluate.harness``)."""
     subsets = report["subsets"]
-    fig, axes = plt.subplots(len(subsets), 2, figsize=(12, 4.8 * len(subsets)), squeeze=False)
+    pool = report.get("pool")
+    # The pool is measured on every row, so it gets a row of its own rather than a benchmark's panel.
+    rows = len(subsets) + (1 if pool else 0)
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 4.8 * rows), squeeze=False)
     c_strong, c_weak = report["prices"][report["strong"]], report["prices"][report["weak"]]
     for (share_ax, cost_ax), sub in zip(axes, subsets):
         weak, strong = sub["weak_quality"], sub["strong_quality"]
@@ -39,15 +42,19 @@ def plot_outcomes(report: dict[str, Any], path: str | Path) -> Path:
         share_ax.set_title(f"{sub['benchmark']} (n={sub['n']}): quality vs strong share")
         cost_ax.set_title(f"{sub['benchmark']}: quality vs cost")
         share_ax.legend(fontsize=7, loc="lower right")
-    pool = report.get("pool")
     if pool:
-        ax = axes[0][1]
+        ax, spare = axes[-1]
         ax.plot([p["cost"] for p in pool["frontier"]], [p["quality"] for p in pool["frontier"]], marker=".",
                 color="black", label="pool frontier")
         for model, single in pool["singles"].items():
             ax.scatter([single["cost"]], [single["quality"]], marker="o", zorder=3)
             ax.annotate(model, (single["cost"], single["quality"]), fontsize=7)
+        ax.set_title(f"pool of {len(pool['singles'])} models, all {report['n']} prompts: quality vs cost")
+        ax.set_xlabel("cost per call (USD per 1M tokens, (input + output) / 2)")
+        ax.set_ylabel("mean quality")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
+        spare.axis("off")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
