@@ -163,3 +163,20 @@ def test_real_booleans_still_mark_contaminated_rows(tmp_path, prices):
     report = json.loads(result.output[result.output.index("{"):])
     assert (report["n"], report["contaminated_excluded"]) == (39, 1)
     assert np.isfinite(report["subsets"][0]["routers"]["router"]["cs95"])
+
+
+def test_rows_without_both_scores_are_counted_and_a_gapless_pair_has_no_apgr(tmp_path, prices):
+    rows = _rows()
+    for r in rows:  # the weak model as good as the strong one everywhere: no gap to recover
+        r["outcomes"]["dear"] = r["outcomes"]["cheap"]
+    del rows[5]["outcomes"]["dear"]  # the strong model never answered this one
+    path = _write(tmp_path / "outcomes.jsonl", rows)
+    args = ["eval", "--outcomes", path, "--strong", "dear", "--weak", "cheap", "--prices", prices,
+            "--difficulty-from", "length"]
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    assert "39 prompts (0 contaminated, 1 without scores of both models left out)" in result.output
+    assert "APGR     -   CPT(50%)     -   CPT(80%)     -" in result.output
+    report = json.loads(_run(*args, "--json").output)
+    assert report["unscored_excluded"] == 1
+    assert report["subsets"][0]["routers"]["length"]["apgr"] is None

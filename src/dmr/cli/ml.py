@@ -37,13 +37,16 @@ def _pct(value: float | None) -> str:
 
 
 def _metrics_line(name: str, m: dict[str, Any], width: int) -> str:
-    return (f"  {name:<{width}}  APGR {m['apgr']:.3f}   CPT(50%) {_pct(m['cpt50'])}   CPT(80%) {_pct(m['cpt80'])}"
+    apgr = "    -" if m["apgr"] is None else f"{m['apgr']:.3f}"
+    return (f"  {name:<{width}}  APGR {apgr}   CPT(50%) {_pct(m['cpt50'])}   CPT(80%) {_pct(m['cpt80'])}"
             f"   CS@95 {_pct(m['cs95'])}")
 
 
 def _outcome_table(report: dict[str, Any]) -> str:
     prices = report["prices"]
-    header = (f"{report['n']} prompts ({report['contaminated_excluded']} contaminated left out); "
+    unscored = report.get("unscored_excluded")
+    unscored = f", {unscored} without scores of both models" if unscored else ""
+    header = (f"{report['n']} prompts ({report['contaminated_excluded']} contaminated{unscored} left out); "
               f"strong {report['strong']} ({prices[report['strong']]:g}), weak {report['weak']} "
               f"({prices[report['weak']]:g}) USD per 1M tokens, (input + output) / 2")
     lines = [header]

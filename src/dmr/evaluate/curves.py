@@ -37,7 +37,10 @@ class Curve:
         return (quality - self.weak) / gap if gap else 0.0
 
     @property
-    def apgr(self) -> float:
+    def apgr(self) -> float | None:
+        """The area under PGR; None when the two models score the same (there is no gap to recover)."""
+        if self.strong == self.weak:
+            return None
         area = 0.0
         points = list(zip(self.shares, self.qualities))
         for (f0, q0), (f1, q1) in zip(points, points[1:]):
@@ -56,8 +59,8 @@ class Curve:
         return None
 
     def cpt(self, pgr: float) -> float | None:
-        """CPT(x): the smallest share of strong calls whose PGR reaches ``pgr``."""
-        return self._first_share(pgr, self.pgr)
+        """CPT(x): the smallest share of strong calls whose PGR reaches ``pgr`` (None without a gap)."""
+        return None if self.strong == self.weak else self._first_share(pgr, self.pgr)
 
     def cost_saved_at(self, share_of_strong_quality: float = 0.95) -> float | None:
         """CS@x: cost saved against always-strong at the cheapest point reaching x · q_strong."""
@@ -69,7 +72,7 @@ class Curve:
 
     def summary(self) -> dict[str, float | None]:
         return {
-            "apgr": round(self.apgr, 4),
+            "apgr": _round(self.apgr),
             "cpt50": _round(self.cpt(0.5)),
             "cpt80": _round(self.cpt(0.8)),
             "cs95": _round(self.cost_saved_at(0.95)),

@@ -17,7 +17,8 @@ def plot_outcomes(report: dict[str, Any], path: str | Path) -> Path:
     """One row of two panels per benchmark subset of an outcome report (see ``dmr.evaluate.harness``)."""
     subsets = report["subsets"]
     pool = report.get("pool")
-    # The pool is measured on every row, so it gets a row of its own rather than a benchmark's panel.
+    # The pool is measured on every row that scores all its models, so it gets a row of its own rather
+    # than a benchmark's panel.
     rows = len(subsets) + (1 if pool else 0)
     fig, axes = plt.subplots(rows, 2, figsize=(12, 4.8 * rows), squeeze=False)
     c_strong, c_weak = report["prices"][report["strong"]], report["prices"][report["weak"]]
@@ -26,7 +27,7 @@ def plot_outcomes(report: dict[str, Any], path: str | Path) -> Path:
         for label, points in sub["curves"].items():
             style = {"linestyle": "--", "color": "grey"} if label == "random" else {}
             metrics = sub["routers"][label]
-            name = f"{label} (APGR {metrics['apgr']:.2f})"
+            name = label if metrics["apgr"] is None else f"{label} (APGR {metrics['apgr']:.2f})"
             costs = [f * c_strong + (1 - f) * c_weak for f in points["shares"]]
             share_ax.plot(points["shares"], points["qualities"], label=name, **style)
             cost_ax.plot(costs, points["qualities"], label=name, **style)
@@ -49,7 +50,7 @@ def plot_outcomes(report: dict[str, Any], path: str | Path) -> Path:
         for model, single in pool["singles"].items():
             ax.scatter([single["cost"]], [single["quality"]], marker="o", zorder=3)
             ax.annotate(model, (single["cost"], single["quality"]), fontsize=7)
-        ax.set_title(f"pool of {len(pool['singles'])} models, all {report['n']} prompts: quality vs cost")
+        ax.set_title(f"pool of {len(pool['singles'])} models, {pool['n']} prompts: quality vs cost")
         ax.set_xlabel("cost per call (USD per 1M tokens, (input + output) / 2)")
         ax.set_ylabel("mean quality")
         ax.grid(alpha=0.3)
