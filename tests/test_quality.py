@@ -264,6 +264,12 @@ def test_a_missing_or_unreadable_outcome_model_is_a_config_error(tmp_path):
         Router(quality_target=0.9, outcome_model=str(tmp_path / "bad.npz"))
     with pytest.raises(ConfigError, match="expected a path or an OutcomeModel"):
         Router(quality_target=0.9, outcome_model=42)
+    with pytest.raises(ConfigError, match="the path is empty"):  # not "PosixPath('.') has an empty name"
+        Router(quality_target=0.9, outcome_model="")
+    from dmr.ml.outcomes import OutcomeModel
+
+    with pytest.raises(ConfigError, match="not fitted; call fit"):
+        Router(quality_target=0.9, outcome_model=OutcomeModel())
 
 
 def test_prior_expectations_are_finite_for_any_verdict_difficulty():

@@ -35,6 +35,7 @@ so a higher target (or, with the prior, a higher difficulty) never gives a cheap
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -65,10 +66,19 @@ def prior_shares(difficulty: float, levels: Sequence[ModelTier] | None = None) -
     return tuple(1.0 - d * MAX_GAP * (top - k) / top for k in range(len(levels)))
 
 
+def _unfitted(spec: Any) -> bool:
+    """Whether ``spec`` is an :class:`~dmr.ml.outcomes.OutcomeModel` not fitted yet."""
+    outcomes = sys.modules.get("dmr.ml.outcomes")  # an instance means the module is loaded
+    return outcomes is not None and isinstance(spec, outcomes.OutcomeModel) and not hasattr(spec, "models_")
+
+
 def load_outcome_model(spec: Any) -> Any:
     """An outcome model from a path (``.npz`` written by ``dmr train --outcomes``) or an object
     that already has ``models`` and ``predict(texts)``."""
     if isinstance(spec, (str, Path)):
+        if not str(spec).strip():
+            raise ConfigError("outcome_model: the path is empty; give the .npz written by dmr train --outcomes",
+                              [("outcome_model", "empty path")])
         try:
             from dmr.ml.outcomes import OutcomeModel
         except ImportError as exc:
@@ -80,6 +90,9 @@ def load_outcome_model(spec: Any) -> Any:
             raise NotAvailableError(f"outcome_model: {exc}", [("outcome_model", str(exc))]) from None
         except (ValueError, OSError) as exc:
             raise ConfigError(f"outcome_model: {exc}", [("outcome_model", str(exc))]) from None
+    if _unfitted(spec):
+        raise ConfigError("outcome_model: this OutcomeModel is not fitted; call fit() or OutcomeModel.load(path) first",
+                          [("outcome_model", "not fitted")])
     if callable(getattr(spec, "predict", None)) and getattr(spec, "models", None):
         return spec
     raise ConfigError(f"outcome_model: expected a path or an OutcomeModel, got {type(spec).__name__}",
