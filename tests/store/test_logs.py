@@ -289,3 +289,35 @@ def test_flush_waits_for_records_that_are_still_being_built(tmp_path):
     finally:
         release.set()
         log.close()
+
+
+@pytest.mark.service("postgres")
+def test_postgres_cleans_a_nul_and_drops_a_refused_value_without_holding_up_the_log(postgres_server):
+    # PostgreSQL cannot store a NUL in text or jsonb; such a record once failed its batch for ever,
+    # and every decision and outcome behind it waited until close() dropped them all.
+    import psycopg
+
+    from dmr.store.sqlite import COLUMNS
+
+    logger = PostgresLogger(postgres_server.dsn, table="decisions_refused_test", retry_initial_s=0.01,
+                            retry_max_s=0.05)
+    with Router(decision_logger=logger) as router:
+        first = router.classify("hello\x00world")
+        router.record_outcome(first.decision_id, 1.0, notes="a\x00b")
+        later = [router.classify(f"after the NUL {i}").decision_id for i in range(5)]
+        assert logger.flush(timeout=30)
+        # A value no cleaning makes storable (a latency too large for double precision is fine in
+        # JSON, not in the column): that record alone is dropped, and counted.
+        assert dict(COLUMNS)["latency_ms"]
+        logger.log({"decision_id": "too-big", "ts": 1.0, "tier": "low", "latency_ms": 10 ** 400, "trace": []})
+        logger.log({"decision_id": "fine", "ts": 2.0, "tier": "low", "trace": []})
+        assert logger.flush(timeout=30)
+    with psycopg.connect(postgres_server.dsn) as conn:
+        stored = {row[0] for row in conn.execute("SELECT decision_id FROM decisions_refused_test")}
+        task = conn.execute("SELECT record->>'task' FROM decisions_refused_test WHERE decision_id = %s",
+                            (first.decision_id,)).fetchone()[0]
+        notes = [row[0] for row in conn.execute("SELECT record->>'notes' FROM decisions_refused_test_outcomes")]
+    assert stored == {first.decision_id, *later, "fine"}
+    assert task == "hello\ufffdworld" and notes == ["a\ufffdb"]
+    stats = logger.stats()
+    assert stats["dropped"] == 1 and "refused 1 record(s)" in stats["last_error"]

@@ -70,6 +70,28 @@ def test_kafka_log_streams_records_and_survives_a_broker_restart(kafka_server):
     assert logger.stats()["written"] == 11 and logger.stats()["dropped"] == 2
 
 
+@pytest.mark.service("kafka")
+def test_a_kafka_message_over_the_size_limit_is_dropped_and_holds_up_nothing(kafka_server):
+    # One record over the producer's message.max.bytes once failed its batch for ever: the records
+    # behind it never arrived and the ones before it were sent again on every retry.
+    topic = f"dmr-refused-{uuid.uuid4().hex[:8]}"
+    logger = KafkaLogger(brokers=[kafka_server.bootstrap], topic=topic, delivery_timeout_s=5.0,
+                         retry_initial_s=0.05, retry_max_s=0.2, producer_config={"message.max.bytes": 100_000})
+    with Router(decision_logger=logger) as router:
+        before = [router.classify(f"before the big one {i}").decision_id for i in range(3)]
+        big = router.classify("and a note that is far too long")
+        router.record_outcome(big.decision_id, 1.0, notes="x" * 200_000)
+        after = [router.classify(f"after the big one {i}").decision_id for i in range(3)]
+        assert logger.flush(timeout=60)
+    arrived = consume(kafka_server.bootstrap, topic, 8, timeout=30)
+    decisions = [r["decision_id"] for r in arrived if r.get("kind") != "outcome" and "decision_id" in r]
+    assert sorted(decisions) == sorted([*before, big.decision_id, *after])  # each once
+    assert not [r for r in arrived if r.get("kind") == "outcome"]
+    assert [r["count"] for r in arrived if r.get("event") == "records_dropped"] == [1]
+    stats = logger.stats()
+    assert stats["dropped"] == 1 and stats["written"] == 7 and "MSG_SIZE_TOO_LARGE" in stats["last_error"]
+
+
 def s3_client(s3_server):
     import boto3
 

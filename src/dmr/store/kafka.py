@@ -3,7 +3,8 @@ by its ``decision_id``.
 
 Each batch is produced and then flushed until every message has its delivery report: delivered
 messages leave the batch, failed ones (the broker down, the topic refused) stay and are retried by
-the base class. ``message.timeout.ms`` bounds how long one attempt waits on a broker that is down.
+the base class, and a message no retry can deliver (larger than the producer's or the broker's
+limit) is refused: dropped and counted, so it does not hold up the ones behind it. ``message.timeout.ms`` bounds how long one attempt waits on a broker that is down.
 
 :meth:`KafkaLogger.read_records` reads the topic back from its start to its current end, with a
 consumer of its own that joins no group and commits nothing (``dmr train --from-log`` does).
@@ -18,9 +19,21 @@ import uuid
 from typing import Any, Iterator
 
 from dmr.errors import InputError, NotAvailableError
-from dmr.store.logger import BufferedLogger
+from dmr.store.logger import BufferedLogger, RecordsRefused
 
 __all__ = ["KafkaLogger", "KafkaLoggerBackend"]
+
+
+# Errors that retrying the same message cannot cure: it is too large for the producer or the broker,
+# or the broker finds it invalid. Such a message is dropped (and counted), not retried forever.
+_REFUSED_CODES = frozenset(("MSG_SIZE_TOO_LARGE", "INVALID_MSG", "INVALID_MSG_SIZE", "INVALID_RECORD",
+                            "RECORD_LIST_TOO_LARGE"))
+
+
+def _refused(error: Any) -> bool:
+    from confluent_kafka import KafkaError
+
+    return any(error.code() == getattr(KafkaError, name, None) for name in _REFUSED_CODES)
 
 
 class KafkaLogger(BufferedLogger):
@@ -59,34 +72,46 @@ class KafkaLogger(BufferedLogger):
         return self._producer
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
+        from confluent_kafka import KafkaException
+
         producer = self._connect()
-        failed: dict[int, str] = {}
+        failed: dict[int, Any] = {}  # index -> KafkaError of a message that was not delivered
 
         def report(index: int) -> Any:
             def on_delivery(error: Any, message: Any) -> None:
                 if error is not None:
-                    failed[index] = str(error)
+                    failed[index] = error
             return on_delivery
 
+        unsent = len(records)  # the records from here on were never handed to the producer
         for i, record in enumerate(records):
             value = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8")
-            while True:
-                try:
-                    producer.produce(self.topic, value=value, key=str(record.get("decision_id", "")).encode(),
-                                     on_delivery=report(i))
+            try:
+                while True:
+                    try:
+                        producer.produce(self.topic, value=value, key=str(record.get("decision_id", "")).encode(),
+                                         on_delivery=report(i))
+                        break
+                    except BufferError:  # the producer's own queue is full: let it drain
+                        producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (over message.max.bytes, …)
+                failed[i] = exc.args[0]
+                if not _refused(exc.args[0]):
+                    unsent = i + 1  # stop here; what was produced is flushed, the rest retried
                     break
-                except BufferError:  # the producer's own queue is full: let it drain
-                    producer.poll(0.1)
         # Wait past the message timeout, so that every message has its report.
         left = producer.flush(self.delivery_timeout_s + 5.0)
-        if left or failed:
-            # Keep only the records that did not arrive; the base class retries those.
-            keep = [r for i, r in enumerate(records) if i in failed]
-            reason = next(iter(failed.values()), f"{left} message(s) undelivered")
-            if left:
-                raise RuntimeError(f"Kafka delivery unconfirmed for {left} message(s)")
-            records[:] = keep
-            raise RuntimeError(f"Kafka delivery failed for {len(keep)} message(s): {reason}")
+        if left:
+            raise RuntimeError(f"Kafka delivery unconfirmed for {left} message(s)")
+        refused = [r for i, r in enumerate(records) if i in failed and _refused(failed[i])]
+        # Keep only the records that did not arrive (or were never sent); the base class retries those.
+        keep = [r for i, r in enumerate(records) if (i in failed and not _refused(failed[i])) or i >= unsent]
+        reason = next((str(e) for e in failed.values()), "")
+        records[:] = keep
+        if refused:
+            raise RecordsRefused(refused, f"Kafka: {next(str(e) for e in failed.values() if _refused(e))}")
+        if keep:
+            raise RuntimeError(f"Kafka delivery failed for {len(keep)} message(s): {reason or 'not sent'}")
 
     def read_records(self, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Every record of the topic from its start to its end (gap notices left out), each

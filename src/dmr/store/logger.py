@@ -14,7 +14,11 @@ JSONL) splits each batch with :func:`split_outcomes`.
 
 A backend subclass implements ``write_batch(records)`` (raise on failure; it must be safe to call
 again with the same records, which carry a unique ``decision_id``; before raising it may remove
-from the list the records it did write) and optionally ``write_gap`` and ``close_backend``.
+from the list the records it did write) and optionally ``write_gap`` and ``close_backend``. A
+record the backend is up but will never take (a Kafka message over the broker's size limit, a value
+the database refuses) must not hold up the records behind it: the backend leaves in the list only
+what is worth retrying and raises :class:`RecordsRefused` with the others, which are dropped and
+counted like any other drop.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 import weakref
 from typing import Any, Callable
 
-__all__ = ["BufferedLogger", "split_outcomes"]
+__all__ = ["BufferedLogger", "RecordsRefused", "split_outcomes", "writable"]
 
 log = logging.getLogger("dmr.store")
 
@@ -38,6 +42,16 @@ _LIVE: weakref.WeakSet[BufferedLogger] = weakref.WeakSet()
 def _flush_all_at_exit() -> None:
     for logger in list(_LIVE):
         logger.close(timeout=5.0)
+
+
+class RecordsRefused(Exception):
+    """Raised by a backend's ``write_batch`` for records it will never accept, however often they
+    are retried: ``refused`` holds them, ``reason`` says why; the list passed to ``write_batch``
+    holds what is still to be retried (often nothing)."""
+
+    def __init__(self, refused: list[dict[str, Any]], reason: str) -> None:
+        super().__init__(f"{len(refused)} record(s) refused: {reason}")
+        self.refused, self.reason = list(refused), reason
 
 
 def split_outcomes(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -79,6 +93,7 @@ class BufferedLogger:
         self._last_error: str | None = None
         self._last_warned = 0.0
         self._failing = False
+        self._refused_now = 0  # records refused in the current write (not written, but dropped)
 
     # -- the hot path ------------------------------------------------------------------------
     def log(self, item: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
@@ -175,21 +190,22 @@ class BufferedLogger:
     def _write_inflight(self) -> bool:
         records = self._inflight
         before = len(records)
+        self._refused_now = 0
         try:
             if records:
                 try:
-                    self.write_batch(records)
+                    self._write_or_refuse(records)
                 except Exception:
-                    # A lone surrogate in a string (a str can hold one, no backend can encode it)
-                    # would fail this batch forever and hold up every record behind it: replace
-                    # them and write again once. Looked for only after a failure.
-                    scrubbed = _writable(records)
+                    # A lone surrogate or a NUL in a string (a str can hold them, some backends
+                    # cannot store them) would fail this batch forever and hold up every record
+                    # behind it: replace them and write again once. Looked for only after a failure.
+                    scrubbed = writable(records)
                     if scrubbed == records:
                         raise
                     records[:] = scrubbed
-                    self.write_batch(records)
+                    self._write_or_refuse(records)
             with self._cond:
-                self._written += len(records)
+                self._written += before - self._refused_now
                 self._inflight = []
                 gap = self._gap
             if gap:
@@ -199,7 +215,7 @@ class BufferedLogger:
         except Exception as exc:  # the backend's failure is retried, never raised into a decision
             with self._cond:
                 # A backend may take out of the list the records it did write before failing.
-                self._written += before - len(records)
+                self._written += before - len(records) - self._refused_now
                 self._errors += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 if not self._failing:
@@ -211,6 +227,21 @@ class BufferedLogger:
             self._failing = False
             log.info("dmr: %s decision log writes again", self.backend)
         return True
+
+    def _write_or_refuse(self, records: list[dict[str, Any]]) -> None:
+        """``write_batch``, with the records the backend refuses dropped (and counted) rather than
+        retried; raises when what is left still failed."""
+        try:
+            self.write_batch(records)
+        except RecordsRefused as exc:
+            refused = {id(r) for r in exc.refused}
+            records[:] = [r for r in records if id(r) not in refused]
+            with self._cond:
+                self._refused_now += len(exc.refused)
+                self._last_error = f"the backend refused {len(exc.refused)} record(s): {exc.reason}"
+                self._drop(len(exc.refused), "the backend refused them")
+            if records:
+                raise RuntimeError(f"{len(records)} record(s) not written after a refusal") from exc
 
     # -- what a backend implements ---------------------------------------------------------------
     def write_batch(self, records: list[dict[str, Any]]) -> None:
@@ -283,14 +314,14 @@ class BufferedLogger:
         self.close()
 
 
-def _writable(value: Any) -> Any:
-    """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
+def writable(value: Any) -> Any:
+    """``value`` with every lone surrogate and NUL in its strings replaced by U+FFFD."""
     from dmr.layers.base import valid_unicode
 
     if isinstance(value, str):
-        return valid_unicode(value)
+        return valid_unicode(value).replace("\x00", "\ufffd")
     if isinstance(value, dict):
-        return {_writable(k): _writable(v) for k, v in value.items()}
+        return {writable(k): writable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_writable(v) for v in value)
+        return type(value)(writable(v) for v in value)
     return value

@@ -2,7 +2,8 @@
 
 The table has the same columns as the SQLite log plus the whole record as ``jsonb``. A lost
 connection is dropped and opened again on the next try; repeated records are ignored
-(``ON CONFLICT DO NOTHING``), so a retried batch never duplicates rows. Feedback from
+(``ON CONFLICT DO NOTHING``), so a retried batch never duplicates rows. A record the server refuses
+(a value it cannot store) is cleaned once, then dropped and counted, never left to block the log. Feedback from
 ``Router.record_outcome`` goes to ``<table>_outcomes``, written in the same transaction as its batch.
 """
 
@@ -13,13 +14,20 @@ import time
 from typing import Any
 
 from dmr.errors import NotAvailableError
-from dmr.store.logger import BufferedLogger, split_outcomes
+from dmr.store.logger import BufferedLogger, RecordsRefused, split_outcomes, writable
 from dmr.store.sqlite import COLUMNS, OUTCOME_COLUMNS, outcome_row, record_row
 
 __all__ = ["PostgresLogger"]
 
 _PG_TYPES = {"TEXT PRIMARY KEY": "text PRIMARY KEY", "REAL NOT NULL": "double precision NOT NULL",
              "REAL": "double precision", "TEXT": "text", "TEXT NOT NULL": "text NOT NULL", "INTEGER": "integer"}
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether PostgreSQL refused a value (the data), not the connection or the statement."""
+    import psycopg
+
+    return isinstance(exc, psycopg.DataError)
 
 
 class PostgresLogger(BufferedLogger):
@@ -75,6 +83,34 @@ class PostgresLogger(BufferedLogger):
             raise
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
+        try:
+            self._insert(records)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            # The server is up and refuses a value (a NUL in a text, a number out of range): write
+            # the records one by one, each cleaned once if refused, and give up only on those still
+            # refused, so that one bad record does not hold up the log.
+            refused, reason = [], str(exc)
+            for i, record in enumerate(records):
+                try:
+                    try:
+                        self._insert([record])
+                    except Exception as one:
+                        if not _refused(one):
+                            raise
+                        self._insert([writable(record)])
+                except Exception as one:
+                    if not _refused(one):
+                        records[:] = records[i:]  # the ones before are written
+                        raise
+                    refused.append(record)
+                    reason = str(one)
+            records[:] = []
+            if refused:
+                raise RecordsRefused(refused, f"PostgreSQL: {reason}") from None
+
+    def _insert(self, records: list[dict[str, Any]]) -> None:
         decisions, outcomes = split_outcomes(records)
         names = ", ".join(name for name, _ in COLUMNS) + ", record"
         marks = ", ".join("%s" for _ in range(len(COLUMNS) + 1))
