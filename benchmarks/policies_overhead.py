@@ -7,6 +7,11 @@ Configurations run in interleaved rounds (each round measures every one once, in
 that drift in a shared machine's speed spreads over all of them; the reported numbers are the
 medians over rounds. Spans use the OpenTelemetry SDK with a processor that drops every span, so
 the cost measured is dmr's plus the SDK's, not an exporter's.
+
+A second table times ``PIIDetector().scrub`` (what ``pii_scrub`` runs on each logged task and
+outcome note) on 1 MB texts: ordinary prose, and runs that made the email pattern quadratic before
+it was anchored (100 KB of "x" then took 13 s, 1 MB over 20 minutes). Every row should take about
+as long as the prose one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from typing import Any, Callable
 
 from dmr import Router
+from dmr.pii import PIIDetector
 
 TASKS = [
     "What is 2+2?",
@@ -78,6 +84,31 @@ def run(classify: Callable[..., Any], kwargs: dict[str, Any], tasks: list[str]) 
     return sorted(samples)
 
 
+def pii_texts(size: int = 1_000_000) -> dict[str, str]:
+    rng = random.Random(11)
+    return {
+        "prose": ("Please forward the invoice to the billing team before Friday. " * (size // 60))[:size],
+        "x * 1 MB": "x" * size,
+        "hex": "".join(rng.choice("0123456789abcdef") for _ in range(size)),
+        "digits": "7" * size,
+        "'a.' * n + '@'": "a." * (size // 2) + "@",
+        "'a@' + 'b' * n": "a@" + "b" * size,
+        "cards in one run": "4111-1111-1111-1111-" * (size // 20),
+    }
+
+
+def pii_scrub_ms(rounds: int) -> dict[str, float]:
+    detector = PIIDetector()
+    texts = pii_texts()
+    times: dict[str, list[float]] = {name: [] for name in texts}
+    for _ in range(rounds):
+        for name, text in texts.items():
+            start = time.perf_counter()
+            detector.scrub(text)
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="decisions per configuration per round")
@@ -101,6 +132,10 @@ def main() -> None:
     for name in configs:
         p50, p95 = statistics.median(p50s[name]), statistics.median(p95s[name])
         print(f"{name:<26}{p50:>9.1f}{p95:>9.1f}{p50 - base:>+17.1f}")
+    print()
+    print(f"{'PII scrub of 1 MB':<26}{'ms':>9}")
+    for name, ms in pii_scrub_ms(args.rounds).items():
+        print(f"{name:<26}{ms:>9.1f}")
 
 
 if __name__ == "__main__":

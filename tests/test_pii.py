@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import signal
+from typing import Iterator
+
 import pytest
 
 from dmr.errors import ConfigError
@@ -164,3 +169,115 @@ def test_a_text_read_again_is_not_scanned_again_and_its_matches_stay_as_found():
     huge = "lorem ipsum " * 10_000 + text
     assert detector.kinds(huge) == ("email",) and detector.kinds(huge) == ("email",)
     assert detector._memo.cache_info().misses == 1
+
+
+# -- long inputs ---------------------------------------------------------------------------------
+# Scanning is linear in the text. The email pattern used to try its local part again at every
+# character of a run of local-part characters with no "@" after it, so each input below took
+# minutes to hours (100 KB of "x": 13 s, growing with the square of the length). These tests
+# check what is found; the alarm only turns such a hang into a failure, it is no speed target.
+
+@contextlib.contextmanager
+def fails_if_it_hangs(seconds: float = 20.0) -> Iterator[None]:
+    if not hasattr(signal, "setitimer"):  # no SIGALRM (Windows): run unguarded
+        yield
+        return
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError(f"PII scan still running after {seconds:.0f} s: it is not linear in the text")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+MB = 1_000_000
+
+
+@pytest.mark.parametrize("run", [
+    "x" * 2 * MB,                                  # letters
+    "0123456789abcdef" * (MB // 16),               # hex
+    "7" * MB,                                      # digits
+    "." * MB,                                      # dots
+    "-_%+" * (MB // 4),                            # the local part's other characters
+    "a." * (MB // 2) + "@",                        # an "@" with no domain after it
+    "a@" + "b" * MB,                               # a domain with no dot
+    "a@" + "b." * (MB // 2),                       # a domain with no top-level domain
+], ids=["letters", "hex", "digits", "dots", "symbols", "no-domain", "dotless-domain", "no-tld"])
+def test_a_long_run_of_email_characters_is_scanned_in_linear_time(detector, run):
+    text = run + " write to jane.doe@example.org"
+    with fails_if_it_hangs():
+        found = detector.find(text)
+        scrubbed = detector.scrub(text)
+    assert found == [("email", len(run) + 10, len(text))]
+    assert scrubbed == run + " write to [EMAIL]"
+
+
+def test_a_long_run_before_an_at_sign_is_one_email_local_part(detector):
+    text = "x" * MB + "@example.org and"
+    with fails_if_it_hangs():
+        assert detector.find(text) == [("email", 0, len(text) - 4)]
+        assert detector.scrub(text) == "[EMAIL] and"
+
+
+def test_many_matches_ending_inside_one_long_run(detector):
+    """Each card below ends inside one run of email local-part characters, where the scan goes
+    on: the run is read once for an email, not once per card."""
+    cards = "4111-1111-1111-1111-" * 50_000
+    text = cards + " x@example.org"
+    with fails_if_it_hangs():
+        found = detector.find(text)
+    assert len(found) == 50_001 and {kind for kind, _, _ in found[:-1]} == {"credit_card"}
+    assert found[-1] == ("email", len(cards) + 1, len(text))
+
+
+def test_every_kind_is_found_at_the_ends_of_a_long_text_and_next_to_long_runs(detector):
+    middle = ("card 4111 1111 1111 1111, call (415) 555-2671, ssn 123-45-6789, "
+              "IBAN DE89370400440532013000, MRN 12345, mail jane@example.org.")
+    text = ("4111111111111111 " + "x" * MB + " " + middle + " " + "-" * MB + " " + "9" * MB
+            + " +1 415-555-2671 ann@example.com")
+    with fails_if_it_hangs():
+        found = detector.find(text)
+        scrubbed = detector.scrub(text)
+    assert [kind for kind, _, _ in found] == [
+        "credit_card", "credit_card", "phone", "us_ssn", "iban", "medical_record_number", "email",
+        "phone", "email"]
+    assert found[0] == ("credit_card", 0, 16) and found[-1] == ("email", len(text) - 15, len(text))
+    assert scrubbed.startswith("[CREDIT_CARD] xxx") and scrubbed.endswith("999 [PHONE] [EMAIL]")
+    assert ("[CREDIT_CARD], call [PHONE], ssn [US_SSN], IBAN [IBAN], [MEDICAL_RECORD_NUMBER], "
+            "mail [EMAIL].") in scrubbed
+
+
+@pytest.mark.parametrize("text, emails", [
+    ("a@b.com%20c@d.org", [(0, 7), (7, 17)]),
+    ("a@b.com_jane@example.org", [(0, 7), (7, 24)]),
+    ("a@b.co1x@d.com", [(0, 6), (6, 14)]),
+    ("a@b.co1a@b.co1a@b.co1", [(0, 6), (6, 13), (13, 20)]),
+    ("x.y+z@example.co.uk", [(0, 19)]),
+    ("a@b.c foo@bar @example.com a@@b.com", []),
+])
+def test_emails_are_found_where_the_pattern_as_written_finds_them(detector, text, emails):
+    """The email pattern runs anchored at the start of a run of local-part characters; an email
+    starting inside a run, right where the previous one ended, is still found."""
+    assert [m.span() for m in re.finditer(BUILTIN_PATTERNS["email"], text)] == emails
+    assert [(start, end) for kind, start, end in detector.find(text) if kind == "email"] == emails
+
+
+@pytest.mark.parametrize("text, found", [
+    ("card 4111 1111 1111 1111x@d.com", [("credit_card", 5, 24), ("email", 24, 31)]),
+    ("MRN 12345.x@d.com", [("medical_record_number", 0, 9), ("email", 9, 17)]),
+    ("call (415) 555-2671-x@d.com", [("phone", 5, 19), ("email", 19, 27)]),
+    ("IBAN DE89370400440532013000.x@d.com", [("email", 5, 35)]),
+])
+def test_an_email_right_after_another_kind_inside_one_run(detector, text, found):
+    assert detector.find(text) == found
+
+
+def test_a_replaced_email_pattern_is_used_as_given():
+    detector = PIIDetector({"email": r"\b\w+ at \w+ dot com\b"})
+    assert detector.kinds("mail jane at example dot com") == ("email",)
+    assert detector.kinds("mail jane@example.com") == ()
