@@ -127,3 +127,13 @@ def test_a_surrogate_pair_is_text(logged):
     scored = client.post("/v1/dmr/outcomes", headers={"Content-Type": "application/json"},
                          content=f'{{"decision_id": "{decision_id}", "score": 1, "notes": "{smile}"}}'.encode())
     assert classified.status_code == 200 and scored.status_code == 202
+
+
+@pytest.mark.parametrize("score", ["1" + "0" * 400, "1e400", "true", '"0.5"'])
+def test_a_score_that_is_not_a_finite_number_is_a_400(logged, score):
+    # An integer too large for a float once reached math.isfinite and came back as a 500.
+    client, decision_id = logged
+    answer = client.post("/v1/dmr/outcomes", headers={"Content-Type": "application/json"},
+                         content=f'{{"decision_id": "{decision_id}", "score": {score}}}'.encode())
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == "score"

@@ -154,6 +154,42 @@ def test_bad_logger_options_are_config_errors():
         Router(decision_logger={"type": "jsonl", "nonsense": 1})
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("kafka", "'kafka' needs its settings: a URL (postgresql://…"),
+    ("postgres", "or a mapping {type: postgres, …} with the arguments of PostgresLogger"),
+    ("webhook", "'webhook' needs its settings"),
+    ("mysql://db/x", "a decision log URL starts with postgresql://, postgres://, kafka://, s3://, https://"),
+    ("http://example.com/hook", "a decision log URL starts with"),
+    ("kafka://127.0.0.1:9092", "names its topic"),
+])
+def test_a_backend_named_without_its_settings_or_an_unknown_url_is_a_config_error(tmp_path, monkeypatch, spec,
+                                                                                  message):
+    # These once gave a raw TypeError, or a SQLite file under ./mysql:/db/x that logged "fine".
+    from dmr.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        Router(decision_logger=spec)
+    assert message in str(caught.value) and caught.value.problems[0][0] == "decision_logger"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_names_its_backend():
+    from dmr.store import KafkaLogger, S3Logger, WebhookLogger
+
+    cases = {"postgresql://u@127.0.0.1:1/db": (PostgresLogger, {"dsn": "postgresql://u@127.0.0.1:1/db"}),
+             "kafka://127.0.0.1:1,127.0.0.1:2/topic": (KafkaLogger, {"brokers": "127.0.0.1:1,127.0.0.1:2",
+                                                                     "topic": "topic"}),
+             "s3://bucket/team/log/": (S3Logger, {"bucket": "bucket", "prefix": "team/log/"}),
+             "https://hooks.example.com/dmr": (WebhookLogger, {"url": "https://hooks.example.com/dmr"})}
+    for url, (kind, attrs) in cases.items():
+        router = Router(decision_logger=url)
+        logger = router.decision_logger
+        assert isinstance(logger, kind), url
+        assert {name: getattr(logger, name) for name in attrs} == attrs
+        logger.close(timeout=0.1)  # nothing was logged: nothing reaches the network
+
+
 def test_many_threads_log_without_loss(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

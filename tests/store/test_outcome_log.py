@@ -230,6 +230,7 @@ def test_record_outcome_after_close_is_an_error(tmp_path):
     (("d", float("inf")), {}, "finite number"),
     (("d", "1.0"), {}, "finite number"),
     (("d", True), {}, "finite number"),
+    (("d", 10 ** 400), {}, "finite number"),  # an int too large for a float: not an OverflowError
     (("", 1.0), {}, "non-empty string"),
     ((None, 1.0), {}, "non-empty string"),
     (("d", 1.0), {"tier": "gigantic"}, "tier"),
@@ -249,7 +250,7 @@ def test_numpy_scores_and_graded_scales_are_accepted():
 
 
 def test_training_rows_rejects_what_it_cannot_read():
-    with pytest.raises(InputError, match="SQLite or JSONL log path, an s3:// or kafka:// URL"):
+    with pytest.raises(InputError, match="SQLite or JSONL log path, a postgresql://, s3:// or kafka:// URL"):
         list(training_rows(42))
     with pytest.raises(InputError, match="names its topic"):
         list(training_rows("kafka://127.0.0.1:9092"))
@@ -276,6 +277,28 @@ def test_postgres_outcomes_become_training_rows(postgres_server):
     assert rows[hard.decision_id]["outcomes"] == {"medium": 1.0}
     assert rows[hard.decision_id]["prompt"] == TASKS[1]
     assert [o["score"] for o in read_outcomes(logger)] == [0.1, 0.8, 1.0]
+
+
+@pytest.mark.service("postgres")
+def test_a_postgres_url_is_a_postgres_log_written_and_read_back(postgres_server, tmp_path, monkeypatch):
+    # A URL once became a SQLite file under ./postgresql:/..., and reading the URL back said there
+    # was no such file (or read a stray one).
+    import psycopg
+
+    url = postgres_server.dsn
+    assert url.startswith("postgresql://")
+    monkeypatch.chdir(tmp_path)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS dmr_decisions_outcomes, dmr_decisions_gaps, dmr_decisions")
+    router, (easy, hard, _) = routed(url)
+    assert isinstance(router.decision_logger, PostgresLogger)
+    router.record_outcome(easy.decision_id, 0.4)
+    router.record_outcome(hard.decision_id, 1.0, tier="high")
+    router.close()
+    rows = by_id(training_rows(url))
+    assert rows[easy.decision_id]["outcomes"] == {str(easy.tier): 0.4}
+    assert rows[hard.decision_id]["outcomes"] == {"high": 1.0}
+    assert list(tmp_path.iterdir()) == []  # nothing written beside the working directory
 
 
 # -- Kafka and S3: one stream of decisions and outcomes, read back --------------------------------

@@ -215,7 +215,8 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
               help="Train an outcome model on an outcome JSONL (id, prompt, outcomes {model: score}); repeatable.")
 @click.option("--from-log", "from_log", is_flag=False, flag_value="", default=None, metavar="[LOG]",
               help="Train an outcome model on the outcomes recorded in a decision log: a SQLite or JSONL path, "
-              "s3://bucket/prefix/ or kafka://host:port/topic (default: the configured log).")
+              "postgresql://user@host/db, s3://bucket/prefix/ or kafka://host:port/topic (default: the configured "
+              "log).")
 @click.option("--models", default=None, help="Models or tiers, cheapest to best, comma-separated "
               "(default: every model in the data, ordered by price).")
 @click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

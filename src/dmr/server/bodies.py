@@ -9,7 +9,6 @@ endpoints' readers below (the app calls them through ``run_in_threadpool``).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +19,7 @@ from dmr.integrations.needs import openai_needs
 from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
+from dmr.store.outcomes import finite_score
 
 __all__ = ["chat_request", "classify_needs", "classify_request", "conversation", "embeddings_request", "needs_of",
            "outcome_request", "read_json"]
@@ -174,7 +174,7 @@ def outcome_request(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(decision_id, str) or not decision_id.strip():
         raise APIError(400, "'decision_id' must be the decision's id (the x-dmr-decision-id header)",
                        param="decision_id", code="invalid_type")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+    if not finite_score(score):
         raise APIError(400, "'score' must be a finite number (0..1 is usual)", param="score", code="invalid_type")
     _refuse_lone_surrogates(body, ("decision_id", "model", "tier", "notes"))
     return {"decision_id": decision_id, "score": score, "model": body.get("model"), "tier": body.get("tier"),

@@ -44,13 +44,25 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from dmr.errors import DmrError, InputError
+from dmr.store.wiring import log_from_url
 from dmr.types import Decision, ModelTier
 
-__all__ = ["log_from_url", "outcome_record", "read_outcomes", "training_rows"]
+__all__ = ["finite_score", "log_from_url", "outcome_record", "read_outcomes", "training_rows"]
 
 log = logging.getLogger("dmr.store")
 
 _Reader = tuple[Callable[[], Iterable[dict[str, Any]]], Callable[[], Iterable[dict[str, Any]]]]
+
+
+def finite_score(value: Any) -> bool:
+    """Whether ``value`` is a usable score: a real number, not a bool, finite as a float (an int
+    too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def outcome_record(decision_id: str | Decision, score: float, *, model: str | None = None,
@@ -67,8 +79,9 @@ def outcome_record(decision_id: str | Decision, score: float, *, model: str | No
             tier, model = decision.tier, decision.model_name
     if not isinstance(decision_id, str) or not decision_id.strip():
         raise InputError(f"decision_id must be a non-empty string (Decision.decision_id), not {decision_id!r}")
-    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(float(score)):
-        raise InputError(f"score must be a finite number (0..1 is usual), not {score!r}")
+    if not finite_score(score):
+        shown = repr(score) if len(repr(score)) <= 40 else f"{repr(score)[:20]}…({len(repr(score))} characters)"
+        raise InputError(f"score must be a finite number (0..1 is usual), not {shown}")
     if tier is not None:
         try:
             tier = ModelTier(tier)
@@ -138,27 +151,6 @@ def _stream(logger: Any) -> _Reader:
     return lambda: [r for r in read() if r.get("kind") == "outcome"], decisions
 
 
-def log_from_url(url: str) -> Any:
-    """The logger a ``s3://bucket/prefix/`` or ``kafka://host:port[,host:port]/topic`` URL names,
-    built to read it back (S3 credentials and ``AWS_ENDPOINT_URL`` come from the environment, as
-    boto3 reads them); None for anything else."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in ("s3", "kafka"):
-        return None
-    where, _, name = rest.partition("/")
-    if not where:
-        raise InputError(f"{url!r}: expected {scheme}://{'bucket/prefix/' if scheme == 's3' else 'host:port/topic'}")
-    if scheme.lower() == "s3":
-        from dmr.store.s3 import S3Logger
-
-        return S3Logger(where, prefix=name) if name else S3Logger(where)
-    if not name:
-        raise InputError(f"{url!r}: a Kafka log URL names its topic, kafka://host:port/topic")
-    from dmr.store.kafka import KafkaLogger
-
-    return KafkaLogger(where, name)
-
-
 def _reader(source: Any) -> _Reader:
     """The log's two record streams; a log that cannot be opened or read (a missing file, a broker
     or bucket that does not answer) is an :class:`~dmr.errors.InputError` saying which and why."""
@@ -205,7 +197,7 @@ def _open(source: Any) -> _Reader:
             return _stream(source)
         raise InputError(f"cannot read outcomes back from a {kind} log: consume its records of kind "
                          "'outcome' from the stream, or log to SQLite, JSONL, PostgreSQL, Kafka or S3")
-    raise InputError("expected a SQLite or JSONL log path, an s3:// or kafka:// URL or a decision logger, "
+    raise InputError("expected a SQLite or JSONL log path, a postgresql://, s3:// or kafka:// URL or a decision logger, "
                      f"not {type(source).__name__}")
 
 

@@ -3,8 +3,9 @@ fingerprint, and the log record of one decision.
 
 The options accept objects (``cache_backend=RedisCache(...)``, ``decision_logger=SQLiteLogger(...)``)
 or, as ``dmr.yaml`` can, names: ``decision_logger: sqlite`` (the default path), a file path
-(``.jsonl`` → JSONL, anything else → SQLite), or a mapping ``{type: postgres, dsn: ...}`` whose
-other keys are the backend's constructor arguments. Backends are found by name in ``BACKENDS``.
+(``.jsonl`` → JSONL, anything else → SQLite), a URL (``postgresql://``, ``kafka://``, ``s3://``,
+``https://``: :func:`log_from_url`), or a mapping ``{type: postgres, dsn: ...}`` whose other keys
+are the backend's constructor arguments. Backends are found by name in ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dmr.store.cache import Cache, MemoryCache, cache_key, from_cache
 from dmr.store.logger import BufferedLogger
 from dmr.types import Decision, ModelTier
 
-__all__ = ["BACKENDS", "RouterStores", "build_stores", "default_log_path", "log_file"]
+__all__ = ["BACKENDS", "RouterStores", "build_stores", "default_log_path", "log_file", "log_from_url"]
 
 # name -> "module:class" (imported on first use so optional clients load only when used)
 BACKENDS: Mapping[str, str] = {
@@ -87,6 +88,45 @@ def build_cache(cfg: Any) -> Cache | None:
     return backend
 
 
+_URL_SCHEMES = ("postgresql", "postgres", "kafka", "s3", "https")
+
+
+def log_from_url(url: str) -> Any:
+    """The logger a URL names: ``postgresql://…`` (a libpq URL; table ``dmr_decisions``),
+    ``kafka://host:port[,host:port]/topic``, ``s3://bucket/prefix/`` (S3 credentials and
+    ``AWS_ENDPOINT_URL`` come from the environment, as boto3 reads them) or ``https://…`` (a
+    webhook); None for a string without ``scheme://``. Raises :class:`~dmr.errors.InputError` for
+    another scheme or a URL missing its parts."""
+    from dmr.errors import InputError
+
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        return None
+    if scheme not in _URL_SCHEMES:
+        raise InputError(f"{url!r}: a decision log URL starts with {', '.join(s + '://' for s in _URL_SCHEMES)}")
+    if scheme in ("postgresql", "postgres"):
+        from dmr.store.postgres import PostgresLogger
+
+        return PostgresLogger(url)
+    if scheme == "https":
+        from dmr.store.webhook import WebhookLogger
+
+        return WebhookLogger(url)
+    where, _, name = rest.partition("/")
+    if not where:
+        raise InputError(f"{url!r}: expected {scheme}://{'bucket/prefix/' if scheme == 's3' else 'host:port/topic'}")
+    if scheme == "s3":
+        from dmr.store.s3 import S3Logger
+
+        return S3Logger(where, prefix=name) if name else S3Logger(where)
+    if not name:
+        raise InputError(f"{url!r}: a Kafka log URL names its topic, kafka://host:port/topic")
+    from dmr.store.kafka import KafkaLogger
+
+    return KafkaLogger(where, name)
+
+
 def build_logger(cfg: Any) -> BufferedLogger | None:
     spec = cfg.decision_logger
     if spec is None or spec is False:
@@ -97,7 +137,20 @@ def build_logger(cfg: Any) -> BufferedLogger | None:
         text = str(spec)
         if text.lower() in BACKENDS and text.lower() not in ("memory", "redis"):
             cls = _backend_class(text, "decision_logger")
-            return cls(default_log_path()) if text.lower() == "sqlite" else cls()
+            if text.lower() == "sqlite":
+                return cls(default_log_path())
+            try:
+                return cls()
+            except TypeError:
+                urls = ", ".join(f"{scheme}://…" for scheme in _URL_SCHEMES)
+                raise ConfigError(f"decision_logger: {text!r} needs its settings: a URL ({urls}) or a mapping "
+                                  f"{{type: {text.lower()}, …}} with the arguments of {cls.__name__}",
+                                  [("decision_logger", "settings missing")]) from None
+        if isinstance(spec, str) and "://" in text:
+            try:
+                return log_from_url(text)
+            except (ValueError, TypeError) as exc:  # InputError is a ValueError
+                raise ConfigError(f"decision_logger: {exc}", [("decision_logger", str(exc))]) from None
         path = Path(text).expanduser()
         kind = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "sqlite"
         return _backend_class(kind, "decision_logger")(path)
@@ -113,7 +166,7 @@ def log_file(spec: Any) -> Path | None:
         text = str(spec)
         if text.lower() == "sqlite":
             return default_log_path()
-        return None if text.lower() in BACKENDS else Path(text).expanduser()
+        return None if text.lower() in BACKENDS or "://" in text else Path(text).expanduser()
     if isinstance(spec, Mapping) and str(spec.get("type", "")).lower() in ("sqlite", "jsonl") and spec.get("path"):
         return Path(str(spec["path"])).expanduser()
     path = getattr(spec, "path", None)
