@@ -8,6 +8,7 @@ import datetime as dt
 import http.server
 import ipaddress
 import json
+import logging
 import ssl
 import threading
 import time
@@ -248,3 +249,16 @@ def test_webhook_refuses_plain_http_and_unverified_tls(hook):
     assert "CERTIFICATE_VERIFY_FAILED" in logger.stats()["last_error"] or "certificate" in logger.stats()["last_error"]
     logger.close(timeout=0.1)
     assert hook.posts == [] and logger.stats()["dropped"] == 1
+
+
+def test_a_broker_that_is_down_is_reported_once_not_at_every_reconnect(caplog):
+    # librdkafka logs each failed connection attempt, about ten a second: a router whose broker was
+    # down once flooded stderr with them. Nothing listens on port 1.
+    logger = KafkaLogger(brokers=["127.0.0.1:1"], topic="nowhere", delivery_timeout_s=1.0, retry_initial_s=0.1)
+    with caplog.at_level(logging.DEBUG, logger="dmr.store.kafka"):
+        logger.log({"decision_id": "d1", "ts": 1.0})
+        assert logger.flush(timeout=3.0) is False
+        logger.close(timeout=0.5)
+    fails = [r for r in caplog.records if r.name == "dmr.store.kafka" and r.getMessage().startswith("FAIL")]
+    assert len(fails) == 1, [r.getMessage() for r in fails]
+    assert logger.stats()["dropped"] == 1

@@ -24,6 +24,33 @@ from dmr.store.logger import BufferedLogger, RecordsRefused
 __all__ = ["KafkaLogger", "KafkaLoggerBackend"]
 
 
+class _Throttle(logging.Filter):
+    """librdkafka reports every failed connection attempt (about ten a second while a broker is
+    down): pass the first message of each kind (its first word, e.g. ``FAIL``), then one every
+    ``every_s`` seconds saying how many like it were held back."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._seen: dict[str, tuple[float, int]] = {}  # kind -> (when last passed, held back since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        kind = message.split(" ", 1)[0]
+        now = time.monotonic()
+        last, held = self._seen.get(kind, (float("-inf"), 0))
+        if now - last < self.every_s:
+            self._seen[kind] = (last, held + 1)
+            return False
+        self._seen[kind] = (now, 0)
+        if held:
+            record.msg, record.args = f"{message} ({held} more like it in the last {now - last:.0f} s)", ()
+        return True
+
+
+_LOG = logging.getLogger("dmr.store.kafka")
+_LOG.addFilter(_Throttle())
+
 # Errors that retrying the same message cannot cure: it is too large for the producer or the broker,
 # or the broker finds it invalid. Such a message is dropped (and counted), not retried forever.
 _REFUSED_CODES = frozenset(("MSG_SIZE_TOO_LARGE", "INVALID_MSG", "INVALID_MSG_SIZE", "INVALID_RECORD",
@@ -67,7 +94,7 @@ class KafkaLogger(BufferedLogger):
                 raise NotAvailableError(
                     "KafkaLogger needs confluent-kafka: pip install 'dynamic-model-router[kafka]'") from None
             config = {"bootstrap.servers": self.brokers, "message.timeout.ms": int(self.delivery_timeout_s * 1000),
-                      "linger.ms": 5, "logger": logging.getLogger("dmr.store.kafka"), **self.producer_config}
+                      "linger.ms": 5, "logger": _LOG, **self.producer_config}
             self._producer = Producer(config)
         return self._producer
 
@@ -128,7 +155,7 @@ class KafkaLogger(BufferedLogger):
 
         consumer = Consumer({"bootstrap.servers": self.brokers, "group.id": f"dmr-reader-{uuid.uuid4().hex}",
                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                             "logger": logging.getLogger("dmr.store.kafka"), **self.consumer_config})
+                             "logger": _LOG, **self.consumer_config})
         deadline = time.monotonic() + timeout_s
         try:
             try:
