@@ -1,8 +1,9 @@
 """Classifying a JSONL file of tasks, in this process or spread over a Ray cluster.
 
 Every non-blank line gives one output line, in the input's order: the line's object (a bare JSON
-value is taken as ``{"task": value}``) with ``decision`` added, or with ``error`` when the line is
-not JSON (then ``{"line", "raw", "error"}``) or the Router refuses the task. Lines are classified a
+value is taken as ``{"task": value}``) with ``decision`` added, or with ``error`` and ``line`` (its
+line number) when the line is not JSON (then ``{"line", "raw", "error"}``), has no ``task`` or the
+Router refuses the task. A byte-order mark before the first line is ignored. Lines are classified a
 block at a time with :meth:`~dmr.router.Router.classify_batch` (a line with a ``history`` goes
 through :meth:`~dmr.router.Router.classify` with it).
 
@@ -21,7 +22,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from dmr.errors import ConfigError, DmrError
+from dmr.errors import ConfigError, DmrError, InputError
+from dmr.layers.base import valid_unicode
 
 __all__ = ["BLOCK", "LocalPool", "RayPool", "classify_lines", "classify_stream"]
 
@@ -34,29 +36,37 @@ T = TypeVar("T")
 def classify_lines(router: Any, lines: Numbered) -> list[tuple[str, bool]]:
     """``(output line, classified)`` for each non-blank ``(number, line)`` of ``lines``."""
     records: list[dict[str, Any]] = []
+    numbers: list[int] = []  # the input line of each record
     ok: list[bool] = []
     batched: list[int] = []
     for number, line in lines:
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark, as Excel and PowerShell write
         if not line.strip():
             continue
+        numbers.append(number)
         try:
             parsed = json.loads(line)
         except json.JSONDecodeError as exc:
-            records.append({"line": number, "raw": line.rstrip("\n"), "error": f"invalid JSON: {exc.msg}"})
+            records.append({"line": number, "raw": line.rstrip("\r\n"), "error": f"invalid JSON: {exc.msg}"})
             ok.append(False)
             continue
         record = parsed if isinstance(parsed, dict) else {"task": parsed}
         records.append(record)
         ok.append(True)
-        if record.get("history") is None:
+        if "task" not in record:
+            _settle(records, ok, len(records) - 1, InputError("no 'task' field"), number)
+        elif record.get("history") is None:
             batched.append(len(records) - 1)
         else:
             _settle(records, ok, len(records) - 1, _attempt(router.classify, record.get("task"),
-                                                            history=record.get("history")))
+                                                            history=record.get("history")), number)
     results = router.classify_batch([records[i].get("task") for i in batched], return_exceptions=True)
     for i, result in zip(batched, results):
-        _settle(records, ok, i, result)
-    return [(json.dumps(record, ensure_ascii=False, default=str), good) for record, good in zip(records, ok)]
+        _settle(records, ok, i, result, numbers[i])
+    # A lone surrogate (a "\ud800" escape in the input) cannot be written as UTF-8: it becomes U+FFFD.
+    return [(valid_unicode(json.dumps(record, ensure_ascii=False, default=str)), good)
+            for record, good in zip(records, ok)]
 
 
 def _attempt(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -66,9 +76,10 @@ def _attempt(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return exc
 
 
-def _settle(records: list[dict[str, Any]], ok: list[bool], i: int, result: Any) -> None:
+def _settle(records: list[dict[str, Any]], ok: list[bool], i: int, result: Any, number: int) -> None:
     if isinstance(result, DmrError):
         records[i]["error"] = str(result)
+        records[i].setdefault("line", number)  # which input line, for a record that has no id
         ok[i] = False
     elif isinstance(result, BaseException):
         raise result  # not the task's fault: stop, as a single classify would

@@ -44,7 +44,7 @@ def numbered_lines(paths: str | Path | Iterable[str | Path], *, folders: bool = 
     for p in map(Path, paths):
         for file in sorted(p.glob("*.jsonl")) if folders and p.is_dir() else [p]:
             try:
-                lines = file.read_text(encoding="utf-8").split("\n")
+                lines = file.read_text(encoding="utf-8-sig").split("\n")  # a BOM is not text
             except OSError as exc:
                 raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
             except UnicodeDecodeError as exc:

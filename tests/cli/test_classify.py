@@ -148,8 +148,9 @@ def test_a_batch_writes_one_record_per_line_and_keeps_bad_lines(tmp_path):
     assert malformed["error"].startswith("invalid JSON")
     assert bare["task"].startswith("Design") and bare["decision"]["tier"] == "high"
     assert empty["id"] == 4 and "empty" in empty["error"] and "decision" not in empty
-    assert missing["id"] == 5 and "not NoneType" in missing["error"]
-    assert listed == {"task": [1, 2], "error": "task must be str (or UTF-8 bytes), not list"}
+    assert missing == {"id": 5, "error": "no 'task' field", "line": 6}
+    assert listed == {"task": [1, 2], "error": "task must be str (or UTF-8 bytes), not list", "line": 7}
+    assert empty["line"] == 5
 
 
 def test_a_batch_without_out_writes_to_stdout(tmp_path):

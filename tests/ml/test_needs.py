@@ -110,8 +110,8 @@ def test_report_scores_rank_agreement_separation_and_error():
                                        ('{"task": "x", "needs": true}', "needs must be"),
                                        ('{"task": "x", "needs": "2"}', "needs must be"),
                                        ('{"task": "  ", "needs": 1}', "non-empty"),
-                                       ('{"needs": 1}', "KeyError"),
-                                       ("not json", "JSONDecodeError")])
+                                       ('{"needs": 1}', "'task' must be a non-empty string"),
+                                       ("not json", "not valid JSON")])
 def test_bad_capability_lines_name_the_file_and_line(tmp_path, line, why):
     path = tmp_path / "c.jsonl"
     path.write_text('{"task": "fine", "needs": 0}\n' + line + "\n", encoding="utf-8")

@@ -31,12 +31,18 @@ def build_router(config_path: Path | None = None, preset: str | None = None) -> 
     return Router.from_yaml(path, **extra) if path else Router(**extra)
 
 
-def writable_file(path: Path, option: str, *, plot: bool = False) -> Path:
+def writable_file(path: Path, option: str, *, plot: bool = False, inputs: Any = (), model: bool = False) -> Path:
     """``path`` checked before any work is done, so that training or scoring is not thrown away at
-    the end: it names a file, its folder exists or is created, and the folder is writable; for a
-    plot, its suffix is a format matplotlib writes. Raises :class:`click.BadParameter`."""
+    the end: it names a file, its folder exists or is created, and the folder is writable; it is
+    none of the ``inputs`` (nor, for a ``model``, are the ``.npz`` and ``.json`` files written beside
+    it); for a plot, its suffix is a format matplotlib writes. Raises :class:`click.BadParameter`."""
     if not path.name or path.is_dir():
         raise click.BadParameter(f"{str(path)!r} is a folder, not a file name", param_hint=option)
+    written = [path, path.with_suffix(".npz"), path.with_suffix(".json")] if model else [path]
+    read = {Path(p).resolve() for p in inputs if p is not None and Path(p).is_file()}
+    clash = next((w for w in written if w.resolve() in read), None)
+    if clash is not None:
+        raise click.BadParameter(f"it would overwrite the input file {clash}", param_hint=option)
     if path.parent.exists() and not path.parent.is_dir():
         raise click.BadParameter(f"{path.parent} is a file, not a folder", param_hint=option)
     try:

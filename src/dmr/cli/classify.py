@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, check_engine, config_file, config_option, echo_json, engine_options
+from dmr.cli._common import (
+    build_router,
+    check_engine,
+    config_file,
+    config_option,
+    echo_json,
+    engine_options,
+    writable_file,
+)
 from dmr.cli.main import cli
 
 
@@ -36,6 +44,8 @@ def _batch(router: Any, batch: Path, out: Path | None, engine: str, config: Path
 
     from dmr.batch import classify_stream
 
+    if out is not None:
+        writable_file(out, "--out", inputs=[batch])
     with batch.open(encoding="utf-8", errors="replace") as source:
         total = sum(1 for _ in source)
     with batch.open(encoding="utf-8", errors="replace") as source, \

@@ -75,6 +75,7 @@ def generate_data(domain: str, per_slot: int, out: Path, append: bool, provider:
     slots = (len(types) or len(TaskType)) * (len(levels) or len(TaskComplexity))
     report = GenerationReport()
     out.parent.mkdir(parents=True, exist_ok=True)
+    existed = out.exists()
     with out.open("a", encoding="utf-8") as handle, \
             tqdm(total=slots * per_slot, desc="generating", unit="task", disable=None) as bar:
         try:
@@ -84,6 +85,9 @@ def generate_data(domain: str, per_slot: int, out: Path, append: bool, provider:
                 handle.flush()
                 bar.update(1)
         except ProviderError as exc:
+            handle.close()
+            if not existed and not report.written:
+                out.unlink()  # nothing was generated: leave no empty file that a rerun would refuse
             click.echo(f"\nerror: {exc} (kept the {report.written} tasks written so far)", err=True)
             raise SystemExit(1) from None
     click.echo(f"wrote {report.written} tasks to {out} ({report.duplicates} duplicates and "

@@ -246,7 +246,7 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
     if outcomes or from_log is not None:
         if data:
             raise click.UsageError("give either --data (a Layer 3 head) or --outcomes/--from-log (an outcome model)")
-        output = writable_file(output or Path("dmr-outcome-model.npz"), "--output")
+        output = writable_file(output or Path("dmr-outcome-model.npz"), "--output", inputs=outcomes, model=True)
         _train_outcomes(outcomes, from_log, output, models, prices_path, folds, as_json, config_path,
                         neighbours=not no_neighbours)
         return
@@ -254,7 +254,9 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes/--from-log for an outcome model")
     if no_neighbours:
         raise click.UsageError("--no-neighbours applies to an outcome model (--outcomes or --from-log)")
-    output = writable_file(output or Path("dmr-l3-head.npz"), "--output")
+    output = writable_file(output or Path("dmr-l3-head.npz"), "--output", model=True,
+                           inputs=[f for p in (*data, *capability, *type_data)
+                                   for f in (sorted(p.glob("*.jsonl")) if p.is_dir() else [p])])
 
     from dmr.ml.train import train_and_save
 
@@ -342,10 +344,14 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
     if plot is not None:
         _plot_target(plot)
     examples = load_examples(list(data))
-    if heldout_only:
-        examples = [e for e in examples if is_heldout(e.task)]
     if not examples:
         raise click.UsageError("no labelled rows to evaluate")
+    if heldout_only:
+        held = [e for e in examples if is_heldout(e.task)]
+        if not held:
+            raise click.UsageError(f"none of the {len(examples)} rows is in the held-out split (the rows whose task's "
+                                   "sha256 % 5 == 0); drop --heldout-only to score them all")
+        examples = held
     router = build_router(config_path, preset)
     with ray_workers(engine, config_path, preset, ray_address, workers) as spread, \
             tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:

@@ -48,12 +48,19 @@ def read_rows(paths: str | Path | Iterable[str | Path], parse: Callable[[dict[st
     for file, n, line in numbered_lines(paths, folders=True):
         try:
             row = json.loads(line)
-            task = row["task"]
+        except ValueError as exc:
+            raise InputError(f"{file}:{n}: not valid JSON: {exc}") from None
+        try:
+            if not isinstance(row, dict):
+                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+            task = row.get("task")
             if not isinstance(task, str) or not task.strip():
-                raise ValueError("task must be a non-empty string")
+                raise ValueError("'task' must be a non-empty string")
             out.append(parse(row))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{file}:{n}: {type(exc).__name__}: {exc}") from None
+        except KeyError as exc:
+            raise InputError(f"{file}:{n}: no {exc} field") from None
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{file}:{n}: {exc}") from None
     return out
 
 
@@ -206,6 +213,11 @@ def train_and_save(data: str | Path | Iterable[str | Path], output: str | Path, 
     test = [e for e in examples if is_heldout(e.task)]
     if len(train) < 2:
         raise InputError(f"training needs at least two labelled rows outside the held-out split; got {len(train)}")
+    for field, kinds in (("task type", {e.task_type for e in train}), ("complexity", {e.complexity for e in train})):
+        if len(kinds) < 2:
+            # A head that has seen one label gives it to everything, at full confidence.
+            raise InputError(f"the training rows hold one {field} only ({', '.join(map(str, kinds))}): a head "
+                             f"needs examples of at least two to tell them apart")
     extra = [] if type_data is None else [e for e in load_examples(type_data, types_only=True)
                                           if not is_heldout(e.task)]
     l1_layer = None if l1_languages is None else _l1_layer(l1_languages)
