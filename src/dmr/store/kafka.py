@@ -26,8 +26,9 @@ __all__ = ["KafkaLogger", "KafkaLoggerBackend"]
 
 class _Throttle(logging.Filter):
     """librdkafka reports every failed connection attempt (about ten a second while a broker is
-    down): pass the first message of each kind (its first word, e.g. ``FAIL``), then one every
-    ``every_s`` seconds saying how many like it were held back."""
+    down): pass the first message of each kind from each client (its first two words, e.g.
+    ``FAIL [rdkafka#producer-3]``), then one every ``every_s`` seconds saying how many like it
+    were held back."""
 
     def __init__(self, every_s: float = 30.0) -> None:
         super().__init__()
@@ -36,7 +37,7 @@ class _Throttle(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        kind = message.split(" ", 1)[0]
+        kind = " ".join(message.split(" ", 2)[:2])  # "FAIL [rdkafka#producer-3]": one client's kind
         now = time.monotonic()
         last, held = self._seen.get(kind, (float("-inf"), 0))
         if now - last < self.every_s:
