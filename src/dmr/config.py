@@ -204,6 +204,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
 
     import yaml
 
+    from dmr import yamlfile
     from dmr.datafiles import not_utf8
     from dmr.packs import KeywordPack, load_pack_file
     from dmr.packs import _Loader as WordLoader
@@ -211,7 +212,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) or {}
+        data = yamlfile.load(text) or {}
         if isinstance(data, dict) and data.get("extra_keyword_packs"):
             # Inline packs are word lists, where `no`/`yes` are words, not booleans.
             data["extra_keyword_packs"] = yaml.load(text, Loader=WordLoader)["extra_keyword_packs"]

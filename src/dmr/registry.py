@@ -31,6 +31,7 @@ from typing import Any, Mapping, NamedTuple
 
 import yaml
 
+from dmr import yamlfile
 from dmr.errors import RegistryError, RegistryFormatError, UnknownProviderError
 from dmr.registry_schema import (
     ModelSpec,
@@ -105,7 +106,7 @@ class ModelRegistry:
     @classmethod
     def from_text(cls, text: str, *, source: str = "<text>") -> ModelRegistry:
         try:
-            data = yaml.safe_load(text)
+            data = yamlfile.load(text)
         except yaml.YAMLError as exc:
             raise RegistryFormatError(f"{source}: not valid YAML: {exc}") from None
         return cls.from_dict(data, source=source)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from dmr import yamlfile
 from dmr.datafiles import not_utf8
 from dmr.errors import BudgetExceededError, ConfigError
 from dmr.policies import TENANT_KEYS, check_tenant
@@ -236,7 +237,7 @@ def _read(path: str | Path) -> Any:
 
     file = Path(path)
     try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
+        return yamlfile.load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the tenants file {file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
