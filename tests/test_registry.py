@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,10 @@ from dmr.registry import (
     registry_changes,
     reset_default_registry,
     save_user_registry,
+    update_user_registry,
     user_registry_in_effect,
     user_registry_path,
+    write_atomically,
 )
 from dmr.types import ModelTier, set_tier_levels
 
@@ -185,6 +188,14 @@ def test_yaml_syntax_errors_and_missing_files(tmp_path):
         ModelRegistry.from_yaml(broken)
     with pytest.raises(RegistryError, match="no such registry file"):
         ModelRegistry.load(tmp_path / "missing.yaml")
+
+
+def test_tier_keys_naming_the_same_tier_are_refused():
+    document = 'version: "1"\nproviders:\n  p:\n    tiers: {HIGH: a, " high": b, high: c, low: d}\n'
+    with pytest.raises(RegistryFormatError, match=r"providers\.p\.tiers: tier keys 'HIGH', ' high', 'high'"):
+        ModelRegistry.from_text(document)
+    with pytest.raises(RegistryFormatError, match=r"providers\.p\.tiers: tier keys 'LOW', 'low'"):
+        ModelRegistry.empty().register_provider("p", {"LOW": "a", "low": "b"})
 
 
 def test_tiers_follow_the_tier_levels_in_force():
@@ -439,7 +450,8 @@ def test_saved_registry_with_replace_replaces_the_base():
     path = save_user_registry(ModelRegistry.from_text(SEED_YAML), replace=True)
     assert path.read_text(encoding="utf-8").startswith("# dmr user registry, mode: replace\n")
     assert default_registry().providers() == ["groq", "bedrock"]
-    assert [p.name for p in path.parent.iterdir()] == ["registry.yaml"]  # no temporary file left
+    left = {p.name for p in path.parent.iterdir()}
+    assert left <= {"registry.yaml", "registry.yaml.lock"}  # no temporary file left
     loaded, replace = read_user_registry()
     assert replace and loaded.providers() == ["groq", "bedrock"]
 
@@ -462,6 +474,78 @@ def test_a_broken_saved_registry_is_reported_with_its_path():
     _write(user_registry_path(), "version: '1'\nmodels: {m: {cost: {input_per_1m: x}}}\n")
     with pytest.raises(RegistryFormatError, match=r"registry.yaml: 2 problems"):
         default_registry()
+
+
+def test_a_saved_registry_that_is_not_yaml_says_how_to_recover():
+    save_user_registry(ModelRegistry.from_text(SEED_YAML), replace=False)
+    with user_registry_path().open("a", encoding="utf-8") as handle:
+        handle.write("garbage: [\n")
+    with pytest.raises(RegistryFormatError, match=r"(?s)not valid YAML.*`dmr models reset` removes it"):
+        default_registry()
+    with pytest.raises(RegistryFormatError, match=r"load --replace FILE"):
+        update_user_registry(ModelRegistry.from_text(SEED_YAML), replace=False)
+    update_user_registry(ModelRegistry.from_text(SEED_YAML), replace=True)
+    assert default_registry().providers() == ["groq", "bedrock"]
+
+
+def test_saving_writes_through_a_symlinked_registry(tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = _write(dotfiles / "registry.yaml", "version: '0'\n")
+    user_registry_path().parent.mkdir(parents=True)
+    user_registry_path().symlink_to(target)
+    save_user_registry(ModelRegistry.from_text(SEED_YAML), replace=True)
+    assert user_registry_path().is_symlink()
+    assert "groq" in target.read_text(encoding="utf-8")
+    assert sorted(p.name for p in dotfiles.iterdir()) == ["registry.yaml"]  # no temporary file left
+
+
+def test_write_atomically_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = _write(tmp_path / "snapshot.yaml", "old\n")
+    target.chmod(0o640)
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry_module.os, "fsync", fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(target, "new\n")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["snapshot.yaml"]
+    monkeypatch.undo()
+    write_atomically(target, "new\n")
+    assert target.read_text(encoding="utf-8") == "new\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+_SAVE_AFTER_GO = """\
+import sys, time
+from pathlib import Path
+from dmr.registry import ModelRegistry, update_user_registry
+go, name = Path(sys.argv[1]), sys.argv[2]
+incoming = ModelRegistry.from_dict({"version": "1", "providers": {name: {"tiers": {"low": "m"}}}})
+Path(f"{go}.{name}").touch()  # ready
+while not go.exists():
+    time.sleep(0.001)
+update_user_registry(incoming, replace=False)
+"""
+
+
+def test_concurrent_updates_of_the_saved_registry_keep_every_provider(tmp_path):
+    go, expected = tmp_path / "go", []
+    for round_ in range(5):
+        names = [f"p{round_}w{worker}" for worker in range(3)]
+        expected += names
+        processes = [subprocess.Popen([sys.executable, "-c", _SAVE_AFTER_GO, str(go), n]) for n in names]
+        while not all(Path(f"{go}.{n}").exists() for n in names):  # all poised to save, then go
+            assert all(p.poll() is None for p in processes), "a saver died before the start"
+            time.sleep(0.01)
+        go.touch()
+        assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
+        go.unlink()
+    saved, replace = read_user_registry()
+    assert sorted(saved.providers()) == sorted(expected)
+    assert replace is False
 
 
 def test_clear_user_registry_restores_the_snapshot():
@@ -631,6 +715,15 @@ def test_env_registry_may_be_an_https_url(https_server, monkeypatch):
     monkeypatch.setenv("DMR_REGISTRY", f"{base}/ok.yaml")
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the default client trusts the environment's CA file
     assert default_registry().providers() == ["groq", "bedrock"]
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://[nothex]/r.yaml"])
+def test_load_reports_a_malformed_url(url, monkeypatch):
+    with pytest.raises(RegistryError, match="is not a valid URL"):
+        ModelRegistry.load(url)
+    monkeypatch.setenv("DMR_REGISTRY", url)
+    with pytest.raises(RegistryError, match="is not a valid URL"):
+        default_registry()
 
 
 def test_a_provider_key_is_read_from_its_variable_when_asked(monkeypatch):

@@ -16,14 +16,16 @@ registry in place, so every router using it sees the change.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
 import os
 import re
+import secrets
 import ssl
-import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import replace as _replace_fields
 from importlib import resources
 from pathlib import Path
@@ -60,8 +62,10 @@ __all__ = [
     "registry_changes",
     "reset_default_registry",
     "save_user_registry",
+    "update_user_registry",
     "user_registry_in_effect",
     "user_registry_path",
+    "write_atomically",
 ]
 
 
@@ -379,6 +383,8 @@ def _fetch_https(url: str, timeout: float, max_bytes: int, verify: Any) -> str:
                 body += chunk
                 if len(body) > max_bytes:
                     raise too_big()
+    except httpx.InvalidURL as exc:  # not an HTTPError, since nothing was sent
+        raise RegistryError(f"{url!r} is not a valid URL: {exc}") from None
     except httpx.HTTPError as exc:
         raise RegistryError(f"cannot fetch the registry from {url}: {exc}") from None
     try:
@@ -452,41 +458,105 @@ def user_registry_in_effect() -> bool:
     return _env().registry is None
 
 
+_RECOVER = "`dmr models reset` removes it, or `dmr models load --replace FILE` overwrites it"
+
+
 def read_user_registry() -> tuple[ModelRegistry, bool] | None:
     """The saved user registry and whether it replaces (True) or merges into the base, or None."""
-    path = user_registry_path()
+    return _read_saved(user_registry_path())
+
+
+def _read_saved(path: Path) -> tuple[ModelRegistry, bool] | None:
     if not path.is_file():
         return None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(
-            f"{path}: cannot read the saved registry ({exc}); `dmr models reset` removes it"
-        ) from None
+        raise RegistryError(f"{path}: cannot read the saved registry ({exc}); {_RECOVER}") from None
     mode = _MODE_LINE.match(text.partition("\n")[0])
+    try:
+        registry = ModelRegistry.from_text(text, source=str(path))
+    except RegistryFormatError as exc:
+        # Every command reads this file, so say how to get out of a broken one.
+        error = RegistryFormatError(f"{exc}\nto recover: {_RECOVER}")
+        error.problems = getattr(exc, "problems", [])  # type: ignore[attr-defined]
+        raise error from None
     # A hand-edited file without the header merges: the less destructive reading.
-    return ModelRegistry.from_text(text, source=str(path)), bool(mode and mode.group(1) == "replace")
+    return registry, bool(mode and mode.group(1) == "replace")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` so that concurrent ``dmr models load``s take turns
+    at reading, merging and writing the saved registry instead of dropping each other's changes."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; concurrent saves can still lose one another's changes
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115  # closed below
+    except OSError as exc:
+        raise RegistryError(f"cannot lock the user registry {path}: {exc}") from None
+    with handle:  # closing the file releases the lock
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and one rename, so an
+    interrupted write leaves the old file whole. A symlink is written through: its target is
+    replaced and the link kept. An existing file keeps its permissions. Raises ``OSError``."""
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _write_saved(path: Path, registry: ModelRegistry, replace: bool) -> None:
+    text = _HEADER.format(mode="replace" if replace else "merge") + registry.to_yaml()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    except OSError as exc:
+        raise RegistryError(f"cannot save the user registry to {path}: {exc}") from None
 
 
 def save_user_registry(registry: ModelRegistry, *, replace: bool) -> Path:
     """Write the user registry atomically; the default registry is rebuilt on next use."""
     path = user_registry_path()
-    text = _HEADER.format(mode="replace" if replace else "merge") + registry.to_yaml()
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise RegistryError(f"cannot save the user registry to {path}: {exc}") from None
+    with _locked(path):
+        _write_saved(path, registry, replace)
     reset_default_registry()
     return path
+
+
+def update_user_registry(incoming: ModelRegistry, *, replace: bool) -> tuple[ModelRegistry, bool, Path]:
+    """Save ``incoming`` as the user registry: with ``replace``, as it is; otherwise laid over the
+    saved one, which keeps its mode. The read, merge and write happen under one lock, so concurrent
+    updates all survive. Returns what was saved, whether it replaces the base, and where."""
+    path = user_registry_path()
+    with _locked(path):
+        saved = None if replace else _read_saved(path)
+        if saved is not None:
+            previous, replace = saved
+            incoming = previous.merge(incoming)
+        _write_saved(path, incoming, replace)
+    reset_default_registry()
+    return incoming, replace, path
 
 
 def clear_user_registry() -> bool:

@@ -170,6 +170,22 @@ def _raise(source: str, problems: list[tuple[str, str]]) -> NoReturn:
     raise error
 
 
+def _tier_collisions(path: str, tiers: Any) -> list[tuple[str, str]]:
+    """Tier keys that differ only in case or spaces (``HIGH``, `` high``) name one tier, and which
+    of their models wins would be an accident of order; they are an error, not a guess."""
+    if not isinstance(tiers, dict):
+        return []
+    spellings: dict[str, list[str]] = {}
+    for key in tiers:
+        if isinstance(key, str):
+            spellings.setdefault(key.strip().lower(), []).append(key)
+    return [
+        (path, f"tier keys {', '.join(map(repr, keys))} all name the tier {tier!r}; keep one")
+        for tier, keys in spellings.items()
+        if len(keys) > 1
+    ]
+
+
 def validate_document(data: Any, *, source: str = "<dict>") -> RegistryDocument:
     """Check a whole registry document; raise one :class:`RegistryFormatError` listing every problem."""
     if not isinstance(data, dict):
@@ -184,6 +200,10 @@ def validate_document(data: Any, *, source: str = "<dict>") -> RegistryDocument:
     # any shape errors instead of only after those are fixed.
     providers = data.get("providers")
     models = data.get("models")
+    if isinstance(providers, dict):
+        for name, entry in providers.items():
+            if isinstance(entry, dict):
+                problems.extend(_tier_collisions(f"providers.{name}.tiers", entry.get("tiers")))
     if isinstance(models, dict):
         known = providers if isinstance(providers, dict) else {}
         for name, entry in models.items():
@@ -208,6 +228,7 @@ def validate_provider(
         provider = ProviderEntry.model_validate(entry)
     except ValidationError as exc:
         problems.extend(_problems(exc, ("providers", name)))
+    problems.extend(_tier_collisions(f"providers.{name}.tiers", entry.get("tiers")))
     if problems:
         _raise(source, problems)
     return provider

@@ -7,7 +7,10 @@ import http.server
 import ipaddress
 import json
 import ssl
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,6 +158,103 @@ def test_reset_removes_the_saved_registry(tmp_path):
     assert not user_registry_path().exists()
     assert "google" in default_registry().providers()
     assert "no saved registry" in run("reset").stdout
+
+
+_LOAD_AFTER_GO = """\
+import sys, time
+from pathlib import Path
+from dmr.cli.main import main
+go, file = Path(sys.argv[1]), Path(sys.argv[2])
+Path(f"{go}.{file.stem}").touch()  # ready
+while not go.exists():
+    time.sleep(0.001)
+main(["models", "load", str(file)])
+"""
+
+
+def test_concurrent_loads_keep_every_provider(tmp_path):
+    go, expected = tmp_path / "go", []
+    for round_ in range(5):
+        names = [f"p{round_}w{worker}" for worker in range(3)]
+        expected += names
+        processes = []
+        for name in names:
+            document = f"version: '1'\nproviders: {{{name}: {{tiers: {{low: m}}}}}}\n"
+            file = write(tmp_path / f"{name}.yaml", document)
+            command = [sys.executable, "-c", _LOAD_AFTER_GO, str(go), str(file)]
+            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        while not all(Path(f"{go}.{n}").exists() for n in names):  # all poised to load, then go
+            assert all(p.poll() is None for p in processes), "a loader died before the start"
+            time.sleep(0.01)
+        go.touch()
+        assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
+        go.unlink()
+    reset_default_registry()
+    assert set(expected) <= set(default_registry().providers())
+
+
+def test_a_broken_saved_registry_says_how_to_recover_and_can_be_replaced_or_reset(tmp_path):
+    good = write(tmp_path / "groq.yaml", GROQ)
+    run("load", str(good))
+    with user_registry_path().open("a", encoding="utf-8") as handle:
+        handle.write("garbage: [\n")
+    reset_default_registry()
+    for args in ([], ["load", str(good)], ["export"]):
+        result = run(*args, ok=False)
+        assert result.exit_code == 1, result.output
+        assert "not valid YAML" in result.stderr
+        assert "`dmr models reset` removes it, or `dmr models load --replace FILE`" in result.stderr
+    assert "with replace" in run("load", str(good), "--replace").stdout
+    assert default_registry().providers() == ["groq"]
+    with user_registry_path().open("a", encoding="utf-8") as handle:
+        handle.write("garbage: [\n")
+    assert "removed" in run("reset").stdout
+    assert "google" in default_registry().providers()
+
+
+def test_a_malformed_url_is_an_error_not_a_traceback(monkeypatch):
+    result = run("pull", "https://[::1", ok=False)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "'https://[::1' is not a valid URL" in result.stderr
+    monkeypatch.setenv("DMR_REGISTRY", "https://[::1")
+    result = run(ok=False)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "is not a valid URL" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_an_interrupted_export_leaves_the_file_it_overwrites_whole(tmp_path):
+    import resource
+
+    run("load", str(write(tmp_path / "groq.yaml", GROQ)))
+    saved = user_registry_path()
+    before = saved.read_bytes()
+
+    def small_files() -> None:  # like `ulimit -f`: a write past 300 bytes fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    export = ["models", "export", "-o", str(saved)]
+    command = [sys.executable, "-c", "from dmr.cli.main import main; main()", *export]
+    result = subprocess.run(command, preexec_fn=small_files, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert saved.read_bytes() == before
+    assert {p.name for p in saved.parent.iterdir()} == {"registry.yaml", "registry.yaml.lock"}
+
+
+def test_export_and_load_write_through_a_symlink(tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = write(dotfiles / "registry.yaml", CEREBRAS)
+    user_registry_path().parent.mkdir(parents=True)
+    user_registry_path().symlink_to(target)
+    run("load", str(write(tmp_path / "groq.yaml", GROQ)))
+    assert user_registry_path().is_symlink()
+    assert {"groq", "cerebras"} <= set(yaml.safe_load(target.read_text(encoding="utf-8"))["providers"])
+    link = tmp_path / "snapshot.yaml"
+    link.symlink_to(write(dotfiles / "snapshot.yaml", "old\n"))
+    run("export", "-o", str(link))
+    assert link.is_symlink() and "groq" in (dotfiles / "snapshot.yaml").read_text(encoding="utf-8")
+    assert sorted(p.name for p in dotfiles.iterdir()) == ["registry.yaml", "snapshot.yaml"]
 
 
 # -- pull, against a real local https server -------------------------------------------------------

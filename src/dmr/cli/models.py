@@ -14,11 +14,11 @@ from dmr.registry import (
     ModelRegistry,
     clear_user_registry,
     default_registry,
-    read_user_registry,
     registry_changes,
-    save_user_registry,
+    update_user_registry,
     user_registry_in_effect,
     user_registry_path,
+    write_atomically,
 )
 
 _CAPABILITY_FLAGS = {
@@ -114,14 +114,10 @@ def _persist(incoming: ModelRegistry, replace: bool, what: str) -> None:
         before: ModelRegistry | None = default_registry().copy()
     except RegistryError:  # a broken saved registry must not stop the user from replacing it
         before = None
-    saved = None if replace else read_user_registry()
-    if saved is not None:
-        previous, previous_replace = saved
-        incoming, replace = previous.merge(incoming), previous_replace
-    path = save_user_registry(incoming, replace=replace)
+    saved, replace, path = update_user_registry(incoming, replace=replace)
     after = default_registry()
     mode = "replace" if replace else "merge"
-    click.echo(f"loaded {what} (version {incoming.version}) with {mode}; saved to {path}")
+    click.echo(f"loaded {what} (version {saved.version}) with {mode}; saved to {path}")
     for part, change in (registry_changes(before, after) if before else {}).items():
         counts = ", ".join(f"{len(change[k])} {k}" for k in ("added", "changed", "removed"))
         click.echo(f"  {part}: {counts}")
@@ -178,7 +174,7 @@ def export_command(output: Path | None) -> None:
         click.echo(text, nl=False)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        write_atomically(output, text)
     except OSError as exc:
         raise click.FileError(str(output), hint=exc.strerror or str(exc)) from None
     click.echo(f"wrote {output}", err=True)
