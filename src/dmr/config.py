@@ -7,9 +7,9 @@ of the bad key. Environment variables are read in :func:`env` only.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Callable, Literal, Mapping, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
                       field_validator)
 
 from dmr.errors import ConfigError
@@ -31,6 +31,17 @@ def env() -> dict[str, str]:
     return {name: os.environ[name] for name in ENV_VARS if os.environ.get(name, "") != ""}
 
 
+def _not_boolean(value: Any) -> Any:
+    # pydantic reads True as 1, so YAML's `yes`/`off` would silently become numbers.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+_Number = Annotated[float, BeforeValidator(_not_boolean)]
+_FiniteNumber = Annotated[float, BeforeValidator(_not_boolean), Field(allow_inf_nan=False)]
+
+
 class RouterConfig(BaseModel):
     """Every Router option. YAML-representable values only are allowed in ``dmr.yaml``; objects
     (callables, packs, backends) are accepted from Python."""
@@ -42,7 +53,7 @@ class RouterConfig(BaseModel):
     providers: Optional[list[str]] = None
     tier_matrix: Optional[dict[str, dict[str, str]]] = None
     default_tier: str = "medium"
-    quality_target: Optional[float] = Field(None, gt=0, le=1)
+    quality_target: Optional[float] = Field(None, gt=0, le=1, allow_inf_nan=False)
     outcome_model: Any = None
     follow_up_floor: bool = True
     # Registry
@@ -51,13 +62,13 @@ class RouterConfig(BaseModel):
     tokenizer: Any = None
     # Layer 1
     layer1_enabled: bool = True
-    escalation_threshold: float = Field(0.7, ge=0, le=1)
-    l1_weights: Optional[dict[str, float]] = None
+    escalation_threshold: float = Field(0.7, ge=0, le=1, allow_inf_nan=False)
+    l1_weights: Optional[dict[str, _FiniteNumber]] = None
     extra_keyword_packs: list[Any] = Field(default_factory=list)
     preset: Optional[str] = None
     # Layer 3
     layer3_enabled: Optional[bool] = None
-    layer3_threshold: Optional[float] = Field(None, ge=0, le=1)
+    layer3_threshold: Optional[float] = Field(None, ge=0, le=1, allow_inf_nan=False)
     layer3_embedding_model: Optional[str] = None
     layer3_head: Optional[str] = None
     layer3_strategy: str = "tier"
@@ -66,12 +77,12 @@ class RouterConfig(BaseModel):
     layer2_provider: Optional[str] = None
     layer2_model: Optional[str] = None
     layer2_prompt_template: Optional[str] = None
-    l2_retry_policy: Optional[dict[str, float]] = None
-    l2_circuit_breaker: Optional[dict[str, float]] = None
-    l2_rate_limit: Optional[dict[str, float]] = None
+    l2_retry_policy: Optional[dict[str, _Number]] = None
+    l2_circuit_breaker: Optional[dict[str, _Number]] = None
+    l2_rate_limit: Optional[dict[str, _Number]] = None
     layer2_base_url: Optional[str] = None
-    layer2_timeout: float = Field(5.0, gt=0, le=600)
-    budget_usd: Optional[float] = Field(None, gt=0)
+    layer2_timeout: float = Field(5.0, gt=0, le=600, allow_inf_nan=False)
+    budget_usd: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
     budget_policy: Optional[dict[str, Any]] = None
     budget_store: Optional[str] = None
     # Runtime
@@ -87,7 +98,7 @@ class RouterConfig(BaseModel):
     extra_pii_patterns: Optional[Union[dict[str, str], list[str]]] = None
     pii_scrub: bool = False
     pii_scrub_strict: bool = False
-    latency_budget_ms: Optional[float] = Field(None, gt=0)
+    latency_budget_ms: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
     residency: Optional[str] = None
     residency_fallback: Literal["error", "higher_tier", "nearest_tier"] = "error"
     # Telemetry (off by default; nothing leaves the machine unless an exporter is configured)
@@ -110,12 +121,11 @@ class RouterConfig(BaseModel):
             raise ValueError("block must be true or false")
         return value
 
-    @field_validator("quality_target", mode="before")
+    @field_validator("quality_target", "escalation_threshold", "layer3_threshold", "layer2_timeout", "budget_usd",
+                     "latency_budget_ms", "max_analysis_chars", mode="before")
     @classmethod
-    def _quality_target(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number in (0, 1], not a boolean")
-        return value
+    def _numbers(cls, value: Any) -> Any:
+        return _not_boolean(value)
 
     @field_validator("outcome_model")
     @classmethod
@@ -126,16 +136,97 @@ class RouterConfig(BaseModel):
         return value
 
 
+def _problems_of(check: Callable[[], Any], path: str) -> list[ConfigError]:
+    """The error a module's own check raises, given ``path`` when it names none."""
+    from dmr.errors import NotAvailableError
+
+    try:
+        check()
+    except NotAvailableError:
+        return []  # a valid value this machine cannot run yet: the Router reports it when built
+    except ConfigError as exc:
+        return [exc if exc.problems else ConfigError(f"{path}: {exc}", [(path, str(exc))])]
+    except ValueError as exc:
+        return [ConfigError(f"{path}: {exc}", [(path, str(exc))])]
+    return []
+
+
+def _registry_providers(options: Mapping[str, Any]) -> list[str]:
+    """The providers of the registry the options name (the default one when none); [] when it
+    cannot be read, which the Router reports itself."""
+    from dmr.registry import ModelRegistry, default_registry
+
+    source = options.get("model_registry")
+    source = options.get("registry") if source is None else source
+    try:
+        if source is None:
+            return list(default_registry().providers())
+        if isinstance(source, ModelRegistry):
+            return list(source.providers())
+        if isinstance(source, Mapping):
+            return list(ModelRegistry.from_dict(source).providers())
+        return list(ModelRegistry.load(str(source)).providers())
+    except Exception:  # noqa: BLE001 - reported by the Router with its own message
+        return []
+
+
+def _semantic_errors(options: Mapping[str, Any]) -> list[ConfigError]:
+    """Problems the types cannot show (an unknown preset, tier, provider, ...), checked by the
+    modules that own those names, so that they are listed with the type errors, all at once.
+    Each check runs only on a value of the right type (a wrong type is reported by pydantic)."""
+    from dmr.budget import Budget
+    from dmr.layers.keywords import KeywordLayer
+    from dmr.presets import load_preset
+    from dmr.types import ModelTier
+    from dmr.tokens import get_tokenizer
+
+    problems: list[ConfigError] = []
+    preset, weights, policy = options.get("preset"), options.get("l1_weights"), options.get("budget_policy")
+    if isinstance(preset, str):
+        problems += _problems_of(lambda: load_preset(preset), "preset")
+    if isinstance(weights, Mapping):
+        problems += _problems_of(lambda: KeywordLayer((), weights), "l1_weights")
+    if isinstance(policy, Mapping):
+        problems += _problems_of(lambda: Budget._check(policy), "budget_policy")
+    if isinstance(options.get("default_tier"), str):
+        problems += _problems_of(lambda: ModelTier(options["default_tier"]).rank, "default_tier")
+    pii = options.get("pii_policy")
+    min_tier = pii.get("min_tier") if isinstance(pii, Mapping) else None
+    if isinstance(min_tier, str):
+        problems += _problems_of(lambda: ModelTier(min_tier).rank, "pii_policy.min_tier")
+    if isinstance(options.get("tokenizer"), str):
+        problems += _problems_of(lambda: get_tokenizer(options["tokenizer"]), "tokenizer")
+    provider, providers = options.get("provider"), options.get("providers")
+    named = ([("provider", provider)] if isinstance(provider, str) else []) + (
+        [(f"providers.{i}", p) for i, p in enumerate(providers) if isinstance(p, str)]
+        if isinstance(providers, list) else [])
+    known = _registry_providers(options) if named else []
+    if known:  # an empty registry knows no provider, so any name is allowed (decisions name tiers only)
+        problems += [ConfigError(f"{path} {name!r} is not in the model registry (known: {', '.join(known)})",
+                                 [(path, f"unknown provider {name!r}")])
+                     for path, name in named if name not in known]
+    if isinstance(provider, str) and isinstance(providers, list) and providers and provider not in providers:
+        why = f"{provider!r} is not among providers {providers} (the allowed ones; the first is preferred)"
+        problems.append(ConfigError(f"provider: {why}", [("provider", why)]))
+    return problems
+
+
 def validate_options(options: Mapping[str, Any], *, source: str = "Router") -> RouterConfig:
     """Validate Router options, raising one ConfigError that lists every problem with its path."""
+    problems: list[tuple[str, str]] = []
     try:
         config = RouterConfig.model_validate(dict(options))
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             path = ".".join(str(part) for part in error["loc"]) or "<root>"
             message = "unknown option" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append((path, message))
+    typed = {path for path, _ in problems}  # a key with a type error is not checked twice
+    errors = [e for e in _semantic_errors(options) if not typed & {path for path, _ in e.problems}]
+    if errors and not problems and len(errors) == 1:
+        raise errors[0]  # alone, a check's own error says most (e.g. the names it knows)
+    problems += [problem for error in errors for problem in error.problems]
+    if problems:
         raise ConfigError(
             f"invalid {source} configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n"
             + "\n".join(f"  {path}: {message}" for path, message in problems),
@@ -191,10 +282,14 @@ def _import_object(spec: str, path: str, problems: list[tuple[str, str]]) -> Any
         target: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        problems.append((path, f"cannot import {spec!r}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - whatever the module raises on import is a config problem
+        problems.append((path, f"cannot import {spec!r}: {type(exc).__name__}: {exc}"))
         return None
     return target
+
+
+def _unresolved(*_: Any) -> None:
+    """Stands in for a hook that did not import (never called: the file does not load)."""
 
 
 def load_yaml_options(path: Any) -> dict[str, Any]:
@@ -226,7 +321,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
         raise ConfigError(f"{file}: the top level must be a mapping of Router options")
     version = data.pop("version", 1)
     problems: list[tuple[str, str]] = []
-    if version != 1:
+    if isinstance(version, bool) or version != 1:
         problems.append(("version", f"unsupported dmr.yaml version {version!r} (this dmr reads version 1)"))
     base = file.resolve().parent
 
@@ -239,11 +334,23 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     for key in ("registry", "model_registry", "layer3_head", "outcome_model"):
         if isinstance(data.get(key), str):
             data[key] = local(data[key])
+    store = data.get("budget_store")  # URLs (redis://, sqlite:///) and SQLite's ":memory:" are not paths
+    if isinstance(store, str) and not store.startswith(":"):
+        data["budget_store"] = local(store)
+    encoder = data.get("layer3_embedding_model")
+    # A name ("default", or a model in the local Hugging Face cache) is kept; a directory beside the
+    # file, or one written as a path (./enc, ~/enc, /abs/enc), is found from the file's folder.
+    if isinstance(encoder, str) and encoder not in ("default", "static") and (
+            encoder.startswith((".", "~", "/")) or (base / encoder).exists()):
+        data["layer3_embedding_model"] = local(encoder)
     log = data.get("decision_logger")  # a log file named in the file is found from the file's folder
     if isinstance(log, str) and log.lower() not in ("sqlite", "jsonl", "postgres", "kafka", "s3", "webhook"):
         data["decision_logger"] = local(log)
     elif isinstance(log, dict) and isinstance(log.get("path"), str):
         data["decision_logger"] = {**log, "path": local(log["path"])}
+    cache = data.get("cache_backend")  # e.g. {type: sqlite, path: cache.sqlite3}
+    if isinstance(cache, dict) and isinstance(cache.get("path"), str):
+        data["cache_backend"] = {**cache, "path": local(cache["path"])}
     packs = []
     listed = data.get("extra_keyword_packs") or []
     if not isinstance(listed, list):
@@ -260,9 +367,12 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     for key in ("pre_classify_hooks", "post_classify_hooks", "on_error_hooks"):
         hooks = data.get(key)
         if isinstance(hooks, list):
+            # A hook that did not import keeps its place (as a stand-in), so that validation
+            # names the true index of any other bad entry; its own problem is already listed.
             resolved = [_import_object(h, f"{key}.{i}", problems) if isinstance(h, str) else h
                         for i, h in enumerate(hooks)]
-            data[key] = [h for h in resolved if h is not None]
+            data[key] = [_unresolved if (h is None and isinstance(hooks[i], str)) else h
+                         for i, h in enumerate(resolved)]
     if isinstance(data.get("custom_classifier"), str):
         data["custom_classifier"] = _import_object(data["custom_classifier"], "custom_classifier", problems)
         if data["custom_classifier"] is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -209,17 +210,19 @@ def _outcome_model(path: Path | None) -> Check | list[Check]:
 
 
 def run_checks(config_path: Path | None = None) -> list[Check]:
-    steps: list[Callable[[], Check | list[Check]]] = [
-        _python, _packs, _presets, _registry, lambda: _config(config_path), _classify, _provider_keys, _optional,
-        _decision_log, lambda: _layer2(config_path), lambda: _layer3(config_path),
-        lambda: _outcome_model(config_path),
+    # (name, check): the name labels a check that crashes, as the check itself would have.
+    steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+        ("python", _python), ("keyword packs", _packs), ("presets", _presets), ("model registry", _registry),
+        ("config", functools.partial(_config, config_path)), ("classify", _classify),
+        ("provider keys", _provider_keys), ("optional extras", _optional), ("decision log", _decision_log),
+        ("layer 2", functools.partial(_layer2, config_path)), ("layer 3", functools.partial(_layer3, config_path)),
+        ("outcome model", functools.partial(_outcome_model, config_path)),
     ]
     results: list[Check] = []
-    for step in steps:
+    for name, step in steps:
         try:
             out = step()
         except Exception as exc:  # a check that crashes is itself a failure to report, not to raise
-            name = getattr(step, "__name__", "check").strip("_")
             out = Check("FAIL", name, f"{type(exc).__name__}: {exc}")
         results.extend(out if isinstance(out, list) else [out])
     return results

@@ -187,3 +187,31 @@ def test_doctor_checks_a_dmr_yaml_in_the_current_folder(in_tmp):
     result = run("doctor")
     assert result.exit_code == 0
     assert "[OK] config: dmr.yaml is valid" in result.stdout
+
+
+# -- QA: writing into a missing folder, naming a crashed check -------------------------------------
+
+def test_init_and_schema_create_a_missing_folder(in_tmp):
+    assert run("init", "--path", str(in_tmp / "new" / "dmr.yaml")).exit_code == 0
+    assert Router.from_yaml(in_tmp / "new" / "dmr.yaml").config is not None
+    assert run("schema", "--output", str(in_tmp / "other" / "schema.json")).exit_code == 0
+    assert json.loads((in_tmp / "other" / "schema.json").read_text(encoding="utf-8")) == yaml_schema()
+
+
+def test_doctor_names_a_check_that_crashes(in_tmp, monkeypatch):
+    def crash(path):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("dmr.doctor._layer2", crash)
+    result = run("doctor")
+    assert "[FAIL] layer 2: RuntimeError: boom" in result.stdout
+    assert "lambda" not in result.stdout
+
+
+def test_doctor_reports_a_hook_module_failing_on_import(in_tmp, monkeypatch):
+    (in_tmp / "dmr_qa_badmod.py").write_text('raise RuntimeError("boom")\n', encoding="utf-8")
+    monkeypatch.syspath_prepend(str(in_tmp))
+    (in_tmp / "h.yaml").write_text('post_classify_hooks: ["dmr_qa_badmod:x"]\n', encoding="utf-8")
+    result = run("doctor", "--config", "h.yaml")
+    assert result.exit_code == 1
+    assert "[FAIL] config:" in result.stdout and "post_classify_hooks.0: cannot import" in result.stdout

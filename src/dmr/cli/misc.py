@@ -33,6 +33,15 @@ def presets(as_json: bool) -> None:
         click.echo(f"{'':<12} PII: {', '.join(row['pii_patterns'])}; policy {row['pii_policy']}")
 
 
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, creating its folder; an OS error is a clear error, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 @cli.command()
 @click.option("--path", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("dmr.yaml"),
               show_default=True, help="Where to write the file.")
@@ -42,7 +51,7 @@ def init(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
     template = (resources.files("dmr") / "data" / "dmr.template.yaml").read_text(encoding="utf-8")
-    path.write_text(template, encoding="utf-8")
+    _write(path, template)
     click.echo(f"wrote {path}; load it with Router.from_yaml({str(path)!r})")
 
 
@@ -56,7 +65,7 @@ def schema(output: Path | None) -> None:
 
     text = json.dumps(yaml_schema(), indent=2)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        _write(output, text + "\n")
         click.echo(f"wrote {output}")
     else:
         click.echo(text)

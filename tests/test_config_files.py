@@ -1,0 +1,136 @@
+"""dmr.yaml problems found by QA: each one is reported with the path of its key, all at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+
+import pytest
+
+from dmr.config import load_yaml_options, validate_options
+from dmr.errors import ConfigError
+from dmr.router import Router
+
+
+def write(path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(path) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_options(path)
+    return dict(caught.value.problems)
+
+
+# -- hooks that do not import ------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ['raise RuntimeError("boom")\n', "def f(:\n"])
+def test_a_hook_module_failing_on_import_is_a_problem_with_its_path(tmp_path, monkeypatch, source):
+    name = f"dmr_qa_bad_{'runtime' if 'boom' in source else 'syntax'}"
+    write(tmp_path / f"{name}.py", source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = write(tmp_path / "dmr.yaml", f'post_classify_hooks: ["{name}:x"]\n')
+    problems = problems_of(config)
+    assert list(problems) == ["post_classify_hooks.0"]
+    assert f"cannot import '{name}:x'" in problems["post_classify_hooks.0"]
+
+
+def test_each_hook_problem_names_its_own_index(tmp_path):
+    config = write(tmp_path / "dmr.yaml", 'post_classify_hooks: ["dmr_qa_nomod:x", 5]\n')
+    problems = problems_of(config)
+    assert "post_classify_hooks.0" in problems
+    assert {path.split(".")[1] for path in problems if path != "post_classify_hooks.0"} == {"1"}
+
+
+# -- relative paths ----------------------------------------------------------------------------
+
+def test_budget_store_and_encoder_are_found_from_the_files_folder(tmp_path, monkeypatch):
+    (tmp_path / "conf" / "enc").mkdir(parents=True)
+    config = write(tmp_path / "conf" / "dmr.yaml", "budget_store: spend.sqlite3\nlayer3_embedding_model: enc\n")
+    monkeypatch.chdir(tmp_path)
+    options = load_yaml_options(config)
+    assert options["budget_store"] == str(tmp_path / "conf" / "spend.sqlite3")
+    assert options["layer3_embedding_model"] == str(tmp_path / "conf" / "enc")
+
+
+def test_a_budget_store_path_is_used_from_any_folder(tmp_path, monkeypatch):
+    config = write(tmp_path / "conf" / "dmr.yaml", "budget_usd: 5\nbudget_store: spend.sqlite3\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    router = Router.from_yaml(config)
+    router.budget.fraction  # opens the store
+    assert (tmp_path / "conf" / "spend.sqlite3").is_file()
+    assert not (tmp_path / "elsewhere" / "spend.sqlite3").exists()
+    sqlite3.connect(tmp_path / "conf" / "spend.sqlite3").close()
+
+
+@pytest.mark.parametrize("key, value", [("budget_store", "redis://localhost:6379/0"),
+                                        ("budget_store", ":memory:"),
+                                        ("layer3_embedding_model", "default"),
+                                        ("layer3_embedding_model", "sentence-transformers/all-MiniLM-L6-v2")])
+def test_values_that_are_not_paths_are_kept(tmp_path, key, value):
+    config = write(tmp_path / "dmr.yaml", f"{key}: '{value}'\n")
+    assert load_yaml_options(config)[key] == value
+
+
+# -- booleans and infinities are not numbers ---------------------------------------------------
+
+@pytest.mark.parametrize("line, path", [
+    ("layer3_threshold: off", "layer3_threshold"),
+    ("budget_usd: yes", "budget_usd"),
+    ("escalation_threshold: on", "escalation_threshold"),
+    ("layer2_timeout: yes", "layer2_timeout"),
+    ("latency_budget_ms: true", "latency_budget_ms"),
+    ("l1_weights: {primary: yes}", "l1_weights.primary"),
+    ("version: true", "version"),
+    ("budget_usd: .inf", "budget_usd"),
+    ("latency_budget_ms: .inf", "latency_budget_ms"),
+])
+def test_booleans_and_infinities_are_refused_where_a_number_is_meant(tmp_path, line, path):
+    config = write(tmp_path / "dmr.yaml", line + "\n")
+    assert list(problems_of(config)) == [path]
+
+
+def test_numbers_still_load(tmp_path):
+    config = write(tmp_path / "dmr.yaml", "budget_usd: 2\nlayer3_threshold: 0.5\nl1_weights: {primary: 2}\nversion: 1\n")
+    assert load_yaml_options(config)["budget_usd"] == 2
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+def test_every_listed_provider_must_be_known():
+    with pytest.raises(ConfigError) as caught:
+        Router(providers=["google", "dmr_qa_nosuch"])
+    assert [path for path, _ in caught.value.problems] == ["providers.1"]
+
+
+def test_the_preferred_provider_must_be_among_the_allowed_ones():
+    with pytest.raises(ConfigError) as caught:
+        Router(provider="google", providers=["openai"])
+    assert [path for path, _ in caught.value.problems] == ["provider"]
+    assert Router(provider="openai", providers=["google", "openai"]).classify("hi").provider == "openai"
+
+
+# -- every problem at once ---------------------------------------------------------------------
+
+def test_semantic_problems_are_reported_at_once_with_their_paths(tmp_path):
+    config = write(tmp_path / "dmr.yaml", """\
+        preset: nosuch
+        l1_weights: {nosuch: 1}
+        budget_policy: {nosuch: 1}
+        default_tier: huge
+        provider: nosuch
+        tokenizer: nosuch
+        pii_policy: {min_tier: top}
+        escalation_threshold: 5
+        """)
+    assert set(problems_of(config)) == {"preset", "l1_weights.nosuch", "budget_policy.nosuch", "default_tier",
+                                        "provider", "tokenizer", "pii_policy.min_tier", "escalation_threshold"}
+
+
+def test_validate_options_reports_semantic_problems_too():
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"preset": "nosuch", "default_tier": "huge"})
+    assert [path for path, _ in caught.value.problems] == ["preset", "default_tier"]
