@@ -221,3 +221,41 @@ def test_an_unreadable_redis_entry_is_a_miss(redis_server, redis_cache):
 def test_distinct_tasks_never_share_a_key(prefix, tail_a, tail_b):
     a, b = prefix + tail_a, prefix + tail_b
     assert (cache_key(a, None, None, "fp") == cache_key(b, None, None, "fp")) == (a == b)
+
+
+HARD = "Prove that there are infinitely many primes and formalise the proof in Lean."
+
+
+def _spend(budget, usd):
+    budget.record_usd(usd)
+    budget._read_at = float("-inf")  # read the store now, not after the refresh interval
+
+
+@pytest.mark.parametrize("on_stop", ["raise", "cap"])
+def test_a_decision_cached_before_a_budget_is_spent_is_not_served_after(tmp_path, on_stop):
+    # The key once left out the budget: a spent budget was ignored until the entry expired.
+    from dmr.errors import BudgetExceededError
+
+    router = Router(budget_usd=1, budget_store=str(tmp_path / "spend.sqlite3"), cache_enabled=True,
+                    budget_policy={"on_stop": on_stop})
+    first = router.classify(HARD)
+    assert first.tier == ModelTier.HIGH and "cache_hit" not in first.policies_applied
+    _spend(router.budget, 0.9)  # past cap_at (80 %): medium at most
+    capped = router.classify(HARD)
+    assert capped.tier == ModelTier.MEDIUM and "cache_hit" not in capped.policies_applied
+    assert router.classify(HARD).policies_applied[-1] == "cache_hit"  # same stage: served again
+    _spend(router.budget, 5)
+    if on_stop == "raise":
+        with pytest.raises(BudgetExceededError):
+            router.classify(HARD)
+    else:
+        assert any(p.startswith("budget_exhausted") for p in router.classify(HARD).policies_applied)
+
+
+def test_a_tenant_s_spent_budget_is_not_bypassed_by_the_cache(tmp_path):
+    router = Router(budget_store=str(tmp_path / "spend.sqlite3"), cache_enabled=True)
+    tenant = {"tenant_id": "acme", "budget_usd": 1}
+    assert router.classify(HARD, tenant_config=tenant).tier == ModelTier.HIGH
+    _spend(router.tenant_budget("acme"), 5)
+    after = router.classify(HARD, tenant_config=tenant)
+    assert after.tier != ModelTier.HIGH and "cache_hit" not in after.policies_applied

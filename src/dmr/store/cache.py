@@ -43,14 +43,17 @@ def _canonical(value: Any) -> str:
 
 
 def cache_key(text: str, history: Sequence[Any] | None, tenant_config: Mapping[str, Any] | None,
-              fingerprint: str, needs: Iterable[str] = ()) -> str:
-    """The cache key of one call: a hash of every input that can change its decision."""
+              fingerprint: str, needs: Iterable[str] = (), state: str = "") -> str:
+    """The cache key of one call: a hash of every input that can change its decision. ``state``
+    is what can change it between two identical calls (the stage a budget has reached)."""
     digest = hashlib.blake2b(digest_size=20)
     # Each part is length-prefixed, so no shift of characters between parts gives the same bytes.
     parts = [fingerprint, text, _canonical(list(history)) if history else "",
              _canonical(dict(tenant_config)) if tenant_config else ""]
     if needs:  # (absent from the keys of calls without: their cached decisions stay valid)
         parts.append(",".join(sorted(needs)))
+    if state:  # (likewise)
+        parts.append("state:" + state)
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         digest.update(len(data).to_bytes(8, "little"))
