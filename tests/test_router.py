@@ -565,6 +565,30 @@ def test_a_missing_tier_is_substituted_upwards():
     assert "tier_substituted:low->medium" in decision.policies_applied
 
 
+def test_a_tier_held_by_a_cost_cap_is_substituted_downwards():
+    # A provider without a medium model once answered a tenant capped at medium with its high one.
+    registry = {"version": "1", "providers": {"duo": {"tiers": {"low": "duo-s", "high": "duo-l"}}}}
+    router = Router(model_registry=registry)
+    hard = "Prove that there are infinitely many primes, then formalise the proof in Lean 4."
+    assert router.classify(hard).tier == ModelTier.HIGH
+    capped = router.classify(hard, tenant_config={"max_tier": "medium"})
+    assert (capped.tier, capped.model_name) == (ModelTier.LOW, "duo-s")
+    assert "tier_substituted:medium->low" in capped.policies_applied
+    assert not any(p.startswith("above_cost_cap") for p in capped.policies_applied)
+
+
+def test_a_floor_that_lifts_a_decision_past_a_spent_budget_says_so(tmp_path):
+    # The PII floor wins over the budget (personal data goes where the floor says), but the decision
+    # once said nothing of the budget it went past.
+    router = Router.from_preset("healthcare", budget_usd=1, budget_store=str(tmp_path / "spend.sqlite3"))
+    router.budget.record_usd(5)
+    router.budget._read_at = float("-inf")  # read the store now, not after the refresh interval
+    decision = router.classify("Patient MRN 123456: summarise the discharge notes and flag drug interactions.")
+    assert decision.tier == ModelTier.HIGH
+    assert "above_cost_cap:medium->high" in decision.policies_applied
+    assert "above the cost cap (medium) because of pii_floor:high" in decision.reasoning
+
+
 def test_decision_ids_are_unique():
     router, other = Router(), Router()
     ids = [d.decision_id for d in router.classify_batch([EASY] * 10_000)]

@@ -18,6 +18,7 @@ from dmr.registry import ModelRegistry
 from dmr.types import LayerStep, ModelTier
 
 __all__ = [
+    "COST_CAPS",
     "RESIDENCY_FALLBACKS",
     "TENANT_KEYS",
     "LatencyEstimator",
@@ -182,7 +183,7 @@ class TenantBudgets:
 
 
 # Policies that held a decision's tier down for cost: a failure must not lift it past them.
-_COST_CAPS = ("budget_cap:", "budget_exhausted:", "tenant_budget_cap:", "tenant_budget_exhausted:",
+COST_CAPS = ("budget_cap:", "budget_exhausted:", "tenant_budget_cap:", "tenant_budget_exhausted:",
               "tenant_max_tier:")
 
 
@@ -192,7 +193,7 @@ def context_ceiling(tier: ModelTier, tenant: Mapping[str, Any] | None, policies:
     window: ``tier`` itself when a budget or the tenant held it down, else the lowest of the
     tenant's ``max_tier`` and what each of ``budgets`` (the Router's, the tenant's) allows at its
     current spend (None: no ceiling)."""
-    if any(policy.startswith(_COST_CAPS) for policy in policies):
+    if any(policy.startswith(COST_CAPS) for policy in policies):
         return tier
     ceilings = [budget.ceiling() for budget in budgets]
     if tenant and tenant.get("max_tier") is not None:
@@ -205,7 +206,7 @@ def escalation_tiers(decision: Any, tenant: Mapping[str, Any] | None, budget: An
     """The tiers above ``decision``'s that a request may go up to when its model fails, lowest
     first: none when a budget capped the decision or the Router's ``budget`` has reached its cap
     since, and none above the tenant's ``max_tier``."""
-    if any(policy.startswith(_COST_CAPS) for policy in decision.policies_applied):
+    if any(policy.startswith(COST_CAPS) for policy in decision.policies_applied):
         return []
     if budget is not None and budget.fraction >= budget.policy["cap_at"]:
         return []

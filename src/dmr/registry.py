@@ -185,9 +185,10 @@ class ModelRegistry:
         with self._lock:
             return list(self._models)
 
-    def resolve(self, provider: str, tier: ModelTier | str) -> tuple[str, ModelTier]:
+    def resolve(self, provider: str, tier: ModelTier | str, *, lower: bool = False) -> tuple[str, ModelTier]:
         """The provider's model for ``tier`` and the tier actually used: that tier if the provider
-        has it, else its nearest higher tier (never answer worse than asked), else the nearest lower."""
+        has it, else its nearest higher tier (never answer worse than asked), else the nearest lower;
+        with ``lower`` (a cost cap holds the tier), the nearest lower first."""
         wanted = _tier(tier)
         spec = self.provider(provider)
         levels = ModelTier.levels()
@@ -199,7 +200,10 @@ class ModelRegistry:
         if wanted in offered:
             return offered[wanted], wanted
         higher = [level for level in levels if level > wanted and level in offered]
-        used = higher[0] if higher else [level for level in levels if level < wanted and level in offered][-1]
+        below = [level for level in levels if level < wanted and level in offered]
+        if lower and below:
+            return offered[below[-1]], below[-1]
+        used = higher[0] if higher else below[-1]
         return offered[used], used
 
     def models_for(

@@ -27,8 +27,8 @@ from dmr.messages import turn_list
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector, client_turns
-from dmr.policies import (LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant, check_tenant,
-                          context_ceiling, escalation_tiers, normalise_region)
+from dmr.policies import (COST_CAPS, LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant,
+                          check_tenant, context_ceiling, escalation_tiers, normalise_region)
 from dmr.presets import load_preset
 from dmr.quality import QualityChoice, build_quality
 from dmr.registry import ModelRegistry, default_registry
@@ -670,7 +670,11 @@ class Router:
 
         model = None
         cost = None
-        route = self._route(provider, tier)
+        # The highest tier the budgets and the tenant's max_tier allow: a tier at it is not substituted
+        # upwards (the provider's nearest lower model first), and a floor that lifts a decision past it
+        # says so.
+        cost_cap = _cost_cap(tenant, self._budgets_of(tenant))
+        route = self._route(provider, tier, lower=cost_cap is not None and tier.rank >= cost_cap.rank)
         if route is not None:
             provider, model, used, price_in, price_out, count = route
             if used is not tier:
@@ -684,6 +688,13 @@ class Router:
             provider, model, tier, price_in, price_out, count = route
             if price_in is not None:
                 cost = (count(text) * price_in + estimate_output_tokens(verdict.complexity) * price_out) / 1e6
+        if cost_cap is not None and tier.rank > cost_cap.rank:
+            # A floor that protects the data or the tenant's contract (the PII floor, min_tier, a
+            # residency fallback, a model that must hold the input) wins over a cost cap: say so.
+            lifted = [p for p in policies if not p.startswith(COST_CAPS) and ":" in p
+                      and not p.startswith(("pii_detected:", "latency_skip:", "quality_target:"))]
+            policies.append(f"above_cost_cap:{cost_cap}->{tier}")
+            reasons.append(f"above the cost cap ({cost_cap}) because of {', '.join(lifted) or 'a later policy'}")
         reasons.extend(ctx.notes)
         # Banded in the final tier (after floors, caps and substitution), so that across all of this
         # Router's decisions a higher difficulty never comes with a cheaper tier.
@@ -750,7 +761,7 @@ class Router:
             note = f"; the outcome model failed ({type(exc).__name__}: {exc}), so the difficulty prior was used"
             return quality.from_prior(difficulty, note)  # type: ignore[union-attr]
 
-    def _route(self, provider: str | None, tier: ModelTier) -> tuple[Any, ...] | None:
+    def _route(self, provider: str | None, tier: ModelTier, lower: bool = False) -> tuple[Any, ...] | None:
         """(provider, model, tier used, input and output price per 1M tokens, token counter) for a
         provider (None: the registry's first) and tier, memoised until the registry, the tier
         levels or the registered tokenizers change."""
@@ -759,7 +770,7 @@ class Router:
         if self._route_stamp != stamp:
             self._route_cache = {}
             self._route_stamp = stamp
-        key = (provider, tier)
+        key = (provider, tier, lower)
         if key in self._route_cache:
             return self._route_cache[key]
         if provider is None:
@@ -767,7 +778,7 @@ class Router:
             provider = names[0] if names else None
         route = None
         if provider is not None:
-            model, used = registry.resolve(provider, tier)
+            model, used = registry.resolve(provider, tier, lower=lower)
             spec = registry.model(model)
             priced = spec is not None and spec.priced
             route = (provider, model, used, spec.input_per_1m if priced else None,
@@ -779,6 +790,16 @@ class Router:
     def _counter(self, model: str) -> Callable[[str], int]:
         """The token counter for ``model``: the Router's ``tokenizer`` when set, else the model's."""
         return self._count_tokens or _tokens.tokenizer_for(model)
+
+
+def _cost_cap(tenant: Mapping[str, Any] | None, budgets: Sequence[Any]) -> ModelTier | None:
+    """The lowest of what each budget allows at its current spend and the tenant's ``max_tier``
+    (None: no cap)."""
+    caps = [budget.ceiling() for budget in budgets]
+    if tenant and tenant.get("max_tier") is not None:
+        caps.append(ModelTier(tenant["max_tier"]))
+    found = [cap for cap in caps if cap is not None]
+    return min(found, key=lambda cap: cap.rank) if found else None
 
 
 def _budget(cfg: RouterConfig) -> Any:
