@@ -184,9 +184,13 @@ class Router:
 
             layer3 = EmbeddingLayer(cfg.layer3_head, cfg.layer3_strategy, encoder=cfg.layer3_embedding_model,
                                     tier_of=lambda task_type, complexity: self._matrix.tier(task_type, complexity))
-            if cfg.layer3_enabled or cfg.layer3_head is not None or cfg.layer3_embedding_model is not None:
+            asked = cfg.layer3_enabled or cfg.layer3_head is not None or cfg.layer3_embedding_model is not None
+            # available() loads the head and encoder. With a latency budget they are loaded here, so
+            # that the first decision's Layer 3 time is its run, not its loading (which, measured as
+            # the layer's latency, had it skipped for the next few dozen decisions).
+            if asked or cfg.latency_budget_ms:
                 usable, why = layer3.available()
-                if not usable:
+                if not usable and asked:
                     key = "layer3_embedding_model" if cfg.layer3_embedding_model else \
                         "layer3_head" if cfg.layer3_head else "layer3_enabled"
                     raise NotAvailableError(f"{key}: {why}", [(key, why)])
