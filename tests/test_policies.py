@@ -379,3 +379,17 @@ def test_with_a_latency_budget_layer_3_is_loaded_with_the_router_not_timed_as_it
     unsure = ["Explain how photosynthesis works in a few paragraphs.", "Summarise the causes of the first world war."]
     steps = [dict((s.layer, s.outcome) for s in router.classify(task).trace) for task in unsure * 3]
     assert all(step.get("layer3") not in (None, "skipped") for step in steps), steps
+
+
+@pytest.mark.parametrize("tenant", ["acme", [("tenant_id", "acme")], 42])
+def test_a_tenant_config_that_is_not_a_mapping_is_a_type_error(tenant):
+    from dmr.errors import InputTypeError
+
+    with pytest.raises(InputTypeError, match="tenant_config must be a mapping"):  # was AttributeError: .get
+        Router().classify(EASY, tenant_config=tenant)
+
+
+def test_a_tenant_budget_must_be_finite():
+    with pytest.raises(ConfigError) as caught:
+        Router().classify(EASY, tenant_config={"tenant_id": "acme", "budget_usd": float("inf")})
+    assert caught.value.problems == [("tenant_config.budget_usd", "must be a finite amount in USD above 0")]

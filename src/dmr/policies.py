@@ -10,10 +10,11 @@ a sentence in ``reasoning``. None of them moves a decision to another region or 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from typing import Any, Iterable, Mapping, Sequence
 
-from dmr.errors import BudgetExceededError, ConfigError, ResidencyError
+from dmr.errors import BudgetExceededError, ConfigError, InputTypeError, ResidencyError
 from dmr.registry import ModelRegistry
 from dmr.types import LayerStep, ModelTier
 
@@ -52,6 +53,9 @@ def normalise_region(value: Any, path: str = "residency") -> str:
 
 def check_tenant(tenant: Mapping[str, Any], *, residency: str | None = None) -> None:
     """Validate a per-call ``tenant_config``; every problem is reported at once."""
+    if not isinstance(tenant, Mapping):
+        raise InputTypeError(f"tenant_config must be a mapping such as {{'tenant_id': 'acme', 'max_tier': 'medium'}}, "
+                             f"not {type(tenant).__name__}")
     problems = [(f"tenant_config.{k}", f"unknown key (known: {', '.join(sorted(TENANT_KEYS))})")
                 for k in sorted(set(tenant) - TENANT_KEYS, key=str)]
     provider, providers = tenant.get("provider"), tenant.get("providers")
@@ -82,8 +86,8 @@ def check_tenant(tenant: Mapping[str, Any], *, residency: str | None = None) -> 
         problems.append(("tenant_config.tenant_id", "must be a string"))
     budget = tenant.get("budget_usd")
     if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
-            problems.append(("tenant_config.budget_usd", "must be an amount in USD above 0"))
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < math.inf:
+            problems.append(("tenant_config.budget_usd", "must be a finite amount in USD above 0"))
         if tenant_id is None:
             problems.append(("tenant_config.budget_usd", "needs a tenant_id: the spend is counted per tenant"))
     if problems:
