@@ -281,3 +281,14 @@ def test_a_replaced_email_pattern_is_used_as_given():
     detector = PIIDetector({"email": r"\b\w+ at \w+ dot com\b"})
     assert detector.kinds("mail jane at example dot com") == ("email",)
     assert detector.kinds("mail jane@example.com") == ()
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("card 4111\u00a01111\u00a01111\u00a01111 please", "credit_card"),  # no-break spaces, as PDF and HTML pastes have
+    ("card 4111\u202f1111\u202f1111\u202f1111 please", "credit_card"),
+    ("call me on +44\u00a020\u00a07946\u00a00958 today", "phone"),
+])
+def test_numbers_written_with_no_break_spaces_are_found_and_scrubbed(text, kind):
+    detector = PIIDetector()
+    assert detector.kinds(text) == (kind,)
+    assert f"[{kind.upper()}]" in detector.scrub(text) and "4111" not in detector.scrub(text)

@@ -25,10 +25,12 @@ __all__ = ["BUILTIN_PATTERNS", "PIIDetector", "client_turns", "luhn_valid", "iba
 
 BUILTIN_PATTERNS: Mapping[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
-    "credit_card": r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)",
+    # Separators: a space, a hyphen, or a no-break space (U+00A0, U+2007, U+202F: PDF and HTML pastes).
+    "credit_card": r"(?<!\d)(?:\d[ \u00a0\u2007\u202f-]?){12,18}\d(?!\d)",
     "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
     "us_ssn": r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)",
-    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]?\d{3,4}(?!\d)",
+    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\u00a0-]?)?(?:\(\d{2,4}\)[ .\u00a0-]?|\d{2,4}[ .\u00a0-])\d{3,4}[ .\u00a0-]?"
+             r"\d{3,4}(?!\d)",
     "medical_record_number": r"(?i:\b(?:MRN|medical record(?: number| no\.?| #)?|patient id)[:# ]*\d{4,12}\b)",
 }
 
