@@ -151,3 +151,167 @@ def test_a_redis_outage_never_fails_a_decision_and_loses_no_spend(server, redis_
     router.classify(HARD)  # the pending spend goes in with this one
     fresh = _router(server, budget_usd=10.0, budget_store=url, budget_policy={"name": "outage-test"})
     assert fresh.budget.spent_usd == pytest.approx(0.60)
+
+
+@pytest.fixture
+def short_sqlite_timeout(monkeypatch):
+    """SQLite waits 0.1 s (not 5 s) for another connection's lock, so a lock fails fast."""
+    import sqlite3
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, **{**kw, "timeout": 0.1}))
+
+
+def test_a_failed_commit_is_rolled_back_and_its_spend_written_once(tmp_path, short_sqlite_timeout):
+    import sqlite3
+
+    path = tmp_path / "spend.sqlite3"
+    budget = Budget(10.0, store=str(path))
+    budget.record_usd(1.0)
+    reader = sqlite3.connect(path, isolation_level=None)  # e.g. a dashboard holding a read transaction
+    reader.execute("BEGIN")
+    reader.execute("SELECT usd FROM spend").fetchall()
+    budget.record_usd(2.0)  # its COMMIT cannot take the file while the reader holds it
+    assert "locked" in budget.store_error
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT usd FROM spend").fetchall() == [(1.0,)]  # nothing half-written
+    budget.record_usd(0.5)
+    assert budget.store_error is None
+    assert budget.spent_usd == pytest.approx(3.5)
+    assert reader.execute("SELECT usd FROM spend").fetchall() == [(3.5,)]
+    assert Budget(10.0, store=str(path)).spent_usd == pytest.approx(3.5)
+    reader.close()
+
+
+def test_a_locked_store_never_fails_router_construction(tmp_path, short_sqlite_timeout):
+    import sqlite3
+
+    path = tmp_path / "spend.sqlite3"
+    Budget(10.0, store=str(path)).record_usd(1.0)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        router = Router(budget_usd=10.0, budget_store=str(path), layer3_enabled=False)
+        assert "locked" in router.budget.store_error
+        router.classify("What is 2+2?")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert router.budget.spent_usd == pytest.approx(1.0)
+    assert router.budget.store_error is None
+
+
+@pytest.mark.parametrize("store, reason", [
+    ("", "non-empty"), ("REDIS:/h:6379", "not a supported store URL"), ("redis:/h:6379", "not a supported store URL"),
+    ("postgres://x/y", "not a supported store URL"), ("sqlite://relative.db", "not a supported store URL"),
+])
+def test_a_mistyped_store_is_a_config_error(store, reason, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=reason) as info:
+        Router(budget_usd=1.0, budget_store=store)
+    assert [path for path, _ in info.value.problems] == ["budget_store"]
+    assert "redis://host:6379/0" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no stray SQLite file named after the URL
+
+
+@pytest.mark.service("redis")
+def test_redis_schemes_are_case_insensitive(redis_server):
+    budget = Budget(1.0, {"name": "case-test"}, redis_server.url.replace("redis://", "REDIS://"))
+    budget.reset()
+    budget.record_usd(0.25)
+    assert Budget(1.0, {"name": "case-test"}, redis_server.url).spent_usd == pytest.approx(0.25)
+
+
+def _file_of(content: bytes):
+    def make(directory):
+        (directory / "x.sqlite3").write_bytes(content)
+        return directory / "x.sqlite3"
+    return make
+
+
+def _under_a_file(directory):
+    (directory / "file").write_text("")
+    return directory / "file" / "spend.sqlite3"  # a directory that cannot be made, as if unwritable
+
+
+@pytest.mark.parametrize("make, reason", [
+    (_file_of(b"not a database " * 300), "not a database"),
+    (_file_of(b"SQLite format 3\0" + b"\xff" * 4000), "not a database"),
+    (lambda directory: directory, "is a directory"),
+    (_under_a_file, "cannot open"),
+])
+def test_a_store_file_that_cannot_be_used_is_a_config_error(make, reason, tmp_path):
+    with pytest.raises(ConfigError, match=reason) as info:
+        Router(budget_usd=1.0, budget_store=str(make(tmp_path)))
+    assert [path for path, _ in info.value.problems] == ["budget_store"]
+
+
+@pytest.mark.service("redis")
+def test_a_redis_timeout_never_counts_spend_twice(redis_server):
+    import redis
+
+    budget = Budget(10.0, {"name": "timeout-test"}, redis_server.url)
+    budget.reset()
+    admin = redis.Redis.from_url(redis_server.url)
+    # Writes wait until unpaused: the budget's client times out, yet Redis applies the increment
+    # (and any the client itself retried) once the pause ends.
+    admin.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
+    try:
+        budget.record_usd(1.0)
+        assert budget.store_error is not None
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+    budget.record_usd(0.0)  # the retry of the same operation
+    assert budget.store_error is None
+    assert float(admin.get("dmr:budget:timeout-test")) == pytest.approx(1.0)
+    assert budget.spent_usd == pytest.approx(1.0)
+    admin.close()
+
+
+@pytest.mark.service("redis")
+def test_close_writes_the_spend_held_while_redis_was_down(redis_server, caplog):
+    url = redis_server.url
+    budget = Budget(10.0, {"name": "close-test"}, url)
+    budget.reset()
+    redis_server.stop()
+    try:
+        budget.record_usd(3.0)
+        assert budget.store_error is not None
+    finally:
+        redis_server.start()
+    budget.close()
+    assert Budget(10.0, {"name": "close-test"}, url).spent_usd == pytest.approx(3.0)
+
+
+@pytest.mark.service("redis")
+def test_close_warns_of_spend_it_cannot_write(redis_server, caplog):
+    budget = Budget(10.0, {"name": "lost-test"}, redis_server.url)
+    redis_server.stop()
+    try:
+        budget.record_usd(3.0)
+        budget.close()
+    finally:
+        redis_server.start()
+    assert any("$3.000000" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+@pytest.mark.service("redis")
+def test_closing_the_router_writes_the_spend_its_budgets_hold(redis_server):
+    # Router.close() once left a budget's pending spend in memory: lost when the process exited.
+    from dmr import Router
+
+    url = redis_server.url
+    router = Router(budget_usd=10, budget_store=url, budget_policy={"name": "router-close"})
+    router.budget.reset()
+    tenant = router.tenant_budget("acme", 5)
+    tenant.reset()
+    redis_server.stop()
+    try:
+        router.budget.record_usd(2.0)
+        tenant.record_usd(1.0)
+        assert router.budget.pending_usd == pytest.approx(2.0) and tenant.pending_usd == pytest.approx(1.0)
+    finally:
+        redis_server.start()
+    router.close()
+    assert Budget(10.0, {"name": "router-close"}, url).spent_usd == pytest.approx(2.0)
+    assert Budget(5.0, {"name": tenant.policy["name"]}, url).spent_usd == pytest.approx(1.0)

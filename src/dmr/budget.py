@@ -12,14 +12,22 @@ Policy (``budget_policy``; defaults shown)::
      "stop_at": 1.0, "stop_tier": "medium",   # from 100 %, Layer 2 stops and decisions are capped
      "on_stop": "cap",                        # or "raise": BudgetExceededError instead of a decision
      "name": "default"}                       # the counter's name in the store
+
+A write that fails (the store is down, locked or slow) leaves nothing half-done: SQLite rolls the
+transaction back, and Redis applies each amount under an operation id at most once, so the amount
+is kept and written again later without being counted twice. ``close()`` makes a last attempt.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import math
+import re
 import sqlite3
 import threading
 import time
+import uuid
 import weakref
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -29,92 +37,172 @@ from dmr.types import ModelTier
 
 __all__ = ["Budget", "RedisSpendStore", "SQLiteSpendStore", "SpendStore", "open_store"]
 
+log = logging.getLogger("dmr.budget")
+
 _POLICY_DEFAULTS: Mapping[str, Any] = {"cap_at": 0.8, "cap_tier": "medium", "stop_at": 1.0,
                                        "stop_tier": "medium", "on_stop": "cap", "name": "default"}
 
 
+_STORE_FORMS = ("a file path, sqlite:///path, redis://host:6379/0, rediss://host:6379/0 "
+                "or unix:///path/to/redis.sock")
+# "name:/…" with a name of two or more characters: a URL (a one-letter name is a Windows drive).
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def _bad_store(spec: object, reason: str) -> ConfigError:
+    return ConfigError(f"budget_store {spec!r}: {reason} (supported: {_STORE_FORMS})", [("budget_store", reason)])
+
+
+def _busy(exc: BaseException) -> bool:
+    """True for an SQLite error that passes once another connection lets go of the file."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, sqlite3.OperationalError) and name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
 class SpendStore(Protocol):
     def total(self) -> float: ...
-    def add(self, usd: float) -> float: ...
+    def add(self, usd: float, op_id: str | None = None) -> float: ...
     def reset(self) -> None: ...
 
 
 class SQLiteSpendStore:
-    """One row per budget name in a local SQLite file; safe across threads and processes."""
+    """One row per budget name in a local SQLite file; safe across threads and processes.
+
+    A file that cannot be a store (corrupt, a directory, not writable) is a :class:`ConfigError`;
+    one that another process has locked raises ``sqlite3.OperationalError`` (the caller may retry)."""
 
     def __init__(self, path: str | Path, name: str = "default") -> None:
+        if not str(path).strip():
+            raise _bad_store(str(path), "empty path")
         self.path = Path(path)
         self.name = name
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection, used under the lock from any thread (opening one per read costs more
-        # than the read); autocommit, with explicit transactions where it matters.
-        self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        if self.path.is_dir():
+            raise _bad_store(str(path), "is a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One connection, used under the lock from any thread (opening one per read costs more
+            # than the read); autocommit, with explicit transactions where it matters.
+            self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise _bad_store(str(path), f"cannot open: {exc}") from None
         weakref.finalize(self, self._db.close)
-        self._db.execute("CREATE TABLE IF NOT EXISTS spend (name TEXT PRIMARY KEY, usd REAL NOT NULL)")
+        try:
+            # A write now, so that a file this process may not write is reported at once.
+            self._write("CREATE TABLE IF NOT EXISTS spend (name TEXT PRIMARY KEY, usd REAL NOT NULL)")
+        except sqlite3.Error as exc:
+            if _busy(exc):
+                raise
+            self._db.close()
+            raise _bad_store(str(path), f"not a usable SQLite file: {exc}") from None
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> float | None:
+        """Run one write in its own transaction; on any failure (COMMIT's included) roll it back, so
+        that the connection is never left inside a transaction that holds the file's lock."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(sql, params)
+            row = db.execute("SELECT usd FROM spend WHERE name = ?", (self.name,)).fetchone() if params else None
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:  # the connection is unusable: start afresh
+                    db.close()
+                    self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+                                               check_same_thread=False)
+                    weakref.finalize(self, self._db.close)
+            raise
+        return float(row[0]) if row else None
 
     def total(self) -> float:
         with self._lock:
             row = self._db.execute("SELECT usd FROM spend WHERE name = ?", (self.name,)).fetchone()
         return float(row[0]) if row else 0.0
 
-    def add(self, usd: float) -> float:
+    def add(self, usd: float, op_id: str | None = None) -> float:
+        # op_id is not needed: a failed write is rolled back, so a retry cannot count twice.
         with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT INTO spend (name, usd) VALUES (?, ?) "
-                           "ON CONFLICT(name) DO UPDATE SET usd = usd + excluded.usd", (self.name, usd))
-                total = db.execute("SELECT usd FROM spend WHERE name = ?", (self.name,)).fetchone()[0]
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        return float(total)
+            total = self._write("INSERT INTO spend (name, usd) VALUES (?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET usd = usd + excluded.usd", (self.name, usd))
+        return float(total or 0.0)
 
     def reset(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM spend WHERE name = ?", (self.name,))
 
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# Add ARGV[1] to KEYS[1] unless operation KEYS[2] was already applied (it is remembered for ARGV[2]
+# seconds): a client that timed out after Redis applied an increment retries it as a no-op.
+_ADD_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+end
+return redis.call('GET', KEYS[1]) or '0'
+"""
+
 
 class RedisSpendStore:
-    """The total under ``dmr:budget:<name>``, updated atomically with INCRBYFLOAT."""
+    """The total under ``dmr:budget:<name>``; each amount is added once per operation id (a Lua
+    script: ``SET dmr:budget:<name>:op:<id> NX EX`` then INCRBYFLOAT, atomically)."""
+
+    op_ttl_secs = 86_400  # how long a retry of the same operation is recognised
 
     def __init__(self, url: str, name: str = "default", *, timeout: float = 0.5) -> None:
         from dmr.redis_client import connect
 
         self.key = f"dmr:budget:{name}"
         self._client = connect(url, "budget_store", self, timeout=timeout)
+        self._add_once = self._client.register_script(_ADD_ONCE)
 
     def total(self) -> float:
         value = self._client.get(self.key)
         return float(value) if value is not None else 0.0
 
-    def add(self, usd: float) -> float:
-        return float(self._client.incrbyfloat(self.key, usd))
+    def add(self, usd: float, op_id: str | None = None) -> float:
+        op_key = f"{self.key}:op:{op_id or uuid.uuid4().hex}"
+        return float(self._add_once(keys=[self.key, op_key], args=[repr(float(usd)), self.op_ttl_secs]))
 
     def reset(self) -> None:
         self._client.delete(self.key)
 
+    def close(self) -> None:
+        self._client.close()
+
 
 def open_store(spec: str | None, name: str) -> SpendStore:
-    """``None`` → ``budget.sqlite3`` beside the user registry; ``redis://…``/``rediss://…`` → Redis;
-    ``sqlite:///path`` or a plain path → that SQLite file."""
+    """``None`` → ``budget.sqlite3`` beside the user registry; ``redis://…``/``rediss://…``/``unix://…``
+    → Redis; ``sqlite:///path`` or a plain path → that SQLite file. Anything else that looks like a
+    URL, or an empty string, is a :class:`ConfigError`."""
     if spec is None:
         from dmr.registry import user_registry_path
 
         return SQLiteSpendStore(user_registry_path().parent / "budget.sqlite3", name)
     from dmr.redis_client import REDIS_SCHEMES
 
-    if spec.startswith(REDIS_SCHEMES):
-        return RedisSpendStore(spec, name)
-    return SQLiteSpendStore(spec[len("sqlite:///") - 1:] if spec.startswith("sqlite:///") else spec, name)
+    if not isinstance(spec, str) or not spec.strip():
+        raise _bad_store(spec, "must be a non-empty string")
+    scheme, sep, rest = spec.partition("://")
+    if sep and (scheme.lower() + sep) in REDIS_SCHEMES:
+        return RedisSpendStore(scheme.lower() + sep + rest, name)
+    if spec.lower().startswith("sqlite:///"):
+        return SQLiteSpendStore(spec[len("sqlite:///") - 1:], name)
+    if sep or _URL_LIKE.match(spec):
+        raise _bad_store(spec, "not a supported store URL")
+    return SQLiteSpendStore(spec, name)
 
 
 class Budget:
     """The spend against ``limit_usd`` and what the policy makes of it. Reads of the shared total
     are cached for ``refresh_secs``, so a decision costs no store round trip; a store that is down
-    never fails a decision (its spend is kept and added once it is back)."""
+    never fails a decision (its spend is kept and added once it is back, at the next record or
+    refresh, or at :meth:`close`)."""
 
     def __init__(self, limit_usd: float, policy: Mapping[str, Any] | None = None, store: str | None = None,
                  *, refresh_secs: float = 0.5) -> None:
@@ -126,12 +214,20 @@ class Budget:
         self._lock = threading.Lock()
         self._spent = 0.0
         self._read_at = -math.inf
-        self._pending = 0.0
+        self._pending = 0.0  # spend not yet sent to the store
+        # Writes that failed but may have been applied (a timeout after the store did the work):
+        # sent again under the same operation id, which the store applies at most once.
+        self._unsure: list[tuple[str, float]] = []
         self.store_error: str | None = None
         # Spend recorded by the decision running on this thread, so that a decision whose own
         # Layer 2 call used the budget up still gets its (capped) answer rather than an error.
         self._this_decision = threading.local()
-        self.store  # noqa: B018  # open it now: a bad store is a configuration error, reported at once
+        try:
+            self.store  # noqa: B018  # open it now: a bad store is a configuration error, reported at once
+        except ConfigError:
+            raise
+        except Exception as exc:  # busy or down: opened again on first use, like a Redis that is down
+            self.store_error = f"{type(exc).__name__}: {exc}"
 
     @staticmethod
     def _check(policy: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -180,14 +276,42 @@ class Budget:
     def spent_usd(self) -> float:
         now = time.monotonic()
         if now - self._read_at >= self._refresh:
-            try:
-                total = self.store.total()
-            except Exception as exc:  # a store outage must not fail a decision
-                self.store_error = f"{type(exc).__name__}: {exc}"
-            else:
+            total = self._flush()
+            if total is not None:
                 with self._lock:
-                    self._spent, self._read_at, self.store_error = total + self._pending, now, None
+                    self._spent, self._read_at, self.store_error = total + self.pending_usd, now, None
         return self._spent
+
+    @property
+    def pending_usd(self) -> float:
+        """Spend recorded here that the store has not confirmed yet."""
+        return self._pending + sum(usd for _, usd in self._unsure)
+
+    def _flush(self) -> float | None:
+        """Write what is pending and return the store's total; None if the store failed (a store
+        outage must not fail a decision: ``store_error`` says why and the amount stays pending)."""
+        with self._lock:
+            ops, self._unsure = self._unsure, []
+            if self._pending:
+                ops.append((uuid.uuid4().hex, self._pending))
+                self._pending = 0.0
+        done, total = 0, None
+        try:
+            store = self.store
+            for op_id, usd in ops:
+                total = store.add(usd, op_id)
+                done += 1
+            if total is None:
+                total = store.total()
+        except Exception as exc:
+            with self._lock:
+                self._unsure[:0] = ops[done:done + 1]
+                self._pending += sum(usd for _, usd in ops[done + 1:])  # never sent
+            if self.pending_usd:
+                _unflushed.add(self)
+            self.store_error = f"{type(exc).__name__}: {exc}"
+            return None
+        return total
 
     @property
     def fraction(self) -> float:
@@ -219,24 +343,32 @@ class Budget:
         if in_decision:
             self._this_decision.usd = getattr(self._this_decision, "usd", 0.0) + usd
         with self._lock:
-            amount = self._pending + usd
-            self._pending = 0.0
-        try:
-            total = self.store.add(amount)
-        except Exception as exc:
-            with self._lock:
-                self._pending += amount
-                self._spent += usd
-            self.store_error = f"{type(exc).__name__}: {exc}"
-            return self._spent
+            self._pending += usd
+        total = self._flush()
         with self._lock:
-            self._spent, self._read_at, self.store_error = total + self._pending, time.monotonic(), None
+            if total is None:
+                self._spent += usd
+            else:
+                self._spent, self._read_at, self.store_error = total + self.pending_usd, time.monotonic(), None
         return self._spent
 
     def reset(self) -> None:
         self.store.reset()
         with self._lock:
-            self._spent, self._pending, self._read_at = 0.0, 0.0, -math.inf
+            self._spent, self._pending, self._unsure, self._read_at = 0.0, 0.0, [], -math.inf
+
+    def close(self) -> None:
+        """Write what is still pending (one last try) and release the store's connection; the budget
+        opens it again if used after this. Spend that cannot be written is logged as lost."""
+        if self.pending_usd:
+            self._flush()
+        if self.pending_usd:
+            log.warning("budget %r: $%.6f of spend could not be written to the store and is lost (%s)",
+                        self.policy["name"], self.pending_usd, self.store_error)
+        _unflushed.discard(self)
+        store, self._store = self._store, None
+        if store is not None and hasattr(store, "close"):
+            store.close()
 
     def apply(self, tier: ModelTier, policies: list[str], reasons: list[str]) -> ModelTier:
         """Cap ``tier`` as the policy says for the current spend; raise when it says so."""
@@ -257,3 +389,14 @@ class Budget:
             reasons.append(f"{fraction:.0%} of the ${self.limit_usd:g} budget spent: capped at {cap}")
             return cap
         return tier
+
+
+# Budgets holding spend their store has not taken: closed (one last write) at interpreter exit,
+# for an application that never calls close().
+_unflushed: weakref.WeakSet[Budget] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_unflushed() -> None:
+    for budget in list(_unflushed):
+        budget.close()

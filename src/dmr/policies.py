@@ -156,6 +156,13 @@ class TenantBudgets:
         digest = hashlib.blake2b(tenant_id.encode("utf-8"), digest_size=4).hexdigest()
         return f"tenant-{safe}-{digest}"
 
+    def close(self) -> None:
+        """Close every tenant's budget (its pending spend written, its store released)."""
+        with self._lock:
+            budgets = list(self._budgets.values())
+        for budget in budgets:
+            budget.close()
+
     def get(self, tenant_id: str, limit_usd: float | None = None) -> Any:
         """The tenant's budget; ``limit_usd`` (re)sets its cap."""
         budget = self._budgets.get(tenant_id)

@@ -338,9 +338,13 @@ class Router:
         return out
 
     def close(self) -> None:
-        """Flush the decision log and release the cache's and the log's connections."""
+        """Flush the decision log, write the spend the budgets still hold, and release the cache's,
+        the log's and the budgets' connections."""
         if self._stores is not None:
             self._stores.close()
+        if self.budget is not None:
+            self.budget.close()
+        self._tenant_budgets.close()
 
     def __enter__(self) -> Router:
         return self
