@@ -315,3 +315,13 @@ def test_closing_the_router_writes_the_spend_its_budgets_hold(redis_server):
     router.close()
     assert Budget(10.0, {"name": "router-close"}, url).spent_usd == pytest.approx(2.0)
     assert Budget(5.0, {"name": tenant.policy["name"]}, url).spent_usd == pytest.approx(1.0)
+
+
+def test_a_policy_whose_stop_tier_is_above_its_cap_tier_is_refused(tmp_path):
+    # {cap_tier: low, stop_tier: high} capped at low from 80 % and then allowed high once spent.
+    from dmr.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        Budget(1.0, {"cap_tier": "low", "stop_tier": "high"}, str(tmp_path / "spend.sqlite3"))
+    assert caught.value.problems == [("budget_policy.stop_tier", "must not be above cap_tier (high above low)")]
+    Budget(1.0, {"cap_tier": "medium", "stop_tier": "low"}, str(tmp_path / "spend.sqlite3"))  # tightening: fine

@@ -260,6 +260,10 @@ class Budget:
                 out[key] = value
         if out["cap_at"] > out["stop_at"]:
             problems.append(("budget_policy.cap_at", "must not be above stop_at"))
+        if not problems and ModelTier(out["stop_tier"]).rank > ModelTier(out["cap_tier"]).rank:
+            # A spent budget that allowed a higher tier than a nearly spent one would loosen the cap.
+            problems.append(("budget_policy.stop_tier",
+                             f"must not be above cap_tier ({out['stop_tier']} above {out['cap_tier']})"))
         if problems:
             raise ConfigError("invalid budget_policy:\n" + "\n".join(f"  {p}: {m}" for p, m in problems), problems)
         out["cap_tier"] = ModelTier(out["cap_tier"])
