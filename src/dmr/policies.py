@@ -29,6 +29,7 @@ __all__ = [
     "apply_tenant",
     "check_tenant",
     "context_ceiling",
+    "cost_ceiling",
     "escalation_tiers",
     "normalise_region",
     "place_in_region",
@@ -195,22 +196,26 @@ class TenantBudgets:
 
 # Policies that held a decision's tier down for cost: a failure must not lift it past them.
 COST_CAPS = ("budget_cap:", "budget_exhausted:", "tenant_budget_cap:", "tenant_budget_exhausted:",
-              "tenant_max_tier:")
+             "tenant_max_tier:")
 
 
-def context_ceiling(tier: ModelTier, tenant: Mapping[str, Any] | None, policies: Sequence[str],
-                    budgets: Iterable[Any]) -> ModelTier | None:
-    """The highest tier a decision at ``tier`` may be raised to for its input to fit a context
-    window: ``tier`` itself when a budget or the tenant held it down, else the lowest of the
-    tenant's ``max_tier`` and what each of ``budgets`` (the Router's, the tenant's) allows at its
-    current spend (None: no ceiling)."""
-    if any(policy.startswith(COST_CAPS) for policy in policies):
-        return tier
+def cost_ceiling(tenant: Mapping[str, Any] | None, budgets: Iterable[Any]) -> ModelTier | None:
+    """The lowest of the tenant's ``max_tier`` and what each of ``budgets`` (the Router's, the
+    tenant's) allows at its current spend (None: no ceiling)."""
     ceilings = [budget.ceiling() for budget in budgets]
     if tenant and tenant.get("max_tier") is not None:
         ceilings.append(ModelTier(tenant["max_tier"]))
     found = [c for c in ceilings if c is not None]
     return min(found, key=lambda c: c.rank) if found else None
+
+
+def context_ceiling(tier: ModelTier, tenant: Mapping[str, Any] | None, policies: Sequence[str],
+                    budgets: Iterable[Any]) -> ModelTier | None:
+    """The highest tier a decision at ``tier`` may be raised to for its input to fit a context
+    window: ``tier`` itself when a budget or the tenant held it down, else :func:`cost_ceiling`."""
+    if any(policy.startswith(COST_CAPS) for policy in policies):
+        return tier
+    return cost_ceiling(tenant, budgets)
 
 
 def escalation_tiers(decision: Any, tenant: Mapping[str, Any] | None, budget: Any) -> list[ModelTier]:

@@ -28,7 +28,7 @@ from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fa
 from dmr.packs import KeywordPack, bundled_packs, load_pack_file
 from dmr.pii import PIIDetector, client_turns
 from dmr.policies import (COST_CAPS, LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant,
-                          check_tenant, context_ceiling, escalation_tiers, normalise_region)
+                          check_tenant, context_ceiling, cost_ceiling, escalation_tiers, normalise_region)
 from dmr.presets import load_preset
 from dmr.quality import QualityChoice, build_quality
 from dmr.registry import ModelRegistry, default_registry
@@ -681,7 +681,7 @@ class Router:
         # The highest tier the budgets and the tenant's max_tier allow: a tier at it is not substituted
         # upwards (the provider's nearest lower model first), and a floor that lifts a decision past it
         # says so.
-        cost_cap = _cost_cap(tenant, self._budgets_of(tenant))
+        cost_cap = cost_ceiling(tenant, self._budgets_of(tenant))
         route = self._route(provider, tier, lower=cost_cap is not None and tier.rank >= cost_cap.rank)
         if route is not None:
             provider, model, used, price_in, price_out, count = route
@@ -798,16 +798,6 @@ class Router:
     def _counter(self, model: str) -> Callable[[str], int]:
         """The token counter for ``model``: the Router's ``tokenizer`` when set, else the model's."""
         return self._count_tokens or _tokens.tokenizer_for(model)
-
-
-def _cost_cap(tenant: Mapping[str, Any] | None, budgets: Sequence[Any]) -> ModelTier | None:
-    """The lowest of what each budget allows at its current spend and the tenant's ``max_tier``
-    (None: no cap)."""
-    caps = [budget.ceiling() for budget in budgets]
-    if tenant and tenant.get("max_tier") is not None:
-        caps.append(ModelTier(tenant["max_tier"]))
-    found = [cap for cap in caps if cap is not None]
-    return min(found, key=lambda cap: cap.rank) if found else None
 
 
 def _budget(cfg: RouterConfig) -> Any:

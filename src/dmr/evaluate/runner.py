@@ -119,7 +119,8 @@ def evaluate_outcomes(data: OutcomeSet, *, strong: str | None = None, weak: str 
     subsets = compare(rows, {label: remember}, strong=strong, weak=weak, prices=cost)
     report: dict[str, Any] = {
         "mode": "outcomes", "sources": list(data.sources), "n": len(rows), "contaminated_excluded": data.contaminated,
-        "unscored_excluded": len(data.rows) - len(rows), "strong": strong, "weak": weak, "prices": cost, "scorer": label, "subsets": subsets, "pool": None,
+        "unscored_excluded": len(data.rows) - len(rows), "strong": strong, "weak": weak, "prices": cost,
+        "scorer": label, "subsets": subsets, "pool": None,
     }
     if pool:
         pool_rows = [r for r in data.scored_by(pool).rows]

@@ -4,7 +4,8 @@ by its ``decision_id``.
 Each batch is produced and then flushed until every message has its delivery report: delivered
 messages leave the batch, failed ones (the broker down, the topic refused) stay and are retried by
 the base class, and a message no retry can deliver (larger than the producer's or the broker's
-limit) is refused: dropped and counted, so it does not hold up the ones behind it. ``message.timeout.ms`` bounds how long one attempt waits on a broker that is down.
+limit) is refused: dropped and counted, so it does not hold up the ones behind it.
+``message.timeout.ms`` bounds how long one attempt waits on a broker that is down.
 
 :meth:`KafkaLogger.read_records` reads the topic back from its start to its current end, with a
 consumer of its own that joins no group and commits nothing (``dmr train --from-log`` does).

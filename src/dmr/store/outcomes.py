@@ -197,8 +197,8 @@ def _open(source: Any) -> _Reader:
             return _stream(source)
         raise InputError(f"cannot read outcomes back from a {kind} log: consume its records of kind "
                          "'outcome' from the stream, or log to SQLite, JSONL, PostgreSQL, Kafka or S3")
-    raise InputError("expected a SQLite or JSONL log path, a postgresql://, s3:// or kafka:// URL or a decision logger, "
-                     f"not {type(source).__name__}")
+    raise InputError("expected a SQLite or JSONL log path, a postgresql://, s3:// or kafka:// URL or a decision "
+                     f"logger, not {type(source).__name__}")
 
 
 def read_outcomes(source: Any) -> list[dict[str, Any]]:

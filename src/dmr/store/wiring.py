@@ -229,10 +229,8 @@ class RouterStores:
     def _budget_state(self, tenant: Any) -> str:
         """The stage the Router's budget and the tenant's have reached (the tier each allows, and
         whether it is spent): a decision cached before a cap or a stop must not be served after it."""
-        budgets = [self.router.budget] if self.router.budget is not None else []
-        if tenant and tenant.get("tenant_id") is not None and tenant.get("budget_usd") is not None:
-            budgets.append(self.router.tenant_budget(tenant["tenant_id"], tenant["budget_usd"]))
-        return ";".join(f"{budget.ceiling() or '-'}{'!' if budget.stopped else ''}" for budget in budgets)
+        return ";".join(f"{budget.ceiling() or '-'}{'!' if budget.stopped else ''}"
+                        for budget in self.router._budgets_of(tenant))
 
     def lookup(self, key: str, start: float) -> Decision | None:
         cached = self.cache.get(key)  # type: ignore[union-attr]
