@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from dmr.registry import (
     write_atomically,
 )
 from dmr.types import ModelTier, set_tier_levels
+from together import run_together
 
 SEED_YAML = """\
 version: "2026.05.01"
@@ -518,31 +518,19 @@ def test_write_atomically_keeps_the_old_file_when_the_write_fails(tmp_path, monk
     assert target.stat().st_mode & 0o777 == 0o640
 
 
-_SAVE_AFTER_GO = """\
-import sys, time
-from pathlib import Path
+_PREPARE = """\
 from dmr.registry import ModelRegistry, update_user_registry
-go, name = Path(sys.argv[1]), sys.argv[2]
 incoming = ModelRegistry.from_dict({"version": "1", "providers": {name: {"tiers": {"low": "m"}}}})
-Path(f"{go}.{name}").touch()  # ready
-while not go.exists():
-    time.sleep(0.001)
-update_user_registry(incoming, replace=False)
 """
 
 
 def test_concurrent_updates_of_the_saved_registry_keep_every_provider(tmp_path):
-    go, expected = tmp_path / "go", []
+    expected = []
     for round_ in range(5):
         names = [f"p{round_}w{worker}" for worker in range(3)]
         expected += names
-        processes = [subprocess.Popen([sys.executable, "-c", _SAVE_AFTER_GO, str(go), n]) for n in names]
-        while not all(Path(f"{go}.{n}").exists() for n in names):  # all poised to save, then go
-            assert all(p.poll() is None for p in processes), "a saver died before the start"
-            time.sleep(0.01)
-        go.touch()
-        assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
-        go.unlink()
+        save = "update_user_registry(incoming, replace=False)\n"
+        assert run_together(tmp_path / "go", dict.fromkeys(names, ()), save, _PREPARE) == [0, 0, 0]
     saved, replace = read_user_registry()
     assert sorted(saved.providers()) == sorted(expected)
     assert replace is False

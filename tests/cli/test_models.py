@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 import dmr.cli.models  # noqa: F401  # attaches the `models` group to `cli`
 from dmr.cli.main import cli
 from dmr.registry import ModelRegistry, default_registry, reset_default_registry, user_registry_path
+from together import run_together
 
 GROQ = """\
 version: "2026.05.01"
@@ -160,35 +160,15 @@ def test_reset_removes_the_saved_registry(tmp_path):
     assert "no saved registry" in run("reset").stdout
 
 
-_LOAD_AFTER_GO = """\
-import sys, time
-from pathlib import Path
-from dmr.cli.main import main
-go, file = Path(sys.argv[1]), Path(sys.argv[2])
-Path(f"{go}.{file.stem}").touch()  # ready
-while not go.exists():
-    time.sleep(0.001)
-main(["models", "load", str(file)])
-"""
-
-
 def test_concurrent_loads_keep_every_provider(tmp_path):
-    go, expected = tmp_path / "go", []
+    expected = []
     for round_ in range(5):
         names = [f"p{round_}w{worker}" for worker in range(3)]
         expected += names
-        processes = []
-        for name in names:
-            document = f"version: '1'\nproviders: {{{name}: {{tiers: {{low: m}}}}}}\n"
-            file = write(tmp_path / f"{name}.yaml", document)
-            command = [sys.executable, "-c", _LOAD_AFTER_GO, str(go), str(file)]
-            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-        while not all(Path(f"{go}.{n}").exists() for n in names):  # all poised to load, then go
-            assert all(p.poll() is None for p in processes), "a loader died before the start"
-            time.sleep(0.01)
-        go.touch()
-        assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
-        go.unlink()
+        documents = {name: f"version: '1'\nproviders: {{{name}: {{tiers: {{low: m}}}}}}\n" for name in names}
+        jobs = {name: [str(write(tmp_path / f"{name}.yaml", text))] for name, text in documents.items()}
+        load, setup = 'main(["models", "load", args[0]])\n', "from dmr.cli.main import main\n"
+        assert run_together(tmp_path / "go", jobs, load, setup) == [0, 0, 0]
     reset_default_registry()
     assert set(expected) <= set(default_registry().providers())
 
