@@ -60,6 +60,18 @@ def test_a_mod97_invalid_iban_is_not_pii(detector):
     "server 192.168.1.1",
     "from 1999-2004",
     "ssn-like but invalid 000-12-3456",
+    "released 12 05 2024 at 10.30",
+    "dated 01.05.2024, updated 01 05 2024 at 08 30",
+    "costs 06.99 euros",
+    "order 0612345678 shipped",
+    "lottery 01 02 03 04 05 06",
+    "at 1.06.12.34.56.78",
+    "ISBN 978 3 16 148410 0",
+    "a row of 123 45 6789 12",
+    "commit 3f9a2c1d4e5b6a7f8e9d0c1b2a3f4e5d6c7b8a9f",
+    "md5 ab12cd34ef56ab78cd90ef12ab34cd56",
+    "de12 abcd efgh ijkl mnop qrst",
+    "user@localhost, @decorator, a@b.T",
 ])
 def test_ordinary_numbers_dates_and_versions_are_not_pii(detector, text):
     assert detector.kinds(text) == ()
@@ -86,11 +98,12 @@ def test_anonymous_extra_patterns_are_numbered():
 
 
 def test_a_pattern_with_a_leading_global_flag_works_inside_the_alternation():
-    detector = PIIDetector({"employee_id": r"(?i)emp-\d{5}"})
+    detector = PIIDetector({"employee_id": r"(?i)emp-\d{5}", "ticket": r"TKT-\d+"})
     assert detector.kinds("by EMP-12345") == ("employee_id",)
     assert detector.kinds("by emp-54321") == ("employee_id",)
-    # The flag stays scoped to that pattern: the case-sensitive IBAN pattern still ignores lower case.
-    assert detector.kinds("ref gb82west12345698765432") == ()
+    # The flag stays scoped to that pattern: the case-sensitive pattern after it still ignores lower case.
+    assert detector.kinds("by TKT-42") == ("ticket",)
+    assert detector.kinds("by tkt-42") == ()
 
 
 def test_an_extra_pattern_with_its_own_groups_and_backreference():
@@ -259,6 +272,8 @@ def test_every_kind_is_found_at_the_ends_of_a_long_text_and_next_to_long_runs(de
     ("a@b.co1a@b.co1a@b.co1", [(0, 6), (6, 13), (13, 20)]),
     ("x.y+z@example.co.uk", [(0, 19)]),
     ("a@b.c foo@bar @example.com a@@b.com", []),
+    ("a@b.com_иван@пример.рф", [(0, 7), (7, 22)]),
+    ("jane＠example.com%20ü@bücher.de", [(0, 16), (16, 30)]),
 ])
 def test_emails_are_found_where_the_pattern_as_written_finds_them(detector, text, emails):
     """The email pattern runs anchored at the start of a run of local-part characters; an email
@@ -292,3 +307,70 @@ def test_numbers_written_with_no_break_spaces_are_found_and_scrubbed(text, kind)
     detector = PIIDetector()
     assert detector.kinds(text) == (kind,)
     assert f"[{kind.upper()}]" in detector.scrub(text) and "4111" not in detector.scrub(text)
+
+
+# -- formats written other ways ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, kind, pii", [
+    ("iban de89 3704 0044 0532 0130 00 please", "iban", "de89 3704 0044 0532 0130 00"),
+    ("ref gb82west12345698765432", "iban", "gb82west12345698765432"),
+    ("IBAN Gb82 West 1234 5698 7654 32.", "iban", "Gb82 West 1234 5698 7654 32"),
+    ("écrire à иван@пример.рф demain", "email", "иван@пример.рф"),
+    ("mail user@bücher.de now", "email", "user@bücher.de"),
+    ("mail 张三@例子.中国 now", "email", "张三@例子.中国"),
+    ("mail user@xn--e1afmkfd.xn--p1ai now", "email", "user@xn--e1afmkfd.xn--p1ai"),  # punycode, to its end
+    ("mail jane＠example.com now", "email", "jane＠example.com"),  # full-width at sign
+    ("mail jane﹫example.com now", "email", "jane﹫example.com"),  # small at sign
+    ("appelez le 06 12 34 56 78 demain", "phone", "06 12 34 56 78"),
+    ("tél. 01.23.45.67.89", "phone", "01.23.45.67.89"),
+    ("fax 04-91-12-34-56", "phone", "04-91-12-34-56"),
+    ("tél 06\u202f12\u202f34\u202f56\u202f78", "phone", "06\u202f12\u202f34\u202f56\u202f78"),
+    ("call +33 6 12 34 56 78 today", "phone", "+33 6 12 34 56 78"),
+    ("call +33 (0)6 12 34 56 78 today", "phone", "+33 (0)6 12 34 56 78"),
+    ("my ssn is 123 45 6789.", "us_ssn", "123 45 6789"),
+    ("ssn 123\u00a045\u00a06789", "us_ssn", "123\u00a045\u00a06789"),
+])
+def test_pii_written_other_ways_is_found_and_scrubbed(detector, text, kind, pii):
+    start = text.index(pii)
+    assert detector.find(text) == [(kind, start, start + len(pii))]
+    assert detector.scrub(text) == text.replace(pii, f"[{kind.upper()}]")
+
+
+def test_a_lowercase_iban_must_pass_the_mod97_check_too(detector):
+    assert detector.kinds("ref gb82west12345698765432") == ("iban",)
+    assert detector.kinds("ref gb83west12345698765432") == ()
+
+
+@pytest.mark.parametrize("text, found", [
+    ("iban de89 3704 0044 0532 0130 00 and more", [("iban", 5, 32)]),
+    ("IBAN DE89370400440532013000 BIC COBADEFFXXX", [("iban", 5, 27)]),
+    ("to BE68 5390 0754 7034 4111 1111 1111 1111", [("iban", 3, 22), ("credit_card", 23, 42)]),
+])
+def test_an_iban_ends_where_its_check_digits_say_and_what_follows_is_scanned(detector, text, found):
+    """The pattern takes short words after an IBAN for more groups of it; the IBAN is the longest
+    part of that which passes the check, and the rest is scanned for other kinds."""
+    assert detector.find(text) == found
+
+
+def test_an_ssn_written_with_spaces_keeps_the_invalid_ranges_out(detector):
+    assert detector.kinds("ssn 123 45 6789") == ("us_ssn",)
+    for invalid in ["000 12 3456", "666 12 3456", "900 12 3456", "123 00 4567", "123 45 0000", "123 45 67890"]:
+        assert detector.kinds(f"ssn {invalid}") == (), invalid
+
+
+@pytest.mark.parametrize("run", [
+    "я" * MB,
+    "＠" * MB,
+    "a＠" * (MB // 2),
+    "über." * (MB // 5),
+    "de89 " * (MB // 5),
+    "06 " * (MB // 3),
+    "+33 (0)" * (MB // 7),
+    "123 45 " * (MB // 7),
+], ids=["cyrillic", "full-width-at", "a-full-width-at", "accented-dots", "iban-heads", "pairs", "french-prefix",
+        "ssn-heads"])
+def test_long_runs_of_the_other_ways_are_scanned_in_linear_time(detector, run):
+    text = run + " écrire à иван@пример.рф"
+    with fails_if_it_hangs():
+        found = detector.find(text)
+    assert found == [("email", len(text) - 14, len(text))]

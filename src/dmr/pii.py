@@ -6,6 +6,8 @@ point at the wrong group and its group names could clash with another pattern's)
 Credit-card numbers must pass the Luhn check and IBANs the ISO 7064 mod-97 check, which keeps
 order numbers and invoice ids from counting as PII.
 
+Each text is scanned on its own: PII split across two turns of a conversation is not joined up.
+
 Detection takes time linear in the text. The one built-in pattern that did not, the email's
 ``[A-Za-z0-9._%+-]+@…``, tried its local part again at every character of a run of local-part
 characters with no ``@`` after it (100 KB of ``"x"`` took 13 s, growing with the square of the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from typing import Any, Iterable, Iterator, Mapping
 
 from dmr.errors import ConfigError
@@ -23,14 +26,28 @@ from dmr.messages import MODEL_ROLES, TOOL_ROLES, history_turns
 
 __all__ = ["BUILTIN_PATTERNS", "PIIDetector", "client_turns", "luhn_valid", "iban_valid"]
 
+# Email: a local part and domain in any script (internationalised addresses), "@" also written as
+# a full-width or small commercial at (U+FF20, U+FE6B). The top-level domain is punycode or letters,
+# ASCII ones first so that one ends where text in another script follows it ("a@b.comです").
+_LOCAL = r"[\w.%+-]"
+_AFTER_LOCAL = r"[@\uff20\ufe6b][\w.-]+\.(?:xn--[\w-]+|[A-Za-z]{2,}|[^\W\d_]{2,})"
+_PHONE_SEP = r"[ .\u00a0\u2007\u202f-]"
+# French numbers: ten digits written in pairs (06 12 34 56 78), or +33 and nine digits with the
+# trunk 0 dropped or bracketed (+33 (0)6 12 34 56 78); alone, not part of a longer run of pairs.
+_FRENCH_PHONE = (rf"(?<!\d{_PHONE_SEP})(?:0|\+33{_PHONE_SEP}?(?:\(0\){_PHONE_SEP}?)?)[1-9](?:{_PHONE_SEP}\d{{2}}){{4}}"
+                 rf"(?!{_PHONE_SEP}?\d)")
+
 BUILTIN_PATTERNS: Mapping[str, str] = {
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "email": rf"{_LOCAL}+{_AFTER_LOCAL}",
     # Separators: a space, a hyphen, or a no-break space (U+00A0, U+2007, U+202F: PDF and HTML pastes).
     "credit_card": r"(?<!\d)(?:\d[ \u00a0\u2007\u202f-]?){12,18}\d(?!\d)",
-    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
-    "us_ssn": r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)",
-    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\u00a0-]?)?(?:\(\d{2,4}\)[ .\u00a0-]?|\d{2,4}[ .\u00a0-])\d{3,4}[ .\u00a0-]?"
-             r"\d{3,4}(?!\d)",
+    # Either case: the mod-97 check, not the letters' case, tells an IBAN from other text.
+    "iban": r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b",
+    # With hyphens, or with spaces when standing alone (not 3-2-4 digits inside a longer run of them).
+    "us_ssn": r"(?<!\d)(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-(?!0000)\d{4}(?!\d)"
+              r"|(?<!\d[ \u00a0]\d{3})[ \u00a0](?!00)\d{2}[ \u00a0](?!0000)\d{4}(?![ \u00a0]?\d))",
+    "phone": r"(?<![\w+])(?:(?:\+\d{1,3}[ .\u00a0-]?)?(?:\(\d{2,4}\)[ .\u00a0-]?|\d{2,4}[ .\u00a0-])\d{3,4}"
+             rf"[ .\u00a0-]?\d{{3,4}}(?!\d)|{_FRENCH_PHONE})",
     "medical_record_number": r"(?i:\b(?:MRN|medical record(?: number| no\.?| #)?|patient id)[:# ]*\d{4,12}\b)",
 }
 
@@ -41,9 +58,9 @@ BUILTIN_PATTERNS: Mapping[str, str] = {
 # depends only on what follows the run, so a scan that failed at the run's first character fails
 # at every later one: only the first needs trying. The one other place a scan can start inside a
 # run is where the previous match ended; _scan tries the full pattern there itself (once per run).
-_EMAIL_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
-_ANCHORED_EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-_NOT_EMAIL_LOCAL = re.compile(r"[^A-Za-z0-9._%+-]")
+_EMAIL_LOCAL = re.compile(_LOCAL).fullmatch
+_ANCHORED_EMAIL = rf"(?<!{_LOCAL}){_LOCAL}++{_AFTER_LOCAL}"
+_NOT_EMAIL_LOCAL = re.compile(r"[^\w.%+-]")
 
 
 def luhn_valid(number: str) -> bool:
@@ -60,14 +77,16 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+_LETTER_VALUES = {ord(c): str(int(c, 36)) for c in string.ascii_letters}  # A and a: 10, … Z and z: 35
+
+
 def iban_valid(value: str) -> bool:
-    compact = value.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34:
+    compact = value.replace(" ", "")
+    if not 15 <= len(compact) <= 34 or not compact.isalnum():
         return False
-    rearranged = compact[4:] + compact[:4]
     try:
-        return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
-    except ValueError:
+        return int((compact[4:] + compact[:4]).translate(_LETTER_VALUES)) % 97 == 1
+    except ValueError:  # a letter outside A-Z
         return False
 
 
@@ -81,7 +100,25 @@ def _scoped(pattern: str) -> str:
     return f"(?{match.group(1)}:{pattern[match.end():]})" if match else pattern
 
 
-_CHECKS = {"credit_card": luhn_valid, "iban": iban_valid}
+def _iban_length(candidate: str) -> int:
+    """How much of ``candidate`` is a valid IBAN (0: none). The pattern takes a short word after an
+    IBAN written in groups for one more group ("de89 3704 0044 0532 0130 00 and"), so the prefixes
+    ending at a space are tried too, longest first."""
+    cut = len(candidate)
+    while cut > 0 and not iban_valid(candidate[:cut]):
+        cut = candidate.rfind(" ", 0, cut)
+    return max(cut, 0)
+
+
+_CHECKS = {"credit_card": lambda number: len(number) if luhn_valid(number) else 0, "iban": _iban_length}
+
+
+def _valid_length(kind: str, matched: str) -> int:
+    """How much of a match is PII of its kind: all of it, a checked prefix, or nothing (0)."""
+    check = _CHECKS.get(kind)
+    return len(matched) if check is None else check(matched)
+
+
 _MEMO_CHARS = 100_000
 
 
@@ -140,17 +177,17 @@ class PIIDetector:
                 if end == start:  # a pattern that can match nothing finds no PII
                     continue
                 kind = self._groups[match.lastgroup or ""]
-                check = _CHECKS.get(kind)
-                if check is None or check(match.group()):
-                    found.append((kind, start, end))
-                if lead is None:
-                    continue
+                length = _valid_length(kind, match.group())
+                if length:
+                    found.append((kind, start, start + length))
+                # The scan goes on from the end of what was kept: an IBAN cut short leaves the
+                # word the pattern took after it to be scanned again.
+                pos = start + length if length else end
                 # A match ending inside a run of email local-part characters: the scan goes on from
                 # there, where the anchored email pattern cannot start but the pattern as written
                 # can (``a@b.com%20c@d.org``): try that there, once a run (the result is the run's).
-                pos = end
-                while (checked_to <= pos < len(text) and text[pos - 1] in _EMAIL_LOCAL
-                       and text[pos] in _EMAIL_LOCAL):
+                while (lead is not None and checked_to <= pos < len(text) and _EMAIL_LOCAL(text[pos - 1])
+                       and _EMAIL_LOCAL(text[pos])):
                     email = lead.match(text, pos)
                     if email is None:
                         run_end = _NOT_EMAIL_LOCAL.search(text, pos)
@@ -163,9 +200,10 @@ class PIIDetector:
                     break
         if self._separate:
             for kind, regex in self._separate:
-                check = _CHECKS.get(kind)
-                found.extend((kind, m.start(), m.end()) for m in regex.finditer(text)
-                             if m.end() > m.start() and (check is None or check(m.group())))
+                for match in regex.finditer(text):
+                    length = _valid_length(kind, match.group())
+                    if length:
+                        found.append((kind, match.start(), match.start() + length))
             found.sort(key=lambda item: (item[1], -item[2]))
         return tuple(found)
 
