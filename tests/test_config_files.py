@@ -98,6 +98,33 @@ def test_numbers_still_load(tmp_path):
     assert load_yaml_options(config)["budget_usd"] == 2
 
 
+# -- yes/no/on/off: words in dmr's YAML (1.2), booleans where an option is a switch -----------------
+
+def test_residency_no_is_norway_while_switches_still_take_yes_no_on_off(tmp_path):
+    config = write(tmp_path / "dmr.yaml", """\
+        residency: NO
+        layer3_enabled: no
+        cache_enabled: Off
+        follow_up_floor: N
+        strict: YES
+        metrics: on
+        pii_policy: {block: y}
+        """)
+    options = load_yaml_options(config)
+    assert options == {"residency": "NO", "layer3_enabled": False, "cache_enabled": False, "follow_up_floor": False,
+                       "strict": True, "metrics": True, "pii_policy": {"block": True}}
+    router = Router.from_yaml(config)
+    assert (router.config.residency, router.config.layer3_enabled, router.layers) == ("NO", False, ("layer1",))
+    assert router.metrics is not None
+
+
+def test_a_decision_log_can_be_switched_off_and_its_backend_take_switches(tmp_path):
+    off = write(tmp_path / "off.yaml", "decision_logger: off\n")
+    assert load_yaml_options(off)["decision_logger"] is False  # not a log file named "off"
+    jsonl = write(tmp_path / "jsonl.yaml", "decision_logger: {type: jsonl, path: log.jsonl, fsync: no}\n")
+    assert load_yaml_options(jsonl)["decision_logger"]["fsync"] is False
+
+
 # -- providers ---------------------------------------------------------------------------------
 
 def test_every_listed_provider_must_be_known():

@@ -181,6 +181,19 @@ def test_extra_capabilities_and_numeric_versions_are_accepted():
     assert reg.model("m").context_window == 8000 and not reg.model("m").priced
 
 
+def test_a_capability_switch_written_yes_or_no_in_yaml_is_a_boolean(tmp_path):
+    # Registry YAML reads only true/false as booleans (so regions: [NO] is Norway); a supports_*
+    # capability written no/off must still say the model lacks it, or a call needing it would go there.
+    path = tmp_path / "registry.yaml"
+    path.write_text("version: '1'\nproviders: {p: {tiers: {low: m}}}\nmodels:\n  m:\n    regions: [NO]\n"
+                    "    capabilities: {supports_reasoning: no, supports_audio: On, supports_vision: off, "
+                    "note: yes}\n", encoding="utf-8")
+    model = ModelRegistry.from_yaml(path).model("m")
+    assert model.capabilities["supports_reasoning"] is False and model.capabilities["supports_audio"] is True
+    assert model.capabilities["supports_vision"] is False
+    assert model.capabilities["note"] == "yes" and model.regions == ("NO",)
+
+
 def test_yaml_syntax_errors_and_missing_files(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: [unclosed\n", encoding="utf-8")

@@ -1,5 +1,6 @@
 """The YAML dmr reads from users (dmr.yaml, registries, tenants files): a key given twice and an
-alias bomb are refused with a clear error, everywhere such a file is read."""
+alias bomb are refused with a clear error, everywhere such a file is read; only true and false are
+booleans (YAML 1.2), so that `NO` is Norway."""
 
 from __future__ import annotations
 
@@ -52,3 +53,26 @@ def test_every_user_file_reader_refuses_both(tmp_path):
             ModelRegistry.from_text(text, source="registry.yaml")
         with pytest.raises(ConfigError, match=why):
             load_tenants(path)
+
+
+# -- booleans: YAML 1.2's true and false only ----------------------------------------------------
+
+def test_only_true_and_false_are_booleans_so_norway_stays_norway():
+    words = ["NO", "No", "no", "n", "N", "yes", "Yes", "y", "on", "ON", "off", "Off"]
+    assert yamlfile.load("".join(f"k{i}: {word}\n" for i, word in enumerate(words))) == {
+        f"k{i}": word for i, word in enumerate(words)}
+    assert yamlfile.load("[true, True, TRUE, false, False, FALSE, tRUE]") == [True] * 3 + [False] * 3 + ["tRUE"]
+    assert yamlfile.load("{NO: [SE, NO], 'no': x}") == {"NO": ["SE", "NO"], "no": "x"}
+
+
+def test_every_user_file_reader_reads_norway_as_norway(tmp_path, monkeypatch):
+    config = tmp_path / "dmr.yaml"
+    config.write_text("residency: NO\n", encoding="utf-8")
+    assert load_yaml_options(config)["residency"] == "NO"
+    registry = ModelRegistry.from_text("version: '1'\nproviders:\n  nordic: {regions: [NO, no], tiers: {low: m}}\n",
+                                       source="registry.yaml")
+    assert registry.provider("nordic").regions == ("NO", "NO")
+    monkeypatch.setenv("DMR_QA_NORDIC_KEY", "nordic-key")
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text("tenants:\n  nordic: {key_env: DMR_QA_NORDIC_KEY, residency: NO}\n", encoding="utf-8")
+    assert load_tenants(tenants).find("nordic-key").config["residency"] == "NO"

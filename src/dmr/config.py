@@ -252,6 +252,27 @@ _YAML_TYPES: Mapping[str, Any] = {
 }
 
 
+# The options that are true or false in dmr.yaml; `decision_logger: false` turns the log off.
+_SWITCH_OPTIONS = frozenset(name for name, info in RouterConfig.model_fields.items()
+                            if _YAML_TYPES.get(name, info.annotation) in (bool, Optional[bool])) | {"decision_logger"}
+
+
+def _read_switches(data: dict[str, Any]) -> None:
+    """Read yes/no/on/off/y/n as booleans where ``data`` (a dmr.yaml) has a switch: the options in
+    :data:`_SWITCH_OPTIONS`, ``pii_policy.block``, and the arguments of a ``{type: ...}`` cache or
+    log backend, which dmr passes on untyped (``fsync: no``, ``allow_http: no``)."""
+    from dmr.yamlfile import switch
+
+    for name in _SWITCH_OPTIONS & set(data):
+        data[name] = switch(data[name])
+    policy = data.get("pii_policy")
+    if isinstance(policy, dict) and "block" in policy:
+        data["pii_policy"] = {**policy, "block": switch(policy["block"])}
+    for name in ("cache_backend", "decision_logger"):
+        if isinstance(data.get(name), dict):
+            data[name] = {key: switch(value) for key, value in data[name].items()}
+
+
 def yaml_schema() -> dict[str, Any]:
     """JSON schema of ``dmr.yaml`` (the YAML-representable form of RouterConfig)."""
     fields: dict[str, Any] = {}
@@ -323,6 +344,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     problems: list[tuple[str, str]] = []
     if isinstance(version, bool) or version != 1:
         problems.append(("version", f"unsupported dmr.yaml version {version!r} (this dmr reads version 1)"))
+    _read_switches(data)
     base = file.resolve().parent
 
     def local(value: str) -> str:

@@ -37,10 +37,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 from dmr.errors import RegistryFormatError
 from dmr.types import ModelTier
+from dmr.yamlfile import switch
 
 # merge_*, *_spec and *_dict are helpers of dmr.registry, importable but not part of the API.
 __all__ = [
@@ -96,6 +98,14 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _switches(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    # Registry YAML has only true/false as booleans; a ``supports_<name>`` capability is a switch.
+    return {key: switch(value) if isinstance(key, str) and key.startswith("supports_") else value
+            for key, value in data.items()}
+
+
 def _version(value: Any) -> Any:
     # YAML reads `version: 2026.05` as a float; a version is a label, so accept numbers as text.
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
@@ -119,6 +129,7 @@ class CostSpec(_Strict):
 class Capabilities(BaseModel):
     # Providers keep inventing capabilities; unknown keys are kept as long as they are scalars.
     model_config = ConfigDict(extra="allow")
+    _read_switches = model_validator(mode="before")(_switches)
 
     context_window: Annotated[int, Field(gt=0)] | None = None
     supports_function_calling: bool | None = None

@@ -1,5 +1,5 @@
 """YAML as dmr reads the files a user writes (``dmr.yaml``, registries, tenants files): the safe
-loader, stricter about two things plain YAML lets through.
+loader, stricter about two things plain YAML lets through, and with YAML 1.2's booleans.
 
 - A key given twice in one mapping is an error, not "the last one wins": ``provider: google``
   followed further down by ``provider: openai`` is a mistake to point at, not to guess about.
@@ -7,10 +7,15 @@ loader, stricter about two things plain YAML lets through.
   alias shares its anchor's value, so nine levels of nine aliases each ("billion laughs") load as a
   few hundred bytes but become billions of items for anything that walks the value, such as an
   error message that shows it.
+- Only ``true`` and ``false`` (also written ``True``, ``TRUE``, ``False``, ``FALSE``) are booleans,
+  as in YAML 1.2. YAML 1.1 also reads ``yes``, ``no``, ``on``, ``off``, ``y`` and ``n`` as booleans,
+  which turns ``residency: NO`` (Norway) into ``False``; here such words stay strings. Options that
+  are switches still take them (:func:`dmr.config.load_yaml_options`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -18,10 +23,11 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-__all__ = ["MAX_NODES", "StrictLoader", "load"]
+__all__ = ["MAX_NODES", "StrictLoader", "load", "switch"]
 
 MAX_NODES = 200_000
 _MERGE = "tag:yaml.org,2002:merge"
+_BOOL = "tag:yaml.org,2002:bool"
 
 
 def _expanded(node: Node, sizes: dict[int, int]) -> int:
@@ -69,7 +75,25 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1's boolean resolver (yes/no/on/off/y/n too) is swapped for YAML 1.2's.
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def load(text: str) -> Any:
-    """The value of the YAML ``text``; :class:`yaml.YAMLError` for bad YAML, a repeated key or an
-    alias bomb."""
+    """The value of the YAML ``text`` (with YAML 1.2's booleans); :class:`yaml.YAMLError` for bad
+    YAML, a repeated key or an alias bomb."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506  # a SafeLoader subclass
+
+
+# The words YAML 1.1 read as booleans; where a value is a switch (an option that is true or false),
+# dmr still reads them so, in any case.
+_SWITCH_WORDS = {"yes": True, "y": True, "on": True, "no": False, "n": False, "off": False}
+
+
+def switch(value: Any) -> Any:
+    """``value`` as a boolean when it is yes/no/on/off/y/n (in any case), else unchanged."""
+    return _SWITCH_WORDS.get(value.lower(), value) if isinstance(value, str) else value
