@@ -37,3 +37,13 @@ def test_lines_come_out_in_order_across_blocks_with_conversations_among_them(tmp
 def test_an_unknown_engine_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown engine 'spark'"):
         classify_stream(['{"task": "hi"}'], print, engine="spark")
+
+
+def test_a_line_read_with_surrogateescape_is_classified_with_its_bad_bytes_replaced_and_says_so():
+    lines = b'{"id": 0, "task": "What is 2+2? \xff"}\n{"id": 1, "task": "hi"}\n'.decode("utf-8", "surrogateescape")
+    out: list[str] = []
+    assert classify_stream(lines.splitlines(), out.append) == (2, 0)
+    bad, good = (json.loads(line) for line in out)
+    assert bad["task"] == "What is 2+2? \ufffd" and "not valid UTF-8" in bad["warning"] and bad["line"] == 1
+    assert "not valid" not in bad["decision"]["reasoning"]  # the router was given valid text
+    assert "warning" not in good and "line" not in good

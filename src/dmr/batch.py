@@ -3,7 +3,10 @@
 Every non-blank line gives one output line, in the input's order: the line's object (a bare JSON
 value is taken as ``{"task": value}``) with ``decision`` added, or with ``error`` and ``line`` (its
 line number) when the line is not JSON (then ``{"line", "raw", "error"}``), has no ``task`` or the
-Router refuses the task. A byte-order mark before the first line is ignored. Lines are classified a
+Router refuses the task. A line that is not valid UTF-8 (read with ``errors="surrogateescape"``, as
+``dmr classify --batch`` reads its file, so that its bad bytes arrive as lone surrogates) is kept,
+with those bytes replaced by U+FFFD, and its output line says so in ``warning`` (with ``line``). A
+byte-order mark before the first line is ignored. Lines are classified a
 block at a time with :meth:`~dmr.router.Router.classify_batch` (a line with a ``history`` goes
 through :meth:`~dmr.router.Router.classify` with it).
 
@@ -39,12 +42,17 @@ def classify_lines(router: Any, lines: Numbered) -> list[tuple[str, bool]]:
     numbers: list[int] = []  # the input line of each record
     ok: list[bool] = []
     batched: list[int] = []
+    replaced: list[int] = []  # the records of lines whose undecodable bytes were replaced
     for number, line in lines:
         if number == 1:
             line = line.removeprefix("\ufeff")  # a byte-order mark, as Excel and PowerShell write
         if not line.strip():
             continue
         numbers.append(number)
+        text = valid_unicode(line)
+        if text is not line:
+            replaced.append(len(records))
+            line = text
         try:
             parsed = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -64,6 +72,9 @@ def classify_lines(router: Any, lines: Numbered) -> list[tuple[str, bool]]:
     results = router.classify_batch([records[i].get("task") for i in batched], return_exceptions=True)
     for i, result in zip(batched, results):
         _settle(records, ok, i, result, numbers[i])
+    for i in replaced:
+        records[i]["warning"] = "the line is not valid UTF-8; its undecodable bytes were replaced with U+FFFD"
+        records[i].setdefault("line", numbers[i])
     # A lone surrogate (a "\ud800" escape in the input) cannot be written as UTF-8: it becomes U+FFFD.
     return [(valid_unicode(json.dumps(record, ensure_ascii=False, default=str)), good)
             for record, good in zip(records, ok)]

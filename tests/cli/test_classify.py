@@ -98,6 +98,18 @@ def test_errors_exit_1_with_one_clean_line(args, message):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--json", ""), "task is empty or only whitespace; there is nothing to classify"),
+    (("--json", "-"), "task is empty or only whitespace; there is nothing to classify"),  # empty stdin
+    (("--json", "--preset", "nope", "hi"), "unknown preset 'nope' (known: fintech, healthcare, legal)"),
+])
+def test_with_json_an_error_is_json_where_the_decision_would_be_and_still_exits_1(args, message):
+    result = run(*args, input="")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"error": message}
+    assert result.stderr == ""
+
+
 def test_a_broken_config_exits_1_listing_the_problems(tmp_path):
     (tmp_path / "dmr.yaml").write_text("bogus: 1\nescalation_threshold: 5\n", encoding="utf-8")
     result = run("hi")
@@ -181,3 +193,17 @@ def test_a_batch_line_may_carry_the_conversation_before_its_task(tmp_path):
     assert alone["decision"]["tier"] == "low"
     assert followed["decision"]["tier"] == "high" and followed["decision"]["policies_applied"] == ["follow_up_floor:high"]
     assert bad["error"] == "history must be a list of turns (strings or messages), not int"
+
+
+def test_a_batch_line_that_is_not_utf8_is_classified_and_its_record_says_so(tmp_path):
+    (tmp_path / "in.jsonl").write_bytes(b'{"id": 1, "task": "What is 2+2? caf\xe9"}\n'
+                                        b'{"id": 2, "task": "hi \xef\xbf\xbd"}\n'  # U+FFFD written as such
+                                        b'{oops \xff\n')
+    result = run("--batch", "in.jsonl", "--out", "out.jsonl")
+    assert "classified 2 task(s), 1 failed" in result.stderr
+    latin1, written, broken = read_jsonl(tmp_path / "out.jsonl")
+    assert latin1["task"] == "What is 2+2? caf\ufffd" and latin1["decision"]["tier"] == "low"
+    assert latin1["warning"] == "the line is not valid UTF-8; its undecodable bytes were replaced with U+FFFD"
+    assert latin1["line"] == 1
+    assert "warning" not in written and written["decision"]["tier"] == "low"
+    assert broken == {"line": 3, "raw": "{oops \ufffd", "error": broken["error"], "warning": latin1["warning"]}

@@ -147,3 +147,20 @@ def test_eval_heldout_only_with_no_rows_is_a_usage_error(tmp_path):
     one.write_text(json.dumps({"task": task, "task_type": "math", "complexity": "simple"}) + "\n")
     result = CliRunner().invoke(cli, ["eval", "--data", str(one), "--heldout-only"])
     assert result.exit_code == 2
+
+
+def test_eval_scores_each_task_text_once_and_says_how_many_rows_repeated_one(tmp_path):
+    # A repeated row counted once per copy: one easy task in the file four times made the router
+    # look better than it is. Copies that disagree in their labels are named.
+    rows = [("Hi, how are you?", "math", "research")] + [("Hello!", "conversation", "simple")] * 4 + [
+        ("Hi, how are you?", "conversation", "simple")]
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps({"task": t, "task_type": y, "complexity": c}) + "\n" for t, y, c in rows))
+    report = json.loads(CliRunner().invoke(cli, ["eval", "--data", str(data), "--json"]).stdout)
+    assert (report["n"], report["duplicates_dropped"], report["tier_accuracy"]) == (2, 4, 0.5)
+    assert report["label_conflicts"] == [{"task": "Hi, how are you?", "labels": [
+        {"task_type": "math", "complexity": "research"}, {"task_type": "conversation", "complexity": "simple"}]}]
+    assert sum(map(sum, report["type_confusion"])) == 2
+    readable = CliRunner().invoke(cli, ["eval", "--data", str(data)]).stdout
+    assert "4 duplicate row(s) left out: each task text is scored once, by its first row" in readable
+    assert "'Hi, how are you?': math · research / conversation · simple" in readable

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
+
+from dmr.errors import DmrError
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -64,6 +68,20 @@ def writable_file(path: Path, option: str, *, plot: bool = False, inputs: Any = 
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@contextmanager
+def json_errors(as_json: bool) -> Iterator[None]:
+    """With ``--json``, dmr's own errors are printed as ``{"error": message}`` (as a batch writes a
+    failed line) where the JSON output goes, for the script reading it; exit code 1 all the same.
+    Without it they are left to the ``dmr`` group, which prints them as text."""
+    try:
+        yield
+    except DmrError as exc:
+        if not as_json:
+            raise
+        echo_json({"error": str(exc)})
+        sys.exit(1)
 
 
 def engine_options(command: Any) -> Any:

@@ -16,6 +16,7 @@ from dmr.cli._common import (
     config_option,
     echo_json,
     engine_options,
+    json_errors,
     writable_file,
 )
 from dmr.cli.main import cli
@@ -46,9 +47,10 @@ def _batch(router: Any, batch: Path, out: Path | None, engine: str, config: Path
 
     if out is not None:
         writable_file(out, "--out", inputs=[batch])
-    with batch.open(encoding="utf-8", errors="replace") as source:
+    # Bytes that are not UTF-8 come as lone surrogates, for classify_stream to replace and report.
+    with batch.open(encoding="utf-8", errors="surrogateescape") as source:
         total = sum(1 for _ in source)
-    with batch.open(encoding="utf-8", errors="replace") as source, \
+    with batch.open(encoding="utf-8", errors="surrogateescape") as source, \
             (out.open("w", encoding="utf-8") if out is not None else nullcontext(sys.stdout)) as sink, \
             tqdm(total=total, unit="line", file=sys.stderr, disable=None, desc="classifying") as bar:
         done, failed = classify_stream(source, lambda line: sink.write(line + "\n"), router=router, config=config,
@@ -75,20 +77,21 @@ def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | 
     if batch is None and (out, engine) != (None, None):
         raise click.UsageError(f"--{'out' if out is not None else 'engine'} goes with --batch")
     check_engine(engine, ray_address, workers)
-    router = build_router(config_path, preset)  # also checks the configuration before any worker starts
-    if batch is not None:
-        if text:
-            raise click.UsageError("give either TEXT or --batch, not both")
-        _batch(router, batch, out, engine or "local", config_file(config_path), preset, ray_address, workers)
-        return
-    if text is None or text == "-":
-        if sys.stdin is None or (sys.stdin.isatty() and text is None):
-            raise click.UsageError("give the task as an argument, or pipe it on stdin")
-        # Bytes go to the router as they are: it decodes them and notes input that is not UTF-8.
-        task: str | bytes = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-    else:
-        task = text
-    decision = router.classify(task)
+    with json_errors(as_json):
+        router = build_router(config_path, preset)  # also checks the configuration before any worker starts
+        if batch is not None:
+            if text:
+                raise click.UsageError("give either TEXT or --batch, not both")
+            _batch(router, batch, out, engine or "local", config_file(config_path), preset, ray_address, workers)
+            return
+        if text is None or text == "-":
+            if sys.stdin is None or (sys.stdin.isatty() and text is None):
+                raise click.UsageError("give the task as an argument, or pipe it on stdin")
+            # Bytes go to the router as they are: it decodes them and notes input that is not UTF-8.
+            task: str | bytes = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        else:
+            task = text
+        decision = router.classify(task)
     if as_json:
         echo_json(decision.to_dict())
     else:

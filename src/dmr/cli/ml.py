@@ -292,6 +292,19 @@ def train_cmd(data: tuple[Path, ...], output: Path | None, max_iter: int, as_jso
     click.echo(f"use it with Router(layer3_head={report['path']!r}{extra}) or `layer3_head: {report['path']}` in dmr.yaml")
 
 
+def _echo_duplicates(duplicates: int, conflicts: list[dict[str, Any]], shown: int = 5) -> None:
+    if duplicates:
+        click.echo(f"{duplicates} duplicate row(s) left out: each task text is scored once, by its first row")
+    if conflicts:
+        click.echo(f"{len(conflicts)} task text(s) labelled differently by different rows (scored by the first):")
+    for conflict in conflicts[:shown]:
+        task = conflict["task"] if len(conflict["task"]) <= 60 else conflict["task"][:59] + "…"
+        labels = " / ".join(f"{label['task_type']} · {label['complexity']}" for label in conflict["labels"])
+        click.echo(f"  {task!r}: {labels}")
+    if len(conflicts) > shown:
+        click.echo(f"  and {len(conflicts) - shown} more (all of them in --json's label_conflicts)")
+
+
 @cli.command("eval")
 @click.option("--data", "data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Labelled JSONL (task, task_type, complexity), or a folder of *.jsonl; repeatable.")
@@ -338,7 +351,7 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
     if not data:
         raise click.UsageError("missing --data (labelled JSONL), or --outcomes for outcome data")
 
-    from dmr.ml.evaluate import evaluate_router
+    from dmr.ml.evaluate import distinct_examples, evaluate_router
     from dmr.ml.train import is_heldout, load_examples
 
     if plot is not None:
@@ -352,10 +365,12 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
             raise click.UsageError(f"none of the {len(examples)} rows is in the held-out split (the rows whose task's "
                                    "sha256 % 5 == 0); drop --heldout-only to score them all")
         examples = held
+    examples, duplicates, conflicts = distinct_examples(examples)
     router = build_router(config_path, preset)
     with ray_workers(engine, config_path, preset, ray_address, workers) as spread, \
             tqdm(total=len(examples), unit="task", file=sys.stderr, disable=None, desc="evaluating") as bar:
         report = evaluate_router(router, examples, progress=lambda done: bar.update(done - bar.n), workers=spread)
+    report = {"n": report["n"], "duplicates_dropped": duplicates, "label_conflicts": conflicts, **report}
     if plot is not None:
         from dmr.ml.plots import plot_report
 
@@ -364,6 +379,7 @@ def eval_cmd(data: tuple[Path, ...], heldout_only: bool, as_json: bool, plot: Pa
         echo_json(report)
         return
     click.echo(f"{report['n']} tasks, layers {', '.join(router.layers)}")
+    _echo_duplicates(duplicates, conflicts)
     click.echo(_table(report))
     click.echo("decided by:")
     for name, info in sorted(report["decided_by"].items(), key=lambda kv: -kv[1]["share"]):

@@ -8,7 +8,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["confusion", "ece", "evaluate_head", "evaluate_router", "macro_f1", "tier_confidence"]
+__all__ = ["confusion", "distinct_examples", "ece", "evaluate_head", "evaluate_router", "macro_f1",
+           "tier_confidence"]
 
 
 def macro_f1(truth: Sequence[str], pred: Sequence[str], labels: Sequence[str] | None = None) -> float:
@@ -103,6 +104,22 @@ def evaluate_head(head: Any, examples: Sequence[Any], signals: Sequence[Any] | N
         "per_language": per_language,
         "confidence": [round(c, 4) for c in conf],
     }
+
+
+def distinct_examples(examples: Sequence[Any]) -> tuple[list[Any], int, list[dict[str, Any]]]:
+    """Each task text once, as its first row gives it (a repeated row would count twice in every
+    score): ``(examples, rows dropped, conflicts)``, a conflict being a task whose rows disagree in
+    their labels, ``{"task", "labels": [{"task_type", "complexity"}, ...]}`` in the order given."""
+    first: dict[str, Any] = {}
+    labels: dict[str, list[tuple[str, str | None]]] = {}
+    for example in examples:
+        first.setdefault(example.task, example)
+        given = labels.setdefault(example.task, [])
+        if (example.task_type, example.complexity) not in given:
+            given.append((example.task_type, example.complexity))
+    conflicts = [{"task": task, "labels": [{"task_type": t, "complexity": c} for t, c in given]}
+                 for task, given in labels.items() if len(given) > 1]
+    return list(first.values()), len(examples) - len(first), conflicts
 
 
 def evaluate_router(router: Any, examples: Sequence[Any], *,
