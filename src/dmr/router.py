@@ -8,7 +8,6 @@ state, so they can be used from many threads at once.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import os
 import threading
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from dmr.assembly import call_hook, hooks, keyword_packs, own_registry, pii_setup
 from dmr.config import RouterConfig, load_yaml_options, validate_options
 from dmr.context_fit import check_needs, fit_context, lacking, overflows
 from dmr.errors import ConfigError, InputError, InputTypeError, PIIBlockedError
@@ -25,7 +25,7 @@ from dmr.layers.base import valid_unicode
 from dmr.layers.keywords import KeywordLayer
 from dmr.messages import turn_list
 from dmr.observability import OFF, ObservedTrace, Telemetry, build_telemetry, fan_out
-from dmr.packs import KeywordPack, bundled_packs, load_pack_file
+from dmr.packs import KeywordPack
 from dmr.pii import PIIDetector, client_turns
 from dmr.policies import (COST_CAPS, LatencyEstimator, ResidencyPlanner, TenantBudgets, apply_tenant,
                           check_tenant, context_ceiling, cost_ceiling, escalation_tiers, normalise_region)
@@ -46,6 +46,7 @@ _BATCH_CHUNK = 1024
 # Router with Layer 3 off imports no ML code).
 _L3_THRESHOLD = 0.6
 
+
 class _class_or_instance:
     """A method that receives the class when called on it and the instance when called on one."""
 
@@ -59,21 +60,6 @@ class _class_or_instance:
         return functools.partial(self.fn, owner if instance is None else instance)
 
 
-def _arity(fn: Callable[..., Any]) -> int:
-    """How many positional arguments a hook takes (hooks may take the context or not)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 2
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in params)
-
-
-def _call(fn: Callable[..., Any], arity: int, *args: Any) -> Any:
-    return fn(*args[:max(arity, 1)])
-
-
 class Router:
     """Routes tasks to tiers and models. See the README for every option; ``Router()`` alone
     classifies offline with the bundled keyword packs and registry."""
@@ -84,20 +70,8 @@ class Router:
         self._registry_lock = threading.Lock()
         preset = load_preset(cfg.preset) if cfg.preset else None
 
-        packs = list(bundled_packs())
-        if preset is not None:
-            packs.append(preset.pack)
-        for i, pack in enumerate(cfg.extra_keyword_packs):
-            if isinstance(pack, (str, Path)):
-                pack = load_pack_file(pack)
-            elif isinstance(pack, Mapping):
-                pack = KeywordPack.from_dict(pack, source=f"extra_keyword_packs.{i}")
-            elif not isinstance(pack, KeywordPack):
-                raise ConfigError(f"extra_keyword_packs.{i}: expected a KeywordPack, a path or a mapping, "
-                                  f"got {type(pack).__name__}", [(f"extra_keyword_packs.{i}", "wrong type")])
-            packs.append(pack)
-        self.packs: tuple[KeywordPack, ...] = tuple(packs)
-        self._l1 = KeywordLayer(packs, cfg.l1_weights) if cfg.layer1_enabled else None
+        self.packs: tuple[KeywordPack, ...] = keyword_packs(cfg, preset)
+        self._l1 = KeywordLayer(self.packs, cfg.l1_weights) if cfg.layer1_enabled else None
         # Spend against budget_usd (dmr.budget), shared by Layer 2 and the budget policy.
         self.budget = _budget(cfg) if cfg.budget_usd is not None else None
         self._layers = arrange(self._builtin_layers(cfg), plugin_layers())
@@ -111,7 +85,7 @@ class Router:
         except ValueError as exc:
             raise ConfigError(f"default_tier: {exc}", [("default_tier", str(exc))]) from None
 
-        self._registry = self._build_registry(cfg)
+        self._registry = own_registry(cfg)
         self._provider = cfg.provider or (cfg.providers[0] if cfg.providers else None)
         self._providers = tuple(cfg.providers or ())
         if self._provider and self.registry.providers() and self._provider not in self.registry.providers():
@@ -123,31 +97,10 @@ class Router:
         # quality_target (dmr.quality): None leaves the tier to the matrix.
         self._quality = build_quality(cfg, self.registry, self._provider) if cfg.quality_target is not None else None
 
-        pii_patterns = dict(preset.pii_patterns) if preset else {}
-        if isinstance(cfg.extra_pii_patterns, Mapping):
-            pii_patterns.update(cfg.extra_pii_patterns)
-        elif cfg.extra_pii_patterns:
-            pii_patterns.update({f"custom_{i}": p for i, p in enumerate(cfg.extra_pii_patterns, 1)})
-        pii_policy = cfg.pii_policy if cfg.pii_policy is not None else (preset.pii_policy if preset else None)
-        self._pii = PIIDetector(pii_patterns) if (pii_policy is not None or pii_patterns) else None
-        self._pii_block = bool((pii_policy or {}).get("block", False))
-        self._pii_floor = None
-        if pii_policy and pii_policy.get("min_tier") is not None:
-            try:
-                self._pii_floor = ModelTier(pii_policy["min_tier"])
-                self._pii_floor.rank
-            except ValueError as exc:
-                raise ConfigError(f"pii_policy.min_tier: {exc}", [("pii_policy.min_tier", str(exc))]) from None
+        self._pii, self._pii_block, self._pii_floor = pii_setup(cfg, preset)
 
         self._custom = cfg.custom_classifier
-        self._pre = [(h, _arity(h)) for h in cfg.pre_classify_hooks]
-        self._post = [(h, _arity(h)) for h in cfg.post_classify_hooks]
-        self._on_error = [(h, _arity(h)) for h in cfg.on_error_hooks]
-        for name, hooks in (("pre_classify_hooks", self._pre), ("post_classify_hooks", self._post),
-                            ("on_error_hooks", self._on_error), ("custom_classifier", [(self._custom, 0)])):
-            for hook, _ in hooks:
-                if hook is not None and not callable(hook):
-                    raise ConfigError(f"{name}: {hook!r} is not callable", [(name, "not callable")])
+        self._pre, self._post, self._on_error = hooks(cfg)
         self._max_chars = cfg.max_analysis_chars
         # A short follow-up is routed no lower than the requests before it (dmr.followups).
         self._follow_ups = FollowUpFloor(self._request_level) if cfg.follow_up_floor else None
@@ -205,24 +158,6 @@ class Router:
         if layer2_wanted(cfg):
             layers.append(llm)
         return [layer for layer in layers if layer is not None]
-
-    @staticmethod
-    def _build_registry(cfg: RouterConfig) -> ModelRegistry | None:
-        """The Router's own registry, or None to use the process-wide default (live)."""
-        if cfg.model_registry is not None and cfg.registry is not None:
-            raise ConfigError("give either model_registry= or registry=, not both",
-                              [("registry", "conflicts with model_registry")])
-        source = cfg.model_registry if cfg.model_registry is not None else cfg.registry
-        if source is None:
-            return None
-        if isinstance(source, ModelRegistry):
-            return source
-        if isinstance(source, Mapping):
-            return ModelRegistry.from_dict(source)
-        if isinstance(source, (str, Path)):
-            return ModelRegistry.load(str(source))
-        raise ConfigError(f"model_registry: expected a ModelRegistry, a mapping or a path, got {type(source).__name__}",
-                          [("model_registry", "wrong type")])
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> Router:
@@ -455,7 +390,7 @@ class Router:
             ctx.deadline = start + self.config.latency_budget_ms / 1e3
         try:
             for hook, arity in self._pre:
-                replaced = _call(hook, arity, text, ctx)
+                replaced = call_hook(hook, arity, text, ctx)
                 if isinstance(replaced, str) and replaced is not text:
                     text, more = self._prepare(replaced)
                     notes.extend(more)
@@ -473,12 +408,12 @@ class Router:
                 decision = self._decide(text, ctx, start)
         except Exception as exc:
             for hook, arity in self._on_error:
-                fallback = _call(hook, arity, exc, ctx)
+                fallback = call_hook(hook, arity, exc, ctx)
                 if isinstance(fallback, Decision):
                     return fallback
             raise
         for hook, arity in self._post:
-            replaced = _call(hook, arity, decision, ctx)
+            replaced = call_hook(hook, arity, decision, ctx)
             if isinstance(replaced, Decision):
                 decision = replaced
         if self._stores is not None and self._stores.logger is not None:
@@ -584,7 +519,7 @@ class Router:
                 if self.config.strict:
                     raise
                 for hook, arity in self._on_error:
-                    _call(hook, arity, exc, ctx)
+                    call_hook(hook, arity, exc, ctx)
                 trace.append(LayerStep(layer.name, "error", None, (time.perf_counter() - t0) * 1e3,
                                        f"{type(exc).__name__}: {exc}"))
                 continue
