@@ -12,6 +12,8 @@ import pytest
 from dmr.errors import NotAvailableError
 from dmr.ml.encoder import DEFAULT_ENCODER, EncoderUnavailable, OnnxEncoder, StaticEncoder, default_encoder, \
     load_encoder
+from dmr.layers.embedding import DEFAULT_HEAD
+from dmr.ml.features import DENSE_NAMES
 from dmr.ml.head import HeadFormatError, NgramHead
 from dmr.ml.train import Example, train_head
 from dmr.router import Router
@@ -59,6 +61,23 @@ def test_a_batch_reads_each_text_as_it_is_read_alone_and_the_word_memo_stays_bou
     enc._words.clear()
     enc.token_ids(many_words)
     assert 0 < len(enc._words) <= 8
+
+
+def test_the_shipped_table_stays_in_half_precision_and_gives_the_widened_tables_features():
+    # Stored as float16, the table is kept so (7.5 MB, not 15): rows are widened as they are read.
+    enc = StaticEncoder(DEFAULT_ENCODER)
+    assert enc.table.dtype == np.float16
+    texts = ["Write a poem about the sea", "Prove that there are infinitely many primes", "hola", ""]
+    wide = enc.table.astype(np.float32)
+    for batch in (texts, texts[:1]):
+        got = enc.mean_rows(batch)
+        assert got.dtype == np.float32 and np.array_equal(got, enc.mean_rows(batch, wide))
+    # A head folds its weights into the table a block of rows at a time, as if it were widened whole.
+    head = NgramHead.load(DEFAULT_HEAD)
+    head.embedding_logits(["hola"])
+    weights = head.dense_weights_[len(DENSE_NAMES):]
+    assert np.allclose(head.folded_, (head.encoder.table.astype(np.float32) @ weights) * head.embedding_scale,
+                       rtol=1e-5, atol=1e-7)
 
 
 def test_the_shipped_artefacts_fit_the_size_budget_and_record_their_source():

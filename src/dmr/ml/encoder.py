@@ -124,7 +124,9 @@ class StaticEncoder(Encoder):
             raise EncoderUnavailable(f"{directory}: format {meta.get('format')!r}, expected {FORMAT!r}")
         if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating) or not np.isfinite(table).all():
             raise EncoderUnavailable(f"{directory}: embeddings must be a finite 2-D float array")
-        self.table = table.astype(np.float32)
+        # Kept in the precision it is stored in (float16 halves its memory); rows are widened when
+        # read, and means are summed in float64, so the features are the same.
+        self.table = table if table.dtype in (np.float16, np.float32) else table.astype(np.float32)
         self.dim = int(self.table.shape[1])
         self.name = str(meta.get("name") or directory.name)
         self.max_tokens = int(meta.get("max_tokens", 512))
@@ -182,7 +184,7 @@ class StaticEncoder(Encoder):
         zeros for a text with no tokens. One text goes through the word memo, many through
         :meth:`batch_token_ids`; both sum in float64, so they give the same rows."""
         table = self.table if table is None else table
-        out = np.zeros((len(texts), table.shape[1]), dtype=table.dtype)
+        out = np.zeros((len(texts), table.shape[1]), dtype=np.result_type(table.dtype, np.float32))
         if len(texts) == 1:
             ids = self.token_ids(texts[0])
             if ids:

@@ -26,6 +26,7 @@ from dmr.ml.features import DENSE_NAMES, NgramFeaturizer, SparseRows, condense_d
 __all__ = ["FORMAT", "HeadFormatError", "NgramHead", "lbfgs", "sigmoid", "sparse_products"]
 
 FORMAT = "dmr-l3-head/1"
+_FOLD_ROWS = 4096  # rows of an encoder's table folded into the head's weights at a time
 
 
 class HeadFormatError(ValueError):
@@ -210,7 +211,11 @@ class NgramHead:
             return self.embeddings(texts) @ weights
         folded = getattr(self, "folded_", None)
         if folded is None:
-            folded = self.folded_ = (self.encoder.table @ weights) * self.embedding_scale
+            # A block of rows at a time: a half-precision table is not widened whole at once.
+            table = self.encoder.table
+            folded = self.folded_ = np.concatenate(
+                [table[i:i + _FOLD_ROWS].astype(np.float32) @ weights for i in range(0, len(table), _FOLD_ROWS)]
+                or [np.zeros((0, weights.shape[1]), dtype=np.float32)]) * self.embedding_scale
         return mean_rows(list(texts), folded).astype(np.float64)
 
     def _dense(self, texts: Sequence[str], signals: Sequence[Any] | None) -> np.ndarray:
