@@ -215,3 +215,20 @@ def test_doctor_reports_a_hook_module_failing_on_import(in_tmp, monkeypatch):
     result = run("doctor", "--config", "h.yaml")
     assert result.exit_code == 1
     assert "[FAIL] config:" in result.stdout and "post_classify_hooks.0: cannot import" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--outcomes", "{bad}", "--json"], "not valid JSON"),
+    (["train", "--outcomes", "{bad}", "-o", "{out}", "--json"], "not valid JSON"),
+    (["models", "--json", "--provider", "nope"], "unknown provider 'nope'"),
+    (["classify", "--json", " "], "task is empty"),
+])
+def test_with_json_every_command_prints_its_error_as_json_on_stdout(tmp_path, args, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
+    args = [a.format(bad=bad, out=tmp_path / "model.npz") for a in args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert message in json.loads(result.stdout)["error"] and result.stderr == ""
+    without = CliRunner().invoke(cli, [a for a in args if a != "--json"])
+    assert without.exit_code == 1 and without.stdout == "" and message in without.stderr

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
-
-from dmr.errors import DmrError
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -70,18 +66,16 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-@contextmanager
-def json_errors(as_json: bool) -> Iterator[None]:
-    """With ``--json``, dmr's own errors are printed as ``{"error": message}`` (as a batch writes a
-    failed line) where the JSON output goes, for the script reading it; exit code 1 all the same.
-    Without it they are left to the ``dmr`` group, which prints them as text."""
-    try:
-        yield
-    except DmrError as exc:
-        if not as_json:
-            raise
-        echo_json({"error": str(exc)})
-        sys.exit(1)
+def _note_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["dmr.json"] = True  # shared with the parent contexts, where cli's group reads it
+    return value
+
+
+def json_option(help: str) -> Any:
+    """``--json``. With it, dmr's own errors are printed as ``{"error": message}`` where the JSON
+    output goes (exit code 1 all the same), for the script reading it (:mod:`dmr.cli.main`)."""
+    return click.option("--json", "as_json", is_flag=True, help=help, callback=_note_json)
 
 
 def engine_options(command: Any) -> Any:

@@ -16,7 +16,7 @@ from dmr.cli._common import (
     config_option,
     echo_json,
     engine_options,
-    json_errors,
+    json_option,
     writable_file,
 )
 from dmr.cli.main import cli
@@ -63,7 +63,7 @@ def _batch(router: Any, batch: Path, out: Path | None, engine: str, config: Path
 
 @cli.command()
 @click.argument("text", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@json_option("Print the decision as JSON.")
 @click.option("--preset", help="Use a domain preset (see `dmr presets`).")
 @click.option("--batch", "batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSONL file of {\"task\": ...} objects to classify.")
@@ -77,21 +77,20 @@ def classify(text: str | None, as_json: bool, preset: str | None, batch: Path | 
     if batch is None and (out, engine) != (None, None):
         raise click.UsageError(f"--{'out' if out is not None else 'engine'} goes with --batch")
     check_engine(engine, ray_address, workers)
-    with json_errors(as_json):
-        router = build_router(config_path, preset)  # also checks the configuration before any worker starts
-        if batch is not None:
-            if text:
-                raise click.UsageError("give either TEXT or --batch, not both")
-            _batch(router, batch, out, engine or "local", config_file(config_path), preset, ray_address, workers)
-            return
-        if text is None or text == "-":
-            if sys.stdin is None or (sys.stdin.isatty() and text is None):
-                raise click.UsageError("give the task as an argument, or pipe it on stdin")
-            # Bytes go to the router as they are: it decodes them and notes input that is not UTF-8.
-            task: str | bytes = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-        else:
-            task = text
-        decision = router.classify(task)
+    router = build_router(config_path, preset)  # also checks the configuration before any worker starts
+    if batch is not None:
+        if text:
+            raise click.UsageError("give either TEXT or --batch, not both")
+        _batch(router, batch, out, engine or "local", config_file(config_path), preset, ray_address, workers)
+        return
+    if text is None or text == "-":
+        if sys.stdin is None or (sys.stdin.isatty() and text is None):
+            raise click.UsageError("give the task as an argument, or pipe it on stdin")
+        # Bytes go to the router as they are: it decodes them and notes input that is not UTF-8.
+        task: str | bytes = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    else:
+        task = text
+    decision = router.classify(task)
     if as_json:
         echo_json(decision.to_dict())
     else:

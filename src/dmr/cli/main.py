@@ -6,17 +6,22 @@ import sys
 
 import click
 
+from dmr.cli._common import echo_json
 from dmr.errors import DmrError
 
 
 class _Group(click.Group):
-    """Turns dmr's own errors into one clean line and exit code 1 (usage errors stay 2)."""
+    """Turns dmr's own errors into one clean line (JSON after ``--json``) and exit code 1 (usage errors
+    stay 2)."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except DmrError as exc:
-            click.echo(f"error: {exc}", err=True)
+            if ctx.meta.get("dmr.json"):  # the command was given --json (dmr.cli._common.json_option)
+                echo_json({"error": str(exc)})
+            else:
+                click.echo(f"error: {exc}", err=True)
             sys.exit(1)
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from dmr.cli._common import echo_json
+from dmr.cli._common import echo_json, json_option
 from dmr.cli.main import cli
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option("Print as JSON.")
 def presets(as_json: bool) -> None:
     """List the domain presets (use with --preset or Router.from_preset)."""
     from dmr.presets import list_presets, load_preset
@@ -95,7 +95,7 @@ def _versions() -> dict[str, str | None]:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option("Print as JSON.")
 def version(as_json: bool) -> None:
     """Print dmr's version, Python's and the dependencies'."""
     import dmr
@@ -111,7 +111,7 @@ def version(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@json_option("Print the checks as JSON.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also validate this dmr.yaml (default: $DMR_CONFIG or ./dmr.yaml if present).")
 def doctor(as_json: bool, config_path: Path | None) -> None:

@@ -14,6 +14,7 @@ from dmr.cli._common import (
     config_option,
     echo_json,
     engine_options,
+    json_option,
     ray_workers,
     writable_file,
 )
@@ -210,7 +211,7 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
               help="Where to write the model (.npz arrays + .json metadata); default dmr-l3-head.npz, or "
                    "dmr-outcome-model.npz for an outcome model.")
 @click.option("--max-iter", type=click.IntRange(1, 10_000), default=150, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.option("--outcomes", "outcomes", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Train an outcome model on an outcome JSONL (id, prompt, outcomes {model: score}); repeatable.")
 @click.option("--from-log", "from_log", is_flag=False, flag_value="", default=None, metavar="[LOG]",
@@ -309,7 +310,7 @@ def _echo_duplicates(duplicates: int, conflicts: list[dict[str, Any]], shown: in
 @click.option("--data", "data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Labelled JSONL (task, task_type, complexity), or a folder of *.jsonl; repeatable.")
 @click.option("--heldout-only", is_flag=True, help="Score only the held-out split (sha256 % 5 == 0).")
-@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@json_option("Print the full report as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the confusion matrices and a reliability diagram as a PNG (needs matplotlib).")
 @config_option

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dmr.cli._common import json_option
 from dmr.cli.main import cli
 from dmr.errors import RegistryError
 from dmr.registry import (
@@ -87,7 +88,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 @cli.group(invoke_without_command=True)
 @click.option("--provider", "-p", metavar="NAME", help="Only this provider.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 @click.pass_context
 def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
     """List providers, the model each uses per tier, prices (USD per 1M tokens) and capabilities."""

@@ -10,13 +10,13 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, config_option, echo_json
+from dmr.cli._common import build_router, config_option, echo_json, json_option
 from dmr.cli.main import cli
 
 _log_option = click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                            help="Decision log to read: SQLite, or JSONL by suffix (default: dmr's SQLite log).")
 _since_option = click.option("--since", default=None, help="Only decisions since: 7d, 24h, 30m, 2w or an ISO date.")
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+_json_option = json_option("Print as JSON.")
 _plot_option = click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                             help="Also draw the charts to this PNG (needs the 'plot' extra: matplotlib).")
 
