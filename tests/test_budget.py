@@ -325,3 +325,48 @@ def test_a_policy_whose_stop_tier_is_above_its_cap_tier_is_refused(tmp_path):
         Budget(1.0, {"cap_tier": "low", "stop_tier": "high"}, str(tmp_path / "spend.sqlite3"))
     assert caught.value.problems == [("budget_policy.stop_tier", "must not be above cap_tier (high above low)")]
     Budget(1.0, {"cap_tier": "medium", "stop_tier": "low"}, str(tmp_path / "spend.sqlite3"))  # tightening: fine
+
+
+def test_a_decision_does_not_wait_for_a_store_another_process_keeps_locked(tmp_path):
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "spend.sqlite3"
+    router = Router(budget_usd=10.0, budget_store=str(path), layer3_enabled=False)
+    router.budget.record_usd(1.0)
+    writer = sqlite3.connect(path, isolation_level=None)  # another process, holding the file's lock
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        router.budget.record_usd(2.0)  # it cannot be written: it stays pending
+        assert "locked" in router.budget.store_error
+        time.sleep(0.6)  # past the re-read interval: the next decision tries the store again
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (router.classify("What is 2+2?"), done.set()))
+        worker.start()
+        assert done.wait(3.0), "a decision waited for the budget store's lock"
+        worker.join()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    time.sleep(0.6)
+    assert router.budget.spent_usd == pytest.approx(3.0)  # the pending spend went in once it could
+    router.close()
+    assert Budget(10.0, store=str(path)).spent_usd == pytest.approx(3.0)
+
+
+def test_close_waits_for_a_lock_to_write_the_spend_still_pending(tmp_path):
+    import sqlite3
+    import threading
+
+    path = tmp_path / "spend.sqlite3"
+    budget = Budget(10.0, store=str(path))
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN EXCLUSIVE")
+    budget.record_usd(1.5)
+    assert budget.pending_usd == pytest.approx(1.5)
+    release = threading.Timer(0.8, lambda: (writer.execute("ROLLBACK"), writer.close()))
+    release.start()
+    budget.close()  # its last write waits for the lock, longer than a decision would
+    release.join()
+    assert Budget(10.0, store=str(path)).spent_usd == pytest.approx(1.5)

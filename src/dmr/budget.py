@@ -47,6 +47,11 @@ _STORE_FORMS = ("a file path, sqlite:///path, redis://host:6379/0, rediss://host
                 "or unix:///path/to/redis.sock")
 # "name:/…" with a name of two or more characters: a URL (a one-letter name is a Windows drive).
 _URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+# How long a SQLite store waits for another process's lock: briefly while a decision waits on it (a
+# locked store then leaves the spend pending and the decision uses the last total read), longer for
+# the last write at close.
+_BUSY_WAIT = 0.25
+_CLOSE_WAIT = 5.0
 
 
 def _bad_store(spec: object, reason: str) -> ConfigError:
@@ -69,21 +74,23 @@ class SQLiteSpendStore:
     """One row per budget name in a local SQLite file; safe across threads and processes.
 
     A file that cannot be a store (corrupt, a directory, not writable) is a :class:`ConfigError`;
-    one that another process has locked raises ``sqlite3.OperationalError`` (the caller may retry)."""
+    one that another process keeps locked for longer than ``busy_wait`` seconds raises
+    ``sqlite3.OperationalError`` (the caller may retry)."""
 
-    def __init__(self, path: str | Path, name: str = "default") -> None:
+    def __init__(self, path: str | Path, name: str = "default", *, busy_wait: float = _BUSY_WAIT) -> None:
         if not str(path).strip():
             raise _bad_store(str(path), "empty path")
         self.path = Path(path)
         self.name = name
         self._lock = threading.Lock()
+        self._busy_wait = busy_wait
         if self.path.is_dir():
             raise _bad_store(str(path), "is a directory")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # One connection, used under the lock from any thread (opening one per read costs more
             # than the read); autocommit, with explicit transactions where it matters.
-            self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            self._db = self._connect()
         except (OSError, sqlite3.Error) as exc:
             raise _bad_store(str(path), f"cannot open: {exc}") from None
         weakref.finalize(self, self._db.close)
@@ -95,6 +102,15 @@ class SQLiteSpendStore:
                 raise
             self._db.close()
             raise _bad_store(str(path), f"not a usable SQLite file: {exc}") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=self._busy_wait, isolation_level=None, check_same_thread=False)
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for another process's lock from now on (:meth:`Budget.close`)."""
+        with self._lock:
+            self._busy_wait = seconds
+            self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> float | None:
         """Run one write in its own transaction; on any failure (COMMIT's included) roll it back, so
@@ -111,8 +127,7 @@ class SQLiteSpendStore:
                     db.execute("ROLLBACK")
                 except sqlite3.Error:  # the connection is unusable: start afresh
                     db.close()
-                    self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
-                                               check_same_thread=False)
+                    self._db = self._connect()
                     weakref.finalize(self, self._db.close)
             raise
         return float(row[0]) if row else None
@@ -365,6 +380,12 @@ class Budget:
         """Write what is still pending (one last try) and release the store's connection; the budget
         opens it again if used after this. Spend that cannot be written is logged as lost."""
         if self.pending_usd:
+            try:
+                wait = getattr(self.store, "wait", None)
+            except Exception:  # the store cannot open: the flush below says why
+                wait = None
+            if wait is not None:
+                wait(_CLOSE_WAIT)  # the last chance to write it: worth waiting for a lock
             self._flush()
         if self.pending_usd:
             log.warning("budget %r: $%.6f of spend could not be written to the store and is lost (%s)",
