@@ -44,6 +44,32 @@ def test_each_hook_problem_names_its_own_index(tmp_path):
     assert {path.split(".")[1] for path in problems if path != "post_classify_hooks.0"} == {"1"}
 
 
+def test_a_hook_module_beside_the_yaml_is_found_from_any_folder_and_sys_path_is_left_as_it_was(tmp_path, monkeypatch):
+    import sys
+
+    from click.testing import CliRunner
+
+    from dmr.cli.main import cli
+
+    write(tmp_path / "conf" / "dmr_qa_beside_hooks.py", """
+        import dataclasses
+
+        def mark(decision, ctx):
+            return dataclasses.replace(decision, reasoning="marked by the hook beside dmr.yaml")
+        """)
+    config = write(tmp_path / "conf" / "dmr.yaml", 'post_classify_hooks: ["dmr_qa_beside_hooks:mark"]\n')
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    path_before = list(sys.path)
+    result = CliRunner().invoke(cli, ["classify", "--config", str(config), "--json", "What is 2+2?"])
+    assert result.exit_code == 0, result.output
+    assert "marked by the hook beside dmr.yaml" in result.stdout
+    assert sys.path == path_before
+    # A module that is neither importable nor beside the file is still a problem with its path.
+    missing = write(tmp_path / "other" / "dmr.yaml", 'post_classify_hooks: ["dmr_qa_nowhere:x"]\n')
+    assert "cannot import 'dmr_qa_nowhere:x'" in problems_of(missing)["post_classify_hooks.0"]
+
+
 # -- relative paths ----------------------------------------------------------------------------
 
 def test_budget_store_and_encoder_are_found_from_the_files_folder(tmp_path, monkeypatch):

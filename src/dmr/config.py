@@ -290,17 +290,34 @@ def yaml_schema() -> dict[str, Any]:
     return schema
 
 
-
-def _import_object(spec: str, path: str, problems: list[tuple[str, str]]) -> Any:
-    """Resolve ``"package.module:attribute"`` (how dmr.yaml names hooks and classifiers)."""
+def _import_module(name: str, beside: Any) -> Any:
+    """Import ``name``; a module that Python cannot find is looked for in ``beside`` (the folder of
+    the dmr.yaml naming it), so that a hooks file kept next to it needs no PYTHONPATH."""
     import importlib
+    import sys
 
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.split(".")[0]
+        if beside is None or exc.name != top or not any(
+                (beside / candidate).exists() for candidate in (f"{top}.py", top)):
+            raise
+    sys.path.insert(0, str(beside))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(beside))
+
+
+def _import_object(spec: str, path: str, problems: list[tuple[str, str]], beside: Any = None) -> Any:
+    """Resolve ``"package.module:attribute"`` (how dmr.yaml names hooks and classifiers)."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         problems.append((path, f"{spec!r}: expected 'module:attribute'"))
         return None
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _import_module(module_name, beside)
         for part in attribute.split("."):
             target = getattr(target, part)
     except Exception as exc:  # noqa: BLE001 - whatever the module raises on import is a config problem
@@ -391,12 +408,12 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
         if isinstance(hooks, list):
             # A hook that did not import keeps its place (as a stand-in), so that validation
             # names the true index of any other bad entry; its own problem is already listed.
-            resolved = [_import_object(h, f"{key}.{i}", problems) if isinstance(h, str) else h
+            resolved = [_import_object(h, f"{key}.{i}", problems, base) if isinstance(h, str) else h
                         for i, h in enumerate(hooks)]
             data[key] = [_unresolved if (h is None and isinstance(hooks[i], str)) else h
                          for i, h in enumerate(resolved)]
     if isinstance(data.get("custom_classifier"), str):
-        data["custom_classifier"] = _import_object(data["custom_classifier"], "custom_classifier", problems)
+        data["custom_classifier"] = _import_object(data["custom_classifier"], "custom_classifier", problems, base)
         if data["custom_classifier"] is None:
             del data["custom_classifier"]
     try:
