@@ -718,7 +718,7 @@ def test_env_registry_may_be_an_https_url(https_server, monkeypatch):
     assert default_registry().providers() == ["groq", "bedrock"]
 
 
-@pytest.mark.parametrize("url", ["https://[::1", "https://[nothex]/r.yaml"])
+@pytest.mark.parametrize("url", ["https://[::1", "https://[nothex]/r.yaml", "https://", "https:///r.yaml", "https://:443/r"])
 def test_load_reports_a_malformed_url(url, monkeypatch):
     with pytest.raises(RegistryError, match="is not a valid URL"):
         ModelRegistry.load(url)

@@ -358,6 +358,12 @@ def _fetch_https(url: str, timeout: float, max_bytes: int, verify: Any) -> str:
 
     if isinstance(verify, (str, os.PathLike)):
         verify = ssl.create_default_context(cafile=os.fspath(verify))
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise RegistryError(f"{url!r} is not a valid URL: {exc}") from None
+    if not host:
+        raise RegistryError(f"{url!r} is not a valid URL: it names no host")
 
     def https_only(request: httpx.Request) -> None:
         if request.url.scheme != "https":
