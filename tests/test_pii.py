@@ -358,6 +358,19 @@ def test_an_ssn_written_with_spaces_keeps_the_invalid_ranges_out(detector):
         assert detector.kinds(f"ssn {invalid}") == (), invalid
 
 
+@pytest.mark.parametrize("text, kinds", [
+    ("room 101 22 3333 is free", ()),
+    ("sales 100 25 1999 and 300 40 2001", ()),
+    ("scores 123 45 6789", ()),
+    ("SSN 078 05 1120", ("us_ssn",)),
+    ("her Social Security number: 078 05 1120", ("us_ssn",)),
+    ("SS# 078 05 1120", ("us_ssn",)),
+    ("no name needed with hyphens: 078-05-1120", ("us_ssn",)),
+])
+def test_three_two_four_digits_with_spaces_are_an_ssn_only_where_one_is_named(detector, text, kinds):
+    assert detector.kinds(text) == kinds
+
+
 @pytest.mark.parametrize("run", [
     "я" * MB,
     "＠" * MB,

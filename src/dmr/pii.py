@@ -110,13 +110,27 @@ def _iban_length(candidate: str) -> int:
     return max(cut, 0)
 
 
-_CHECKS = {"credit_card": lambda number: len(number) if luhn_valid(number) else 0, "iban": _iban_length}
+_SSN_NAMED = re.compile(r"(?i)(?:\bssn|\bss ?#|social[ -]security|\bsoc\.? ?sec\b)")
 
 
-def _valid_length(kind: str, matched: str) -> int:
+def _ssn_length(match: re.Match[str]) -> int:
+    """An SSN written with hyphens counts as it is; written with spaces, three, two and four digits
+    are as often a room number, a score or a row of figures ("sales 100 25 1999"), so they count
+    only when an SSN is named just before them ("SSN 078 05 1120")."""
+    if "-" in match.group():
+        return len(match.group())
+    before = match.string[max(0, match.start() - 40):match.start()]
+    return len(match.group()) if _SSN_NAMED.search(before) else 0
+
+
+_CHECKS = {"credit_card": lambda match: len(match.group()) if luhn_valid(match.group()) else 0,
+           "iban": lambda match: _iban_length(match.group()), "us_ssn": _ssn_length}
+
+
+def _valid_length(kind: str, match: re.Match[str]) -> int:
     """How much of a match is PII of its kind: all of it, a checked prefix, or nothing (0)."""
     check = _CHECKS.get(kind)
-    return len(matched) if check is None else check(matched)
+    return len(match.group()) if check is None else check(match)
 
 
 _MEMO_CHARS = 100_000
@@ -177,7 +191,7 @@ class PIIDetector:
                 if end == start:  # a pattern that can match nothing finds no PII
                     continue
                 kind = self._groups[match.lastgroup or ""]
-                length = _valid_length(kind, match.group())
+                length = _valid_length(kind, match)
                 if length:
                     found.append((kind, start, start + length))
                 # The scan goes on from the end of what was kept: an IBAN cut short leaves the
@@ -201,7 +215,7 @@ class PIIDetector:
         if self._separate:
             for kind, regex in self._separate:
                 for match in regex.finditer(text):
-                    length = _valid_length(kind, match.group())
+                    length = _valid_length(kind, match)
                     if length:
                         found.append((kind, match.start(), match.start() + length))
             found.sort(key=lambda item: (item[1], -item[2]))
