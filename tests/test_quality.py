@@ -243,6 +243,38 @@ def test_outcome_model_columns_named_by_registry_model(tmp_path):
         Router(quality_target=0.8, outcome_model=str(path), model_registry={"version": "1", "providers": {}})
 
 
+def test_routers_with_different_outcome_models_never_share_cached_decisions():
+    # Two Routers (two replicas, or two tenants' routers) on one cache: each model's own tier, not
+    # the first one's from the cache; the same model again does share.
+    import dmr.ml.outcomes as outcomes
+    from dmr.store import MemoryCache
+
+    def fitted(low_score):
+        model = outcomes.OutcomeModel(l2=1e-2, use_head=False, encoder=None)
+        return model.fit(SIMPLE, [{"low": low_score, "high": 1}] * 8, models=["low", "high"])
+
+    cache = MemoryCache()
+    easy, hard = fitted(1), fitted(0)
+    assert Router(quality_target=0.9, outcome_model=easy, cache_backend=cache).classify(SIMPLE[0]).tier is ModelTier.LOW
+    decision = Router(quality_target=0.9, outcome_model=hard, cache_backend=cache).classify(SIMPLE[0])
+    assert decision.tier is ModelTier.HIGH and "cache_hit" not in decision.policies_applied
+    again = Router(quality_target=0.9, outcome_model=fitted(0), cache_backend=cache).classify(SIMPLE[0])
+    assert again.tier is ModelTier.HIGH and "cache_hit" in again.policies_applied
+
+
+def test_an_outcome_model_retrained_at_the_same_path_never_gets_the_old_models_cached_decisions(tmp_path):
+    import dmr.ml.outcomes as outcomes
+    from dmr.store import MemoryCache
+
+    path = tmp_path / "model.npz"
+    cache = MemoryCache()
+    for low_score, tier in ((1, ModelTier.LOW), (0, ModelTier.HIGH)):
+        model = outcomes.OutcomeModel(l2=1e-2, use_head=False, encoder=None)
+        model.fit(SIMPLE, [{"low": low_score, "high": 1}] * 8, models=["low", "high"]).save(path)
+        decision = Router(quality_target=0.9, outcome_model=str(path), cache_backend=cache).classify(SIMPLE[0])
+        assert decision.tier is tier and "cache_hit" not in decision.policies_applied
+
+
 def test_a_broken_outcome_model_falls_back_to_the_prior_unless_strict(outcome_model_file):
     router = Router(quality_target=0.9, outcome_model=str(outcome_model_file))
     router._quality.model.featurizer_ = None  # breaks predict, as a corrupted model would

@@ -144,6 +144,15 @@ def test_a_blended_model_round_trips_and_refuses_inconsistent_files(blended, tmp
         with pytest.raises(OutcomeModelError, match=match):
             OutcomeModel.load(path)
     meta["neighbours"]["blend"] = model.blend_
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    finite = arrays["neighbour_embeddings"].copy()
+    arrays["neighbour_embeddings"][0, 0] = np.nan  # a damaged file: every prediction would be NaN
+    np.savez(path, **arrays)
+    with pytest.raises(OutcomeModelError, match="neighbour arrays hold values that are not finite"):
+        OutcomeModel.load(path)
+    np.savez(path, **{**arrays, "neighbour_embeddings": finite})
     meta["neighbours"]["encoder"] = "no-such-encoder-v9"
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(Exception, match="no-such-encoder-v9"):

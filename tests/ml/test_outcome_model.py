@@ -126,6 +126,56 @@ def test_load_reports_bad_files(fitted, tmp_path):
         OutcomeModel.load(path)
 
 
+def _edited(model, path, meta_edit=None, **arrays):
+    """``model`` saved at ``path`` with its metadata and arrays edited, as a damaged file would be."""
+    path = model.save(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    if meta_edit:
+        meta_edit(meta)
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    if arrays:
+        with np.load(path, allow_pickle=False) as saved:
+            data = {name: saved[name] for name in saved.files}
+        np.savez(path, **{**data, **arrays})
+    return path
+
+
+def test_load_refuses_files_whose_weights_or_features_were_damaged(fitted, tmp_path):
+    # Each of these loaded before and then failed, or predicted NaN (which sent every task to the
+    # top tier), on every call: a file no fit writes is refused when it is loaded.
+    model, prompts = fitted
+    k = len(model.models)
+    damaged = {
+        "not finite numbers": [{"bias": np.full(k, np.nan)}, {"bias": np.array(["a", "b"])},
+                               {"dense_weights": np.full_like(model.dense_weights_, np.inf)},
+                               {"dense_scale": np.zeros_like(model.dense_scale_)}],
+        "'models' must name two or more": [{"meta": lambda m: m.update(models=[])},
+                                           {"meta": lambda m: m.update(models=["weak", "weak"])},
+                                           {"meta": lambda m: m.update(models="ws")},
+                                           {"meta": lambda m: m.update(models=[["weak"], "strong"])}],
+        # the head's probabilities named in the file but not computed (or the other way round)
+        "features": [{"meta": lambda m: m.update(head=False)},
+                     {"meta": lambda m: m.update(dense=[n.replace("l3_type_", "l3_kind_") for n in m["dense"]])}],
+    }
+    for match, edits in damaged.items():
+        for edit in edits:
+            edit = dict(edit)
+            path = _edited(model, tmp_path / "damaged.npz", edit.pop("meta", None), **edit)
+            with pytest.raises(OutcomeModelError, match=match):
+                OutcomeModel.load(path)
+    assert np.array_equal(OutcomeModel.load(_edited(model, tmp_path / "fine.npz")).predict(prompts[:3]),
+                          model.predict(prompts[:3]))
+
+
+def test_paths_may_start_with_the_home_directory(fitted, tmp_path, monkeypatch):
+    model, prompts = fitted
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # where a "~" taken literally would land
+    path = model.save("~/models/outcome.npz")
+    assert path == tmp_path / "models" / "outcome.npz"
+    assert np.array_equal(OutcomeModel.load("~/models/outcome.npz").predict(prompts[:3]), model.predict(prompts[:3]))
+
+
 def test_graded_scores_and_three_models():
     rng = random.Random(3)
     prompts, scores = [], []

@@ -357,3 +357,21 @@ def test_postgres_cleans_a_nul_and_drops_a_refused_value_without_holding_up_the_
     assert task == "hello\ufffdworld" and notes == ["a\ufffdb"]
     stats = logger.stats()
     assert stats["dropped"] == 1 and "refused 1 record(s)" in stats["last_error"]
+
+
+def test_a_layer3_head_replaced_at_the_same_path_changes_the_fingerprint(tmp_path):
+    # The cache is keyed by the fingerprint: a head retrained in place must not get the old head's
+    # cached decisions.
+    import os
+    import shutil
+
+    from dmr.layers.embedding import DEFAULT_HEAD
+
+    head = tmp_path / "head.npz"
+    shutil.copy(DEFAULT_HEAD, head)
+    shutil.copy(str(DEFAULT_HEAD).replace(".npz", ".json"), tmp_path / "head.json")
+    before = Router(layer3_head=str(head), cache_backend="memory")._stores.config_fingerprint
+    assert Router(layer3_head=str(head), cache_backend="memory")._stores.config_fingerprint == before
+    stat = head.stat()
+    os.utime(head, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert Router(layer3_head=str(head), cache_backend="memory")._stores.config_fingerprint != before

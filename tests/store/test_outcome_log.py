@@ -171,6 +171,27 @@ def test_jsonl_outcomes_go_to_a_sidecar_and_become_training_rows(tmp_path):
     assert list(training_rows(JSONLLogger(path))) == list(training_rows(path))
 
 
+def test_a_malformed_outcome_record_is_left_out_not_fatal(tmp_path, caplog):
+    # A sidecar edited by hand (or a stream another producer writes to) may hold a record no
+    # record_outcome wrote: that record is left out with a warning, the rest still train.
+    path = tmp_path / "decisions.jsonl"
+    router, (easy, hard, translate) = routed(JSONLLogger(path))
+    with router:
+        router.record_outcome(easy.decision_id, 1.0)
+        router.record_outcome(hard.decision_id, 0.5)
+    good = json.loads((tmp_path / "decisions.outcomes.jsonl").read_text().splitlines()[0])
+    bad = [{**good, "score": "bad"}, {**good, "decision_id": hard.decision_id, "score": float("nan")},
+           {**good, "decision_id": translate.decision_id, "score": [1]},
+           {**good, "decision_id": translate.decision_id, "tier": 5}]
+    with (tmp_path / "decisions.outcomes.jsonl").open("a") as sidecar:
+        sidecar.writelines(json.dumps(record) + "\n" for record in bad)
+    with caplog.at_level(logging.WARNING, logger="dmr.store"):
+        rows = by_id(training_rows(path))
+    assert {k: row["outcomes"] for k, row in rows.items()} == {easy.decision_id: {str(easy.tier): 1.0},
+                                                               hard.decision_id: {str(hard.tier): 0.5}}
+    assert "4 outcome record(s) hold no finite score or no tier/model name" in caplog.text
+
+
 def test_jsonl_sidecar_failure_retries_only_the_outcomes(tmp_path):
     path = tmp_path / "decisions.jsonl"
     (tmp_path / "decisions.outcomes.jsonl").mkdir()  # the sidecar cannot be opened for now

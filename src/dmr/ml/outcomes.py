@@ -50,8 +50,10 @@ data (``benchmarks/quality.py``) this raised MT-Bench's CS@95 (72 prompts) from 
 AlpacaEval's from 30.5 % to 32 %, and moved MMLU's (55.5 → 55.2 %) and GSM8K's (42.4 → 41.6 %) by
 less than their noise. A model is saved as plain arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON
 metadata that names the features it was built with; loading refuses a model whose encoder is not
-available here, and warns (``stale_head_``) when the Layer 3 head it read features from has changed
-since it was fitted (a dmr upgrade ships a retrained head): it still works, on shifted features.
+available here, or whose weights are not finite or features not the ones it computes here (an
+edited file, a head with other labels), and warns (``stale_head_``) when the Layer 3 head it read
+features from has changed since it was fitted (a dmr upgrade ships a retrained head): it still
+works, on shifted features.
 
 Estimator conventions: ``__init__`` stores parameters, :meth:`OutcomeModel.fit` returns ``self``,
 learned state ends in ``_``.
@@ -521,9 +523,22 @@ class OutcomeModel:
         return (1.0 + p[:, -1] - p[:, 0]) / 2.0
 
     # -- persistence -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """What tells this fitted model apart from another: its format, models and a digest of its
+        learned arrays and settings. A Router's fingerprint records it (so a decision cache shared
+        by Routers with different outcome models never serves one model's tier for the other's)."""
+        digest = hashlib.sha256(json.dumps([FORMAT, list(self.models_), self.head_, self.encoder_, self.eps,
+                                            self.neighbour_k_, self.blend_]).encode())
+        arrays = [self.sparse_weights_, self.dense_weights_, self.bias_, self.featurizer_.idf_, self.dense_mean_,
+                  self.dense_scale_, self.prototypes_, *self._neighbour_arrays().values()]
+        for array in arrays:
+            if array is not None:
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return {"format": FORMAT, "models": list(self.models_), "digest": digest.hexdigest()[:16]}
+
     def save(self, path: str | Path, **metadata: Any) -> Path:
         """Write ``path`` (``.npz``: arrays only) and the same name with ``.json`` (metadata)."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -566,6 +581,9 @@ class OutcomeModel:
         except (KeyError, TypeError, ValueError) as exc:
             raise OutcomeModelError(f"{path}: bad neighbour data: {type(exc).__name__}: {exc}") from None
         n_models = len(self.models_)
+        if not all(np.issubdtype(a.dtype, np.number) for a in (E, T, base)) \
+                or not (np.isfinite(E).all() and np.isfinite(base).all()):
+            raise OutcomeModelError(f"{path}: its neighbour arrays hold values that are not finite numbers")
         if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1 and 0 < blend <= 1
                 and E.ndim == 2 and T.shape == (len(E), n_models) and base.shape == (n_models,)
                 and info.get("rows", len(E)) == len(E)):
@@ -585,22 +603,44 @@ class OutcomeModel:
         return (len(DENSE_NAMES) + len(_EXTRA_NAMES) + len(self._head().type_labels_)
                 + len(self._head().complexity_labels_),) if self.needs_ else ()
 
-    def _dense_names(self) -> list[str]:
+    def _fixed_names(self) -> list[str]:
+        """The dense columns before the encoder's: surface signals, then the head's outputs."""
         names = list(DENSE_NAMES) + list(_EXTRA_NAMES)
         if self.head_:
             head = self._head()
             names += [f"l3_type_{x}" for x in head.type_labels_] + [f"l3_cx_{x}" for x in head.complexity_labels_]
             names += ["l3_needs"] if self.needs_ else []
+        return names
+
+    def _dense_names(self) -> list[str]:
+        names = self._fixed_names()
         if self.encoder_ is not None:
             kind = "prototype" if self.prototypes_ is not None else self.encoder_
             names += [f"{kind}_{i}" for i in range(len(self.dense_mean_) - len(names))]
         return names
 
+    def _check_dense_layout(self, saved: Any, path: Path) -> None:
+        """The dense columns a loaded model computes are the ones its weights were fitted on: same
+        names (the head's labels, in order) and, with the encoder, as many of its columns. A file
+        whose ``head`` or ``encoder`` entry was edited, or fitted on a head with other labels, would
+        otherwise fail (or read the wrong columns) on every prediction."""
+        names = self._fixed_names()
+        width: int | None = len(names)
+        if self.encoder_ is not None:
+            dim = len(self.prototypes_) if self.prototypes_ is not None else getattr(self._encoder_obj, "dim", None)
+            width = None if dim is None else len(names) + int(dim)
+        saved = list(saved) if isinstance(saved, list) else []
+        if saved[:len(names)] != names or (width is not None and len(saved) != width):
+            expected = width if width is not None else f"at least {len(names)}"
+            raise OutcomeModelError(f"{path}: its features ({len(saved)} dense columns) are not the ones this model "
+                                    f"computes here ({expected}, from its head and encoder settings): the file was "
+                                    "edited or fitted on another Layer 3 head; retrain it")
+
     @classmethod
     def load(cls, path: str | Path) -> OutcomeModel:
         """Load a model saved by :meth:`save`. Raises :class:`OutcomeModelError` (bad file) or
         :class:`~dmr.errors.NotAvailableError` (its encoder or head is not available here)."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
         names = ("sparse_weights", "dense_weights", "bias", "idf", "dense_mean", "dense_scale")
@@ -618,6 +658,19 @@ class OutcomeModel:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise OutcomeModelError(f"{path}: format {found!r}, expected {FORMAT!r}")
+        models = meta.get("models")
+        if (not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models)
+                or len(set(models)) != len(models) or len(models) < 2):
+            raise OutcomeModelError(f"{path}: bad metadata: 'models' must name two or more distinct models "
+                                    f"or tiers, cheapest first, not {models!r}")
+        # Weights that are not finite numbers would make every prediction NaN (or fail): a damaged
+        # file is refused here rather than failing, or routing every task to the top tier, later.
+        broken = [name for name, array in data.items()
+                  if not (np.issubdtype(array.dtype, np.number) and np.isfinite(array).all())
+                  or name == "dense_scale" and not (array > 0).all()]
+        if broken:
+            raise OutcomeModelError(f"{path}: {', '.join(broken)} hold values no fitted model has (not finite "
+                                    "numbers, or a scale that is not positive)")
         try:
             self = cls(l2=float(meta["l2"]), dense_l2=float(meta["dense_l2"]), eps=float(meta["eps"]),
                        bits=int(meta["featurizer"]["bits"]), char_ngrams=tuple(meta["featurizer"]["char_ngrams"]),
@@ -654,6 +707,7 @@ class OutcomeModel:
             if self.prototypes_ is not None and dim is not None and self.prototypes_.shape[1] != dim:
                 raise OutcomeModelError(f"{path}: its prototypes do not match the encoder's dimension")
         self._load_neighbours(meta, extra, path)
+        self._check_dense_layout(meta["dense"], path)
         self.head_digest_ = meta.get("head_digest")
         self.stale_head_ = False
         if self.head_:

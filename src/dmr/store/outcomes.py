@@ -230,7 +230,7 @@ def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]
     for record in _by_time(outcomes()):
         by_decision.setdefault(str(record.get("decision_id")), []).append(record)
     seen: set[str] = set()
-    foreign = 0
+    foreign = unusable = 0
     for decision in decisions():
         decision_id = str(decision.get("decision_id"))
         feedback = by_decision.get(decision_id)
@@ -243,11 +243,21 @@ def training_rows(source: Any, *, key: str = "tier") -> Iterator[dict[str, Any]]
                 foreign += 1
                 continue
             answer = _answer(record, decision, key)
-            if answer is not None and record.get("score") is not None:
-                scores[str(answer)] = float(record["score"])  # later records overwrite earlier ones
-        if scores and decision.get("task"):
-            yield {"id": decision_id, "prompt": decision["task"], "outcomes": scores,
+            if answer is None:
+                continue
+            # A record this version did not write (an edited sidecar, another producer on the stream)
+            # may hold anything: one bad record is left out, not the whole log.
+            if not (isinstance(answer, str) and answer.strip() and finite_score(record.get("score"))):
+                unusable += 1
+                continue
+            scores[answer] = float(record["score"])  # later records overwrite earlier ones
+        task = decision.get("task")
+        if scores and isinstance(task, str) and task.strip():
+            yield {"id": decision_id, "prompt": task, "outcomes": scores,
                    "task_type": decision.get("task_type"), "complexity": decision.get("complexity")}
+    if unusable:
+        log.warning("dmr: %d outcome record(s) hold no finite score or no tier/model name (not written by "
+                    "record_outcome, or edited); they were left out of the training rows", unusable)
     if foreign:
         log.warning("dmr: %d outcome record(s) were sent for another tenant than the decision they rate; they "
                     "were left out of the training rows", foreign)

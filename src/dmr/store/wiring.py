@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -182,6 +183,23 @@ def _stable(value: Any) -> Any:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
+def _file_stamp(path: Any) -> Any:
+    """Size and modification time of a file named in the configuration (None: no such file)."""
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    try:
+        stat = os.stat(os.path.expanduser(path))
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _dmr_version() -> str:
+    from dmr import __version__
+
+    return __version__
+
+
 class RouterStores:
     """A Router's cache and decision log, and what it needs to key and record decisions."""
 
@@ -214,6 +232,11 @@ class RouterStores:
                 "layers": [f"{layer.name}:{type(layer).__module__}.{type(layer).__qualname__}"
                            for layer in router._layers],
                 "tiers": [str(t) for t in ModelTier.levels()],
+                # What a path in the options does not say: the files behind it, retrained in place,
+                # and the dmr release (whose shipped head and packs decide too).
+                "outcome_model": _stable(model) if (model := getattr(router._quality, "model", None)) is not None else None,
+                "layer3_head": _file_stamp(cfg.layer3_head),
+                "dmr": _dmr_version(),
             }, sort_keys=True, default=_stable, ensure_ascii=False)
             self._config_fingerprint = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
         return self._config_fingerprint
