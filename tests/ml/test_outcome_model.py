@@ -206,6 +206,11 @@ def test_fit_rejects_unusable_input():
                                        models=["w", "s"])
     with pytest.raises(InputError, match="no price"):
         order_by_price(["w", "s"], {"w": 1.0})
+    # Tiers named most expensive first would make the top tier's column the "cheap" one: every
+    # difficulty would read backwards.
+    with pytest.raises(InputError, match="tiers out of their order"):
+        OutcomeModel(encoder=None).fit(["a b", "c d", "e f", "g h"], [{"low": 1, "high": 1}] * 4,
+                                       models=["high", "low"])
 
 
 def _three_way(n, seed):

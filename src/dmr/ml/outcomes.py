@@ -169,13 +169,17 @@ def order_by_price(models: Sequence[str], prices: Mapping[str, float] | None = N
 
 
 def check_order(models: tuple[str, ...], seen: Sequence[str]) -> None:
-    """An explicit order names each model once, and only models the rows score."""
+    """An explicit order names each model once, only models the rows score, and tiers in tier order."""
     repeated = sorted({m for m in models if models.count(m) > 1})
     if repeated:
         raise InputError(f"the models, cheapest first, name {', '.join(repeated)} more than once")
     absent = [m for m in models if m not in seen]
     if absent:
         raise InputError(f"no row scores {', '.join(absent)} (the rows score {', '.join(seen) or 'no model'})")
+    ranks = {str(t): i for i, t in enumerate(ModelTier.levels())}
+    if models and all(m in ranks for m in models) and list(models) != sorted(models, key=ranks.__getitem__):
+        raise InputError(f"the models go cheapest first, but {', '.join(models)} are tiers out of their order "
+                         f"({', '.join(sorted(models, key=ranks.__getitem__))})")
 
 
 def _default_encoder() -> tuple[Any, str] | None:
