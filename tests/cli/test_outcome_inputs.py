@@ -67,6 +67,15 @@ def test_a_decision_log_s_tier_outcomes_train_without_naming_the_order(tmp_path)
     assert hard > easy
 
 
+def test_a_log_without_outcomes_is_an_error_saying_how_to_record_them_not_a_usage_error(tmp_path):
+    log = tmp_path / "decisions.jsonl"
+    with Router(decision_logger=str(log)) as router:
+        router.classify("name a fruit")
+    result = _run("train", "--from-log", log, "--output", tmp_path / "model.npz")
+    assert result.exit_code == 1 and "record_outcome" in result.stderr
+    assert not (tmp_path / "model.npz").exists()
+
+
 def test_tiers_go_in_tier_order_and_models_by_price():
     assert order_by_price(["high", "low", "medium"]) == ("low", "medium", "high")
     assert order_by_price(["b", "a"], {"a": 2.0, "b": 1.0}) == ("b", "a")

@@ -19,6 +19,7 @@ from dmr.cli._common import (
     writable_file,
 )
 from dmr.cli.main import cli
+from dmr.errors import InputError
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -111,7 +112,7 @@ def _eval_outcomes(paths: tuple[Path, ...], *, config_path: Path | None, preset:
             raise click.UsageError(f"no rows of benchmark {benchmark!r} (found: {', '.join(data.benchmarks) or 'none'})")
         data = data.subset(benchmark)
     if not data.rows:
-        raise click.UsageError("no usable outcome rows")
+        raise InputError("no usable outcome rows (rows need a prompt and scores of two or more models)")
     if plot is not None:
         _plot_target(plot)
     model = router = None
@@ -161,7 +162,9 @@ def _train_outcomes(paths: tuple[Path, ...], from_log: str | None, output: Path,
     else:
         data = load_outcomes(paths)
     if not data.rows:
-        raise click.UsageError("no usable outcome rows to train on")
+        raise InputError("no usable outcome rows to train on" + (
+            " in the decision log: record scores with router.record_outcome(decision_id, score)" if from_log is not None
+            else ""))
     with tqdm(total=folds + 1, unit="fit", file=sys.stderr, disable=None, desc="training") as bar:
         model, report = train_outcome_model(data, models=_models_list(models), prices=_prices(prices_path),
                                             folds=folds, progress=lambda stage, step: bar.update(1),
