@@ -307,3 +307,13 @@ def test_a_missing_or_unreadable_outcome_model_is_a_config_error(tmp_path):
 def test_prior_expectations_are_finite_for_any_verdict_difficulty():
     for d in (0.0, 0.5, 1.0, float("nan"), float("inf")):
         assert all(math.isfinite(s) for s in prior_shares(d))
+
+
+@pytest.mark.parametrize("raw, shown", [(-1.0, "0.00"), (float("nan"), "0.50"), (3.0, "1.00")])
+def test_a_custom_classifiers_difficulty_out_of_range_is_read_and_reported_within_0_and_1(raw, shown):
+    def classifier(text, ctx=None):
+        return Verdict(TaskType.REASONING, TaskComplexity.STANDARD, 0.99, raw, layer="custom")
+
+    decision = Router(custom_classifier=classifier, quality_target=0.9).classify("hello")
+    assert f"at difficulty {shown})" in decision.reasoning
+    assert 0.0 <= decision.difficulty <= 1.0
