@@ -187,3 +187,25 @@ def test_validate_options_reports_semantic_problems_too():
     with pytest.raises(ConfigError) as caught:
         validate_options({"preset": "nosuch", "default_tier": "huge"})
     assert [path for path, _ in caught.value.problems] == ["preset", "default_tier"]
+
+
+def test_paths_starting_with_the_home_directory_are_read_there_not_made_in_the_working_folder(tmp_path, monkeypatch):
+    import shutil
+
+    from dmr.layers.embedding import DEFAULT_HEAD
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    shutil.copy(DEFAULT_HEAD, home / "head.npz")
+    shutil.copy(str(DEFAULT_HEAD).replace(".npz", ".json"), home / "head.json")
+    write(home / "pack.yaml", "name: home-pack\ntrivial: [howdy]\n")
+    write(home / "registry.yaml", "version: '1'\nproviders: {p: {tiers: {low: m, medium: m, high: m}}}\n")
+    router = Router(layer3_head="~/head.npz", budget_usd=5, budget_store="~/spend.sqlite3",
+                    extra_keyword_packs=["~/pack.yaml"], registry="~/registry.yaml")
+    router.classify("Explain recursion")
+    router.close()
+    assert (home / "spend.sqlite3").is_file() and list(work.iterdir()) == []
+    assert router.packs[-1].name == "home-pack" and router.registry.providers() == ["p"]

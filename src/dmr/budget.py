@@ -80,7 +80,7 @@ class SQLiteSpendStore:
     def __init__(self, path: str | Path, name: str = "default", *, busy_wait: float = _BUSY_WAIT) -> None:
         if not str(path).strip():
             raise _bad_store(str(path), "empty path")
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.name = name
         self._lock = threading.Lock()
         self._busy_wait = busy_wait

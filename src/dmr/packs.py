@@ -287,7 +287,7 @@ class KeywordPackBuilder:
 
 def load_pack_file(path: str | Path) -> KeywordPack:
     """Load a keyword pack from a YAML file."""
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except UnicodeDecodeError as exc:

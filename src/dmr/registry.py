@@ -118,7 +118,7 @@ class ModelRegistry:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> ModelRegistry:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).expanduser().read_text(encoding="utf-8")
         except FileNotFoundError:
             raise RegistryError(f"{path}: no such registry file") from None
         except (OSError, UnicodeDecodeError) as exc:

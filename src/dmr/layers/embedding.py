@@ -187,7 +187,7 @@ def load_head(path: str | Path, encoder: str | Path | None = None) -> Any:
         raise LayerUnavailable("numpy is not installed (pip install 'dynamic-model-router[ml]')") from None
     from dmr.ml.head import HeadFormatError, NgramHead
 
-    p = Path(path)
+    p = Path(path).expanduser()
     if p.suffix != ".npz":
         p = p.with_suffix(".npz")
     try:

@@ -235,7 +235,7 @@ def _key_digest(entry: Mapping[str, Any], where: str, problems: list[tuple[str, 
 def _read(path: str | Path) -> Any:
     import yaml
 
-    file = Path(path)
+    file = Path(path).expanduser()
     try:
         return yamlfile.load(file.read_text(encoding="utf-8"))
     except OSError as exc:
