@@ -41,6 +41,7 @@ from starlette.routing import Route
 from dmr.errors import ConfigError, DmrError
 from dmr.providers.refusals import input_overflows
 from dmr.server.adapt import Adaptations
+from dmr.server.answers import AnswerBook
 from dmr.server.bodies import (chat_request, classify_needs, classify_request, embeddings_request, needs_of,
                                outcome_request, read_json)
 from dmr.server.completions import CompletionEvents, completion_object, completions_request
@@ -113,7 +114,7 @@ def create_app(router: Any = None, *, config: str | Path | Mapping[str, Any] | N
                               f"(it has {', '.join(sorted(known)) or 'none'})",
                               [("embeddings_provider", "unknown provider")])
         tenant_keys = None if tenants is None else load_tenants(tenants, residency=router.residency,
-                                                                proxy_key=settings.api_key)
+                                                                proxy_key=settings.api_key, providers=known)
     except ConfigError:
         if owned:
             router.close()
@@ -230,6 +231,7 @@ class _Proxy:
         self.upstream = upstream
         self.tenants = tenants
         self.adaptations = Adaptations()
+        self.answers = AnswerBook()
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
         """``endpoint`` behind the proxy key or a tenant's key, when either is set; a tenant's
@@ -341,6 +343,8 @@ class _Proxy:
                             why, others[0].provider, others[0].model)
                 where = others.pop(0)
                 continue
+            if failed and where.decision is not None:
+                self.answers.note(self.router.registry, where.decision, where.provider, where.model)
             response.headers.update(_fallback_header(failed))
             return response
 
@@ -370,6 +374,7 @@ class _Proxy:
 
     async def record_outcome(self, request: Request) -> Response:
         outcome = await run_in_threadpool(outcome_request, await read_json(request, self.settings.max_body_bytes))
+        outcome = self.answers.fill(outcome)
         try:
             tenant = _tenant(request)
             await run_in_threadpool(lambda: self.router.record_outcome(

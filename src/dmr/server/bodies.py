@@ -20,6 +20,7 @@ from dmr.integrations.target import history_of, task_of
 from dmr.layers.base import valid_unicode
 from dmr.server.errors import APIError
 from dmr.store.outcomes import finite_score
+from dmr.types import ModelTier
 
 __all__ = ["chat_request", "classify_needs", "classify_request", "conversation", "embeddings_request", "needs_of",
            "outcome_request", "read_json"]
@@ -177,8 +178,19 @@ def outcome_request(body: dict[str, Any]) -> dict[str, Any]:
     if not finite_score(score):
         raise APIError(400, "'score' must be a finite number (0..1 is usual)", param="score", code="invalid_type")
     _refuse_lone_surrogates(body, ("decision_id", "model", "tier", "notes"))
-    return {"decision_id": decision_id, "score": score, "model": body.get("model"), "tier": body.get("tier"),
-            "notes": body.get("notes")}
+    model, tier, notes = body.get("model"), body.get("tier"), body.get("notes")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise APIError(400, "'model' must be the name of the model that answered (x-dmr-model)", param="model",
+                       code="invalid_type")
+    if notes is not None and not isinstance(notes, str):
+        raise APIError(400, "'notes' must be a string", param="notes", code="invalid_type")
+    if tier is not None:
+        try:
+            ModelTier(tier).rank
+        except ValueError as exc:
+            raise APIError(400, f"'tier': {exc}", param="tier", code="invalid_input") from None
+    # Stripped as the record stores it, so that the answer names the id that was stored.
+    return {"decision_id": decision_id.strip(), "score": score, "model": model, "tier": tier, "notes": notes}
 
 
 def _refuse_lone_surrogates(body: dict[str, Any], fields: tuple[str, ...]) -> None:

@@ -34,7 +34,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from dmr import yamlfile
 from dmr.datafiles import not_utf8
@@ -159,10 +159,12 @@ def _digest(key: str) -> bytes:
 
 
 def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | None = None,
-                 proxy_key: str | None = None) -> Tenants:
+                 proxy_key: str | None = None, providers: Iterable[str] | None = None) -> Tenants:
     """Read and check a tenants file (or its parsed mapping); every problem is reported at once.
     ``residency``: the Router's, which no tenant may leave; ``proxy_key``: the proxy's own key,
-    which no tenant may share."""
+    which no tenant may share; ``providers``: those of the Router's registry, the only ones a
+    tenant may name (None: not checked)."""
+    known = None if providers is None else set(providers)
     data = _read(source) if isinstance(source, (str, Path)) else source
     if (not isinstance(data, Mapping) or "tenants" not in data or set(data) - {"tenants", "rate_store"}
             or not isinstance(data["tenants"], Mapping)):
@@ -195,6 +197,8 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
         except ConfigError as exc:
             problems.extend((f"{where}.{path.removeprefix('tenant_config.')}", message)
                             for path, message in exc.problems)
+        else:
+            problems.extend(_unknown_providers(config, where, known))
         if digest is None:
             continue
         if digest in by_digest:
@@ -208,6 +212,17 @@ def load_tenants(source: str | Path | Mapping[str, Any], *, residency: str | Non
     if not by_digest:
         raise ConfigError("tenants: the file names no tenant", [("tenants", "empty")])
     return Tenants(by_digest, rate_store)
+
+
+def _unknown_providers(config: Mapping[str, Any], where: str, known: set[str] | None) -> list[tuple[str, str]]:
+    # Found here, not on each of the tenant's requests: there every one would fail as a 500.
+    if known is None:
+        return []
+    named = [("provider", config["provider"])] if config.get("provider") else []
+    named += [("providers", name) for name in config.get("providers") or ()]
+    return [(f"{where}.{field}", f"unknown provider {name!r} (the model registry has "
+                                 f"{', '.join(sorted(known)) or 'none'})")
+            for field, name in named if name not in known]
 
 
 def _key_digest(entry: Mapping[str, Any], where: str, problems: list[tuple[str, str]]) -> bytes | None:
