@@ -69,7 +69,9 @@ def test_a_tenants_outcomes_rate_only_its_own_decisions(router, tmp_path, monkey
         def post(key, path, body):
             return client.post(path, headers={"Authorization": f"Bearer {key}"}, json=body)
 
-        ours = post("acme-key", "/v1/dmr/classify", {"task": HARD}).json()["decision_id"]
+        classified = post("acme-key", "/v1/dmr/classify", {"task": HARD})
+        assert classified.headers["x-dmr-tenant"] == "acme"  # as a routed call's answer says it
+        ours = classified.json()["decision_id"]
         theirs = post("lab-key", "/v1/dmr/classify", {"task": EASY}).json()["decision_id"]
         sent = [post("acme-key", "/v1/dmr/outcomes", {"decision_id": ours, "score": 0.9}),
                 post("lab-key", "/v1/dmr/outcomes", {"decision_id": ours, "score": 0.0}),

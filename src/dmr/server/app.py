@@ -370,7 +370,10 @@ class _Proxy:
         tenant = _tenant(request)
         decision = await run_in_threadpool(lambda: self.router.classify(
             task, history=history, tenant_config=tenant.config if tenant is not None else None, needs=needs or None))
-        return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
+        headers = decision_headers(decision)
+        if tenant is not None:  # as a routed call's answer says whose it was
+            headers.update(header_safe({"x-dmr-tenant": tenant.name}))
+        return JSONResponse(decision.to_dict(), headers=headers)
 
     async def record_outcome(self, request: Request) -> Response:
         outcome = await run_in_threadpool(outcome_request, await read_json(request, self.settings.max_body_bytes))
