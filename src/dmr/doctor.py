@@ -97,7 +97,10 @@ def _config(path: Path | None) -> Check:
     try:
         Router.from_yaml(path)
     except DmrError as exc:
-        return Check("FAIL", "config", f"{path}: {exc}", "fix the keys listed above")
+        message = str(exc)
+        # Keys to fix when the file was read; else what is wrong with the file itself says what to do.
+        fix = "fix the keys listed above" if getattr(exc, "problems", None) else ""
+        return Check("FAIL", "config", message if str(path) in message else f"{path}: {message}", fix)
     return Check("OK", "config", f"{path} is valid")
 
 
@@ -133,19 +136,42 @@ def _optional() -> Check:
     return Check("OK", "optional extras", "tiktoken installed")
 
 
-def _decision_log() -> Check:
-    """The default SQLite decision log: how much it holds and whether the logger reported drops."""
-    from dmr.store.sqlite import read_gaps
-    from dmr.store.wiring import default_log_path
+def _decision_log(config_path: Path | None) -> Check:
+    """The decision log that `dmr stats` reads (the SQLite or JSONL file dmr.yaml names, else the
+    default SQLite log): how much it holds and whether the logger reported drops."""
+    from urllib.parse import urlsplit
 
-    path = default_log_path()
+    from dmr.store.wiring import default_log_path, log_file
+
+    spec = (_options(config_path) or {}).get("decision_logger")  # a config that does not load is reported above
+    path = log_file(spec) if spec else None
+    if spec and path is None:
+        kind = urlsplit(spec).scheme if isinstance(spec, str) and "://" in spec else (
+            spec.get("type") if isinstance(spec, dict) else spec if isinstance(spec, str) else type(spec).__name__)
+        return Check("OK", "decision log", f"{kind} (not checked: dmr doctor makes no network calls)")
+    path = path or default_log_path()
     if not path.is_file():
         return Check("OK", "decision log", f"none at {path} (enable with decision_logger='sqlite')")
-    import sqlite3
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        from dmr.store.stats import summarize_log
 
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as conn:
-        count = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    dropped = read_gaps(path)
+        summary, dropped = summarize_log(path, lambda records: {"records": sum(1 for _ in records)})
+        count = summary["records"]
+    else:
+        import sqlite3
+        from contextlib import closing
+
+        from dmr.store.sqlite import read_gaps
+
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)) as conn:
+                tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                # An empty database is a log nothing was written to yet: the logger creates the table.
+                count = conn.execute("SELECT count(*) FROM decisions").fetchone()[0] if "decisions" in tables else 0
+            dropped = read_gaps(path)
+        except sqlite3.Error as exc:
+            return Check("FAIL", "decision log", f"{path} cannot be read as a SQLite decision log: {exc}",
+                         "move the file aside (dmr starts a new log there), or name a .jsonl file for a JSONL log")
     if dropped:
         return Check("WARN", "decision log", f"{path}: {count:,} records; the logger dropped {dropped:,}",
                      "a backend was down longer than the buffer lasted: raise buffer_size or fix the backend")
@@ -214,7 +240,8 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
         ("python", _python), ("keyword packs", _packs), ("presets", _presets), ("model registry", _registry),
         ("config", functools.partial(_config, config_path)), ("classify", _classify),
-        ("provider keys", _provider_keys), ("optional extras", _optional), ("decision log", _decision_log),
+        ("provider keys", _provider_keys), ("optional extras", _optional),
+        ("decision log", functools.partial(_decision_log, config_path)),
         ("layer 2", functools.partial(_layer2, config_path)), ("layer 3", functools.partial(_layer3, config_path)),
         ("outcome model", functools.partial(_outcome_model, config_path)),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -232,3 +234,63 @@ def test_with_json_every_command_prints_its_error_as_json_on_stdout(tmp_path, ar
     assert message in json.loads(result.stdout)["error"] and result.stderr == ""
     without = CliRunner().invoke(cli, [a for a in args if a != "--json"])
     assert without.exit_code == 1 and without.stdout == "" and message in without.stderr
+
+
+# -- QA: the doctor's config hint, the log dmr.yaml names, a broken log ------------------------------
+
+@pytest.mark.parametrize("name, text, message", [
+    ("missing.yaml", None, "cannot read missing.yaml"),
+    ("bad.yaml", "layer3_enabled: [\n", "bad.yaml is not valid YAML"),
+    ("latin1.yaml", b"provider: caf\xe9\n", "latin1.yaml is not UTF-8"),
+])
+def test_doctor_says_what_is_wrong_with_a_config_file_that_does_not_load(in_tmp, name, text, message):
+    if text is not None:
+        (in_tmp / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    result = run("doctor", "--json", "--config", name)
+    assert result.exit_code == 1
+    config = {c["name"]: c for c in json.loads(result.stdout)}["config"]
+    assert config["status"] == "FAIL" and config["detail"].startswith(message)
+    assert "keys listed above" not in config["fix"]  # there are no keys listed: the file did not load
+
+
+def test_doctor_reports_the_decision_log_that_dmr_yaml_names(in_tmp):
+    (in_tmp / "dmr.yaml").write_text("decision_logger: logs/decisions.jsonl\n", encoding="utf-8")
+    with Router.from_yaml(in_tmp / "dmr.yaml") as router:
+        router.classify("Hello")
+        router.classify("Hi")
+    checks = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)}
+    assert checks["decision log"]["status"] == "OK"
+    assert checks["decision log"]["detail"].endswith("decisions.jsonl: 2 records, none dropped")
+    (in_tmp / "dmr.yaml").write_text("decision_logger: postgresql://u:secret@db.invalid/x\n", encoding="utf-8")
+    log = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)}["decision log"]
+    assert log["status"] == "OK" and "not checked" in log["detail"] and "secret" not in log["detail"]
+
+
+def test_doctor_on_a_decision_log_that_is_not_sqlite_says_what_to_do(in_tmp):
+    from dmr.store import default_log_path
+
+    default_log_path().parent.mkdir(parents=True, exist_ok=True)
+    default_log_path().write_bytes(b"")  # an empty database: nothing logged yet
+    log = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)}["decision log"]
+    assert log["status"] == "OK" and log["detail"].endswith("0 records, none dropped")
+    default_log_path().write_text("not a database\n", encoding="utf-8")
+    log = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)}["decision log"]
+    assert log["status"] == "FAIL" and "move the file aside" in log["fix"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+@pytest.mark.parametrize("args, name", [(["init", "--force"], "dmr.yaml"), (["schema", "--output", "schema.json"],
+                                                                               "schema.json")])
+def test_an_interrupted_write_leaves_the_file_it_overwrites_whole(in_tmp, args, name):
+    import resource
+
+    (in_tmp / name).write_text("# my own, edited by hand\n", encoding="utf-8")
+
+    def small_files() -> None:  # like `ulimit -f`: a write past 300 bytes fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    command = [sys.executable, "-c", "from dmr.cli.main import main; main()", *args]
+    result = subprocess.run(command, preexec_fn=small_files, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and f"cannot write {name}" in result.stderr
+    assert (in_tmp / name).read_text(encoding="utf-8") == "# my own, edited by hand\n"
+    assert [p.name for p in in_tmp.iterdir()] == [name]  # no temporary file left behind

@@ -159,3 +159,89 @@ def test_stats_reads_the_log_that_dmr_yaml_names(tmp_path, monkeypatch):
     assert json.loads(result.output)["decisions"] == 2
     cost = run("stats", "cost", "--config", str(tmp_path / "conf" / "dmr.yaml"), "--json")
     assert json.loads(cost.output)["decisions"] == 2
+
+
+# -- QA: errors under --json, logs with odd values, huge logs --------------------------------------
+
+@pytest.mark.parametrize("command", [["stats"], ["stats", "cost"]])
+def test_with_json_a_missing_log_is_a_json_error(tmp_path, command):
+    result = CliRunner().invoke(cli, [*command, "--log", str(tmp_path / "nope.sqlite3"), "--json"])
+    assert result.exit_code == 1
+    assert "no decision log at" in json.loads(result.stdout)["error"] and result.stderr == ""
+
+
+def test_benchmark_with_json_says_a_file_without_tasks_as_json(tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("not json\n[1, 2]\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["benchmark", "--data", str(tasks), "-n", "5", "--json"])
+    assert result.exit_code == 1 and "holds no tasks" in json.loads(result.stdout)["error"]
+
+
+def test_a_log_with_odd_values_is_summarised_not_a_traceback(tmp_path):
+    # What another dmr version, another tool or a hand edit may leave in a JSONL log.
+    path = tmp_path / "odd.jsonl"
+    now = time.time()
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"ts": now, "tier": "low", "latency_ms": 1.0, "estimated_cost_usd": 0.1, "high_tier_cost_usd": 0.3},
+        {"ts": "2026-01-01T00:00:00Z", "tier": "low"},
+        {"ts": now * 1000, "tier": "high", "latency_ms": "fast", "estimated_cost_usd": "n/a",
+         "high_tier_cost_usd": 1},
+        {"ts": None, "tier": "low", "estimated_cost_usd": True, "high_tier_cost_usd": 0.5},
+        {"event": "records_dropped", "count": "many", "ts": now},
+        {"event": "records_dropped", "count": "2", "ts": now},
+    ]) + "\n", encoding="utf-8")
+    for args in (["stats"], ["stats", "--json"], ["stats", "cost", "--json"], ["stats", "--since", "1d"],
+                 ["stats", "cost", "--since", "1d", "--json"]):
+        result = run(*args, "--log", str(path))
+        assert result.exit_code == 0, (args, result.output)
+    data = json.loads(run("stats", "--log", str(path), "--json").output)
+    assert data["decisions"] == 4 and data["dropped"] == 2
+    cost = json.loads(run("stats", "cost", "--log", str(path), "--json").output)
+    assert cost["priced"] == 1 and cost["unpriced"] == 3 and cost["spent_usd"] == pytest.approx(0.1)
+
+
+def test_a_huge_log_is_summarised_without_holding_every_record(tmp_path):
+    import sqlite3
+    import tracemalloc
+
+    path = tmp_path / "big.sqlite3"
+    logger = SQLiteLogger(path)
+    logger.log(build_record(Router().classify("Hello"), "Hello"))
+    logger.close()
+    conn = sqlite3.connect(path)
+    row = conn.execute("SELECT * FROM decisions").fetchone()
+    record = json.loads(row[-1])
+    rows = []
+    for i in range(20_000):
+        record.update(decision_id=f"d{i}", ts=row[1] - i, reasoning=f"padding {i} " * 40)
+        rows.append((f"d{i}", row[1] - i, *row[2:-1], json.dumps(record)))
+    conn.executemany(f"INSERT INTO decisions VALUES ({', '.join('?' * len(row))})", rows)
+    conn.commit()
+    conn.close()
+    del rows
+    tracemalloc.start()
+    try:
+        result = run("stats", "--log", str(path), "--json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert json.loads(result.output)["decisions"] == 20_001
+    assert peak < 30_000_000, f"{peak:,} bytes at the peak: the records were all held at once"
+
+
+def test_a_bad_since_names_the_formats_once(log):
+    result = CliRunner().invoke(cli, ["stats", "--log", str(log), "--since", "yesterday"])
+    assert result.exit_code == 2
+    assert result.stderr.count("--since") == 1 and "2026-01-31T09:00+02:00" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["stats"], ["stats", "cost"]])
+def test_a_plot_path_that_cannot_be_written_is_a_usage_error_not_a_traceback(log, tmp_path, command):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    for plot, message in ((tmp_path / "a-file" / "out.png", "is a file, not a folder"),
+                          (tmp_path / "out.txt", "matplotlib cannot write .txt files")):
+        result = CliRunner().invoke(cli, [*command, "--log", str(log), "--plot", str(plot)])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    result = run(*command, "--log", str(log), "--plot", str(tmp_path / "new folder" / "out.png"))
+    assert result.exit_code == 0 and (tmp_path / "new folder" / "out.png").is_file()

@@ -34,10 +34,14 @@ def presets(as_json: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, creating its folder; an OS error is a clear error, not a traceback."""
+    """Write ``text`` to ``path``, creating its folder; an OS error is a clear error, not a traceback.
+    The file is replaced in one rename, so an interrupted write (Ctrl-C, a full disk) leaves the
+    file it would overwrite whole."""
+    from dmr.registry import write_atomically
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -48,6 +52,7 @@ def _write(path: Path, text: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented dmr.yaml to start from."""
+    path = path.expanduser()  # a quoted '~/dmr.yaml' too, as Router.from_yaml reads it
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
     template = (resources.files("dmr") / "data" / "dmr.template.yaml").read_text(encoding="utf-8")

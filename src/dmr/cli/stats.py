@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dmr.cli._common import build_router, config_option, echo_json, json_option
+from dmr.cli._common import build_router, config_option, echo_json, json_option, writable_file
 from dmr.cli.main import cli
 
 _log_option = click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -34,9 +34,11 @@ def _configured_log(config_path: Path | None) -> Path | None:
     return log_file(load_yaml_options(path).get("decision_logger")) if path else None
 
 
-def _load(log_path: Path | None, since: str | None,
-          config_path: Path | None = None) -> tuple[list[dict[str, Any]], int, Path]:
-    from dmr.store.stats import load_records, parse_since
+def _load(log_path: Path | None, since: str | None, summary: Any,
+          config_path: Path | None = None) -> tuple[dict[str, Any], int, Path]:
+    """``summary`` of the log's records since ``--since``, the records the logger dropped, the log read."""
+    from dmr.errors import InputError
+    from dmr.store.stats import parse_since, summarize_log
     from dmr.store.wiring import default_log_path
 
     log_path = log_path or _configured_log(config_path)
@@ -48,28 +50,42 @@ def _load(log_path: Path | None, since: str | None,
     if log_path is None and not path.exists():
         # Nothing logged yet is an empty log, not an error; a log named with --log must exist.
         click.echo(f"no decision log yet at {path}; record one with Router(decision_logger='sqlite')", err=True)
-        return [], 0, path
+        return summary([]), 0, path
     try:
-        records, dropped = load_records(path, since=start)
+        result, dropped = summarize_log(path, summary, since=start)
     except FileNotFoundError:
-        raise click.ClickException(
+        # An InputError, not a ClickException, so that --json prints it as {"error": ...}.
+        raise InputError(
             f"no decision log at {path}; record one with Router(decision_logger='sqlite') or pass --log PATH") from None
-    return records, dropped, path
+    return result, dropped, path
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # a time no clock gives (a log in ms, or edited by hand)
+        return f"ts {ts:g}"
 
 
 def _pyplot() -> Any:
+    from dmr.errors import NotAvailableError
+
     try:
         import matplotlib
     except ImportError:
-        raise click.ClickException("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
+        raise NotAvailableError("--plot needs matplotlib: pip install 'dynamic-model-router[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _check_plot(path: Path | None) -> None:
+    """A --plot path is checked before the log is read: matplotlib there, a folder to write to, a
+    format it writes (a usage error, not a traceback after the work)."""
+    if path is not None:
+        _pyplot()
+        writable_file(path, "--plot", plot=True)
 
 
 def _plot_distribution(summary: dict[str, Any], path: Path) -> None:
@@ -123,8 +139,8 @@ def stats(ctx: click.Context, config_path: Path | None, log_path: Path | None, s
         return
     from dmr.store.stats import distribution
 
-    records, dropped, path = _load(log_path, since, config_path)
-    summary = distribution(records)
+    _check_plot(plot_path)
+    summary, dropped, path = _load(log_path, since, distribution, config_path)
     summary["dropped"] = dropped
     summary["log"] = str(path)
     if plot_path:
@@ -133,8 +149,9 @@ def stats(ctx: click.Context, config_path: Path | None, log_path: Path | None, s
         echo_json(summary)
         return
     lines = [f"{summary['decisions']:,} decisions in {path}"]
-    if records:
+    if "first" in summary:
         lines[0] += f" ({_when(summary['first'])} – {_when(summary['last'])})"
+    if summary["decisions"]:
         lines.append(f"cache hits {summary['cache_hits']:,}; median decision latency {summary['latency_ms_p50']:.3f} ms")
     if dropped:
         lines.append(f"WARNING: the logger dropped {dropped:,} record(s) in this period (buffer full or shut down)")
@@ -163,8 +180,8 @@ def cost(ctx: click.Context, config_path: Path | None, log_path: Path | None, si
     since = since or outer.get("since")
     as_json = as_json or outer.get("as_json", False)
     plot_path = plot_path or outer.get("plot_path")
-    records, dropped, path = _load(log_path, since, config_path)
-    summary = cost_summary(records)
+    _check_plot(plot_path)
+    summary, dropped, path = _load(log_path, since, cost_summary, config_path)
     summary["dropped"] = dropped
     summary["since"] = since
     if plot_path:
@@ -228,6 +245,8 @@ def benchmark(config_path: Path | None, data_path: Path | None, count: int, as_j
 
     from tqdm import tqdm
 
+    from dmr.errors import InputError
+
     router = build_router(config_path)
     # Measure the layers, not the cache: the same Router without cache and log.
     from dmr.router import Router
@@ -250,7 +269,7 @@ def benchmark(config_path: Path | None, data_path: Path | None, count: int, as_j
             if isinstance(task, str) and task.strip():
                 tasks.append(task)
         if not tasks:
-            raise click.ClickException(f"{data_path} holds no tasks")
+            raise InputError(f"{data_path} holds no tasks: each line wants a JSON object like {{\"task\": \"...\"}}")
     per_layer: dict[str, list[float]] = {}
     total: list[float] = []
     for i in tqdm(range(count), unit="decision", disable=None, desc="benchmark", file=sys.stderr):

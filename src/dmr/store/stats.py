@@ -7,13 +7,14 @@ with sending every task to the highest tier (the money the routing saved).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["cost_summary", "distribution", "load_records", "parse_since"]
+__all__ = ["cost_summary", "distribution", "load_records", "parse_since", "summarize_log"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -31,41 +32,84 @@ def parse_since(text: str | None, *, now: float | None = None) -> float | None:
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"--since: {text!r} is neither a duration like 7d/24h/30m nor an ISO date") from None
+        raise ValueError(f"{text!r} is neither a duration like 7d, 24h or 30m nor an ISO date like 2026-01-31 "
+                         "or 2026-01-31T09:00+02:00") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return when.timestamp()
 
 
-def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The decision records of a log (SQLite, or JSONL by suffix) since a Unix time, and how many
-    records the logger reported dropped in that time. A file that is not a SQLite database (and not
-    named ``.jsonl``) is an :class:`~dmr.errors.InputError`."""
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None: a log from another dmr version, or edited by hand,
+    may hold a string, null or nonsense where a number belongs, and that must not stop a summary."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scan(path: str | Path, since: float | None) -> tuple[Iterator[dict[str, Any]], Callable[[], int]]:
+    """The decision records of a log (SQLite, or JSONL by suffix) since a Unix time, one at a time,
+    and a function giving how many records the logger reported dropped in that time (complete
+    once the records have been read)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no decision log at {path}")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         from dmr.store.jsonl import read_jsonl
 
-        records, dropped = [], 0
-        for record in read_jsonl(path):
-            if since is not None and (record.get("ts") or 0) < since:
-                continue
-            if record.get("event") == "records_dropped":
-                dropped += int(record.get("count") or 0)
-            elif record.get("kind") != "outcome":  # feedback is not a decision
-                records.append(record)
-        return records, dropped
+        dropped = [0]
+
+        def jsonl_records() -> Iterator[dict[str, Any]]:
+            for record in read_jsonl(path):
+                ts = _number(record.get("ts"))
+                if since is not None and (ts is None or ts < since):
+                    continue
+                if record.get("event") == "records_dropped":
+                    dropped[0] += int(_number(record.get("count")) or 0)
+                elif record.get("kind") != "outcome":  # feedback is not a decision
+                    yield record
+
+        return jsonl_records(), lambda: dropped[0]
     import sqlite3
 
     from dmr.errors import InputError
     from dmr.store.sqlite import read_gaps, read_records
 
-    try:
-        return list(read_records(path, since=since)), read_gaps(path, since=since)
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"cannot read the decision log {path}: {exc} (a log is read as SQLite unless its name "
-                         "ends in .jsonl or .ndjson)") from None
+    def sqlite_records() -> Iterator[dict[str, Any]]:
+        try:
+            yield from (r for r in read_records(path, since=since) if isinstance(r, dict))
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"cannot read the decision log {path}: {exc} (a log is read as SQLite unless its name "
+                             "ends in .jsonl or .ndjson)") from None
+
+    def gaps() -> int:
+        try:
+            return read_gaps(path, since=since)
+        except sqlite3.DatabaseError:
+            return 0  # the records' reading says what is wrong with the file
+
+    return sqlite_records(), gaps
+
+
+def load_records(path: str | Path, *, since: float | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The decision records of a log (SQLite, or JSONL by suffix) since a Unix time, and how many
+    records the logger reported dropped in that time. A file that is not a SQLite database (and not
+    named ``.jsonl``) is an :class:`~dmr.errors.InputError`."""
+    records, dropped = _scan(path, since)
+    return list(records), dropped()
+
+
+def summarize_log(path: str | Path, summary: Callable[[Iterable[dict[str, Any]]], dict[str, Any]], *,
+                  since: float | None = None) -> tuple[dict[str, Any], int]:
+    """``summary`` (:func:`distribution` or :func:`cost_summary`) of a log's records since a Unix
+    time, read one at a time so that a log of millions of decisions is never held in memory, and
+    how many records the logger reported dropped in that time."""
+    records, dropped = _scan(path, since)
+    return summary(records), dropped()
 
 
 def _share(counter: Counter[str], total: int) -> list[dict[str, Any]]:
@@ -74,18 +118,26 @@ def _share(counter: Counter[str], total: int) -> list[dict[str, Any]]:
 
 
 def distribution(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts and shares by tier, layer, task type and tenant, plus cache hits and latency."""
-    rows = list(records)
-    total = len(rows)
+    """Counts and shares by tier, layer, task type and tenant, plus cache hits and latency (one pass)."""
+    total = cache_hits = 0
     by: dict[str, Counter[str]] = {key: Counter() for key in ("tier", "layer", "task_type", "tenant")}
-    latencies = sorted(float(r.get("latency_ms") or 0.0) for r in rows)
-    for row in rows:
+    latencies: list[float] = []
+    first: float | None = None
+    last: float | None = None
+    for row in records:
+        total += 1
+        cache_hits += bool(row.get("cached"))
+        latencies.append(_number(row.get("latency_ms")) or 0.0)
+        if (ts := _number(row.get("ts"))) is not None:
+            first = ts if first is None else min(first, ts)
+            last = ts if last is None else max(last, ts)
         for key, counter in by.items():
             counter[str(row.get(key) if row.get(key) is not None else "(none)")] += 1
-    out: dict[str, Any] = {"decisions": total, "cache_hits": sum(1 for r in rows if r.get("cached"))}
-    if rows:
-        out["first"] = min(float(r.get("ts") or 0) for r in rows)
-        out["last"] = max(float(r.get("ts") or 0) for r in rows)
+    out: dict[str, Any] = {"decisions": total, "cache_hits": cache_hits}
+    if first is not None:
+        out["first"], out["last"] = first, last
+    if latencies:
+        latencies.sort()
         out["latency_ms_p50"] = latencies[(len(latencies) - 1) // 2]
     out.update({key: _share(counter, total) for key, counter in by.items()})
     return out
@@ -99,18 +151,18 @@ def cost_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     priced = unpriced = 0
     groups: dict[str, dict[str, dict[str, float]]] = {"by_tier": {}, "by_tenant": {}}
     for row in records:
-        cost, high = row.get("estimated_cost_usd"), row.get("high_tier_cost_usd")
+        cost, high = _number(row.get("estimated_cost_usd")), _number(row.get("high_tier_cost_usd"))
         if cost is None or high is None:
             unpriced += 1
             continue
         priced += 1
-        spent += float(cost)
-        baseline += float(high)
+        spent += cost
+        baseline += high
         for key, name in (("by_tier", str(row.get("tier"))), ("by_tenant", str(row.get("tenant") or ""))):
             group = groups[key].setdefault(name, {"decisions": 0, "spent_usd": 0.0, "high_tier_usd": 0.0})
             group["decisions"] += 1
-            group["spent_usd"] += float(cost)
-            group["high_tier_usd"] += float(high)
+            group["spent_usd"] += cost
+            group["high_tier_usd"] += high
     saved = baseline - spent
     return {"decisions": priced + unpriced, "priced": priced, "unpriced": unpriced, "spent_usd": spent,
             "high_tier_usd": baseline, "saved_usd": saved, "saved_share": saved / baseline if baseline else 0.0,
