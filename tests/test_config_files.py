@@ -209,3 +209,11 @@ def test_paths_starting_with_the_home_directory_are_read_there_not_made_in_the_w
     router.close()
     assert (home / "spend.sqlite3").is_file() and list(work.iterdir()) == []
     assert router.packs[-1].name == "home-pack" and router.registry.providers() == ["p"]
+    # dmr init writes a quoted ~/ path in the home directory, where Router.from_yaml reads it.
+    from click.testing import CliRunner
+
+    from dmr.cli.main import cli
+
+    assert CliRunner().invoke(cli, ["init", "--path", "~/dmr.yaml"]).exit_code == 0
+    assert (home / "dmr.yaml").is_file() and list(work.iterdir()) == []
+    assert Router.from_yaml("~/dmr.yaml").config.preset is None

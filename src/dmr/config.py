@@ -342,7 +342,7 @@ def load_yaml_options(path: Any) -> dict[str, Any]:
     from dmr.packs import KeywordPack, load_pack_file
     from dmr.packs import _Loader as WordLoader
 
-    file = Path(path)
+    file = Path(path).expanduser()
     try:
         text = file.read_text(encoding="utf-8")
         data = yamlfile.load(text) or {}
