@@ -294,3 +294,9 @@ def test_an_interrupted_write_leaves_the_file_it_overwrites_whole(in_tmp, args, 
     assert result.returncode == 1 and f"cannot write {name}" in result.stderr
     assert (in_tmp / name).read_text(encoding="utf-8") == "# my own, edited by hand\n"
     assert [p.name for p in in_tmp.iterdir()] == [name]  # no temporary file left behind
+
+
+def test_init_under_a_path_whose_folder_is_a_file_says_so(tmp_path):
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    result = run("init", "--path", str(tmp_path / "afile" / "dmr.yaml"))
+    assert result.exit_code == 1 and "afile is a file, not a folder" in result.stderr

@@ -73,6 +73,8 @@ def test_list_one_provider_and_unknown_provider():
     result = run("-p", "mistrall", ok=False)
     assert result.exit_code == 1
     assert "unknown provider 'mistrall'" in result.stderr and "did you mean 'mistral'" in result.stderr
+    empty = run("-p", "", ok=False)  # an empty name (an unset variable) is not "every provider"
+    assert empty.exit_code == 1 and "unknown provider ''" in empty.stderr
 
 
 def test_list_json_parses_and_matches_the_registry():

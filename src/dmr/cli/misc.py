@@ -39,6 +39,9 @@ def _write(path: Path, text: str) -> None:
     file it would overwrite whole."""
     from dmr.registry import write_atomically
 
+    blocking = next((folder for folder in (path.parent, *path.parent.parents) if folder.is_file()), None)
+    if blocking is not None:
+        raise click.ClickException(f"cannot write {path}: {blocking} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text)

@@ -37,7 +37,7 @@ def _price(value: float | None) -> str:
 
 
 def _rows(registry: ModelRegistry, provider: str | None) -> list[dict[str, Any]]:
-    names = [registry.provider(provider).name] if provider else registry.providers()
+    names = [registry.provider(provider).name] if provider is not None else registry.providers()
     rows = []
     for name in names:
         for tier, model_name in registry.provider(name).tiers.items():
