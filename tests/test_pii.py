@@ -358,6 +358,17 @@ def test_an_ssn_written_with_spaces_keeps_the_invalid_ranges_out(detector):
         assert detector.kinds(f"ssn {invalid}") == (), invalid
 
 
+@pytest.mark.parametrize("text, scrubbed", [
+    ("メールはa@b.comです", "メールは[EMAIL]です"),
+    ("明日の会議の資料をtaro@example.jpに送ってください", "明日の会議の資料を[EMAIL]に送ってください"),
+    ("ส่งไปที่somchai@example.co.thครับ", "ส่งไปที่[EMAIL]ครับ"),
+    ("请发到wang.li@example.cn谢谢", "请发到[EMAIL]谢谢"),
+    ("mail 张三@例子.中国 now", "mail [EMAIL] now"),  # an address wholly in Han stays one
+])
+def test_text_run_into_an_address_in_a_script_without_spaces_is_not_scrubbed_with_it(detector, text, scrubbed):
+    assert detector.scrub(text) == scrubbed
+
+
 @pytest.mark.parametrize("text, kinds", [
     ("room 101 22 3333 is free", ()),
     ("sales 100 25 1999 and 300 40 2001", ()),

@@ -133,6 +133,22 @@ def _valid_length(kind: str, match: re.Match[str]) -> int:
     return len(match.group()) if check is None else check(match)
 
 
+# Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, Han): text in them
+# runs straight into an address ("メールはa@b.comです"), so a local part that starts in one of them
+# and goes on in another script starts where the other begins. One wholly in them ("张三@例子.中国")
+# is kept whole.
+_SPACELESS = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+def _email_start(text: str, start: int) -> int:
+    lead = _SPACELESS.match(text, start)
+    return start if lead is None or text[lead.end()] in "@\uff20\ufe6b" else lead.end()
+
+
+def _found(kind: str, text: str, start: int, end: int) -> tuple[str, int, int]:
+    return kind, _email_start(text, start) if kind == "email" else start, end
+
+
 _MEMO_CHARS = 100_000
 
 
@@ -193,7 +209,7 @@ class PIIDetector:
                 kind = self._groups[match.lastgroup or ""]
                 length = _valid_length(kind, match)
                 if length:
-                    found.append((kind, start, start + length))
+                    found.append(_found(kind, text, start, start + length))
                 # The scan goes on from the end of what was kept: an IBAN cut short leaves the
                 # word the pattern took after it to be scanned again.
                 pos = start + length if length else end
@@ -207,7 +223,7 @@ class PIIDetector:
                         run_end = _NOT_EMAIL_LOCAL.search(text, pos)
                         checked_to = run_end.start() if run_end else len(text)
                         break
-                    found.append((lead_kind, pos, email.end()))
+                    found.append(_found(lead_kind, text, pos, email.end()))
                     pos = email.end()
                 if pos != end:
                     matches = self._regex.finditer(text, pos)
@@ -217,7 +233,7 @@ class PIIDetector:
                 for match in regex.finditer(text):
                     length = _valid_length(kind, match)
                     if length:
-                        found.append((kind, match.start(), match.start() + length))
+                        found.append(_found(kind, text, match.start(), match.start() + length))
             found.sort(key=lambda item: (item[1], -item[2]))
         return tuple(found)
 
