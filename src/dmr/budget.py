@@ -380,12 +380,8 @@ class Budget:
         """Write what is still pending (one last try) and release the store's connection; the budget
         opens it again if used after this. Spend that cannot be written is logged as lost."""
         if self.pending_usd:
-            try:
-                wait = getattr(self.store, "wait", None)
-            except Exception:  # the store cannot open: the flush below says why
-                wait = None
-            if wait is not None:
-                wait(_CLOSE_WAIT)  # the last chance to write it: worth waiting for a lock
+            if hasattr(self._store, "wait"):  # an open SQLite store: the last chance is worth a wait
+                self._store.wait(_CLOSE_WAIT)
             self._flush()
         if self.pending_usd:
             log.warning("budget %r: $%.6f of spend could not be written to the store and is lost (%s)",

@@ -7,7 +7,7 @@ of the bad key. Environment variables are read in :func:`env` only.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Callable, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Callable, Collection, Literal, Mapping, Optional, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
                       field_validator)
@@ -151,6 +151,15 @@ def _problems_of(check: Callable[[], Any], path: str) -> list[ConfigError]:
     return []
 
 
+def unknown_providers(provider: Any, providers: Any, known: Collection[str]) -> list[tuple[str, str]]:
+    """``(key, name)`` for ``provider`` and each of ``providers`` (key ``providers.<i>``) that the
+    registry's ``known`` providers lack; what is not a name is left to type validation."""
+    named = ([("provider", provider)] if isinstance(provider, str) else []) + (
+        [(f"providers.{i}", p) for i, p in enumerate(providers) if isinstance(p, str)]
+        if isinstance(providers, (list, tuple)) else [])
+    return [(key, name) for key, name in named if name not in known]
+
+
 def _registry_providers(options: Mapping[str, Any]) -> list[str]:
     """The providers of the registry the options name (the default one when none); [] when it
     cannot be read, which the Router reports itself."""
@@ -197,14 +206,11 @@ def _semantic_errors(options: Mapping[str, Any]) -> list[ConfigError]:
     if isinstance(options.get("tokenizer"), str):
         problems += _problems_of(lambda: get_tokenizer(options["tokenizer"]), "tokenizer")
     provider, providers = options.get("provider"), options.get("providers")
-    named = ([("provider", provider)] if isinstance(provider, str) else []) + (
-        [(f"providers.{i}", p) for i, p in enumerate(providers) if isinstance(p, str)]
-        if isinstance(providers, list) else [])
-    known = _registry_providers(options) if named else []
+    known = _registry_providers(options) if isinstance(provider, str) or providers else []
     if known:  # an empty registry knows no provider, so any name is allowed (decisions name tiers only)
         problems += [ConfigError(f"{path} {name!r} is not in the model registry (known: {', '.join(known)})",
                                  [(path, f"unknown provider {name!r}")])
-                     for path, name in named if name not in known]
+                     for path, name in unknown_providers(provider, providers, known)]
     if isinstance(provider, str) and isinstance(providers, list) and providers and provider not in providers:
         why = f"{provider!r} is not among providers {providers} (the allowed ones; the first is preferred)"
         problems.append(ConfigError(f"provider: {why}", [("provider", why)]))

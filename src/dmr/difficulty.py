@@ -27,7 +27,7 @@ import threading
 from types import MappingProxyType
 from typing import Mapping
 
-__all__ = ["TYPE_GAPS", "check_gap", "difficulty", "expected_difficulty", "set_type_gap", "type_gap"]
+__all__ = ["TYPE_GAPS", "check_gap", "difficulty", "expected_difficulty", "set_type_gap", "type_gap", "unit"]
 
 TYPE_GAPS: Mapping[str, float] = MappingProxyType({
     "math": 1.0,
@@ -45,7 +45,7 @@ _CUSTOM: dict[str, float] = {}
 _LOCK = threading.Lock()
 
 
-def _unit(value: float) -> float:
+def unit(value: float) -> float:
     """Clamp to [0, 1]; NaN counts as the middle."""
     value = float(value)
     return 0.5 if value != value else min(max(value, 0.0), 1.0)
@@ -76,7 +76,7 @@ def type_gap(task_type: str) -> float:
 
 def difficulty(task_type: str, position: float) -> float:
     """The difficulty of a task of ``task_type`` at ``position`` (0..1) on the complexity scale."""
-    return type_gap(task_type) * _unit(position)
+    return type_gap(task_type) * unit(position)
 
 
 def expected_difficulty(type_probs: Mapping[str, float], position: float) -> float:
@@ -85,4 +85,4 @@ def expected_difficulty(type_probs: Mapping[str, float], position: float) -> flo
     if not total > 0:
         return difficulty(_FALLBACK, position)
     gap = sum(p * type_gap(t) for t, p in type_probs.items()) / total
-    return gap * _unit(position)
+    return gap * unit(position)

@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
+from dmr.difficulty import unit
 from dmr.errors import ConfigError, NotAvailableError
 from dmr.types import ModelTier
 
@@ -58,15 +59,10 @@ class QualityChoice(NamedTuple):
     reason: str
 
 
-def _clamped(difficulty: float) -> float:
-    """``difficulty`` within 0..1; NaN (a custom classifier's, say) as 0.5."""
-    return 0.5 if difficulty != difficulty else min(max(float(difficulty), 0.0), 1.0)
-
-
 def prior_shares(difficulty: float, levels: Sequence[ModelTier] | None = None) -> tuple[float, ...]:
     """The prior's expected share of the top tier's quality for each tier, cheapest first."""
     levels = ModelTier.levels() if levels is None else tuple(levels)
-    d = _clamped(difficulty)
+    d = unit(difficulty)
     top = len(levels) - 1
     return tuple(1.0 - d * MAX_GAP * (top - k) / top for k in range(len(levels)))
 
@@ -153,7 +149,7 @@ class QualityTarget:
         return self.from_prior(difficulty)
 
     def from_prior(self, difficulty: float, note: str = "") -> QualityChoice:
-        difficulty = _clamped(difficulty)  # what the shares are read at, and what the reason says
+        difficulty = unit(difficulty)  # what the shares are read at, and what the reason says
         levels = ModelTier.levels()
         shares = prior_shares(difficulty, levels)
         k = next((i for i, share in enumerate(shares) if share >= self.target - _TOLERANCE), len(levels) - 1)

@@ -221,6 +221,12 @@ class ModelRegistry:
                 pairs = [(p, m) for p, m in pairs if region.upper() in self.regions_of(m, provider=p)]
             return pairs
 
+    def tiers_of(self, model: str, *, provider: str) -> tuple[ModelTier, ...]:
+        """The tiers at which ``provider`` uses ``model``, lowest first (:class:`UnknownProviderError`
+        for a provider the registry lacks)."""
+        return tuple(sorted((ModelTier(tier) for tier, name in self.provider(provider).tiers.items() if name == model),
+                            key=lambda tier: tier.rank))
+
     def regions_of(self, model: str, *, provider: str | None = None) -> tuple[str, ...]:
         """The model's own regions; else those of ``provider``, of the model's ``provider:``, or of
         every provider naming it. Empty means the registry does not know — treat it as "nowhere"."""

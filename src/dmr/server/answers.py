@@ -47,9 +47,7 @@ def _tier_of(registry: Any, decision: Decision, provider: str, model: str) -> Mo
     """The tier ``model`` serves at ``provider``: the decision's when it serves that one (a
     fallback at another provider), else the lowest it serves (an escalation)."""
     try:
-        tiers = [ModelTier(tier) for tier, name in registry.provider(provider).tiers.items() if name == model]
-        if not tiers or decision.tier in tiers:
-            return decision.tier
-        return min(tiers, key=lambda tier: tier.rank)
+        tiers = registry.tiers_of(model, provider=provider)
+        return decision.tier if not tiers or decision.tier in tiers else tiers[0]
     except (KeyError, ValueError):  # the answer went out already: never fail it for the bookkeeping
         return decision.tier

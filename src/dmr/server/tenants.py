@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from dmr import yamlfile
+from dmr.config import unknown_providers
 from dmr.datafiles import not_utf8
 from dmr.errors import BudgetExceededError, ConfigError
 from dmr.policies import TENANT_KEYS, check_tenant
@@ -82,10 +83,10 @@ class Tenant:
             return f"{model!r} is not served in its residency region {region.strip().upper()}"
         ceiling = self.config.get("max_tier")
         if ceiling is not None:
-            tiers = [ModelTier(t) for t, name in registry.provider(provider).tiers.items() if name == model]
+            tiers = registry.tiers_of(model, provider=provider)
             if not tiers:
                 return f"{model!r} has no tier at {provider!r}, and its tiers are capped at {ceiling}"
-            if min(t.rank for t in tiers) > ModelTier(ceiling).rank:
+            if tiers[0].rank > ModelTier(ceiling).rank:
                 return f"{model!r} is above its highest tier, {ceiling}"
         return None
 
@@ -218,11 +219,9 @@ def _unknown_providers(config: Mapping[str, Any], where: str, known: set[str] | 
     # Found here, not on each of the tenant's requests: there every one would fail as a 500.
     if known is None:
         return []
-    named = [("provider", config["provider"])] if config.get("provider") else []
-    named += [("providers", name) for name in config.get("providers") or ()]
-    return [(f"{where}.{field}", f"unknown provider {name!r} (the model registry has "
-                                 f"{', '.join(sorted(known)) or 'none'})")
-            for field, name in named if name not in known]
+    return [(f"{where}.{key.split('.')[0]}", f"unknown provider {name!r} (the model registry has "
+                                              f"{', '.join(sorted(known)) or 'none'})")
+            for key, name in unknown_providers(config.get("provider"), config.get("providers"), known)]
 
 
 def _key_digest(entry: Mapping[str, Any], where: str, problems: list[tuple[str, str]]) -> bytes | None:
